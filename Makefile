@@ -1,0 +1,133 @@
+# postern - one Makefile, explicit source lists, strict warnings.
+#
+#   make            build ./postern
+#   make deps       install every Debian package build, tests and demo need
+#   make check      unit tests (cmocka) + integration tests (real MTAs)
+#   make check-asan unit tests under AddressSanitizer and UBSan
+#   make demo       show postern relaying a real message to a real MTA
+#   make bench      throughput and memory against a direct baseline
+
+CC	?= cc
+BUILD	?= build
+PYTHON	?= /usr/bin/python3
+
+PKGS	= libevent libevent_pthreads libconfuse
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN	= -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith \
+	  -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes \
+	  -Wmissing-declarations -Wwrite-strings -Wnested-externs \
+	  -Wundef -Wvla -Wno-unused-parameter
+CFLAGS	?= -O2 -g
+CFLAGS	+= -std=c11 -D_GNU_SOURCE -fno-strict-aliasing $(WARN) \
+	   -I. $(PKG_CFLAGS) $(SAN)
+LDFLAGS	+= $(SAN)
+LIBS	= $(PKG_LIBS) -lpthread
+
+UTIL_SRCS = \
+	util/log.c \
+	util/netaddr.c \
+	util/spool.c \
+	util/workpool.c \
+	util/xalloc.c
+
+FILTER_SRCS = \
+	filters/filter_chain.c \
+	filters/filter_received.c \
+	filters/filter_txn.c
+
+POLICY_SRCS = \
+	policy/policy_clients.c
+
+PROXY_SRCS = \
+	proxy/config.c \
+	proxy/config_file.c \
+	proxy/server.c \
+	proxy/session.c \
+	proxy/session_cmd.c \
+	proxy/session_data.c \
+	proxy/smtp_data.c \
+	proxy/smtp_parse.c \
+	proxy/smtp_reply.c \
+	proxy/upstream.c
+
+LIB_SRCS = $(UTIL_SRCS) $(FILTER_SRCS) $(POLICY_SRCS) $(PROXY_SRCS)
+LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+
+UNIT_TESTS = \
+	test_config \
+	test_filter_chain \
+	test_log \
+	test_netaddr \
+	test_policy_clients \
+	test_smtp_data \
+	test_smtp_parse \
+	test_smtp_reply \
+	test_spool \
+	test_workpool
+UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/tests/%)
+
+all: postern
+
+postern: $(BUILD)/postern
+	cp $(BUILD)/postern $@
+
+$(BUILD)/postern: $(BUILD)/proxy/postern.o $(BUILD)/libpostern.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/libpostern.a: $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpostern.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpostern.a $(LIBS) -lcmocka
+
+-include $(LIB_OBJS:.o=.d) $(BUILD)/proxy/postern.d
+
+# Debian packages: build, unit tests, integration tests, demo, bench.
+DEPS_BUILD = build-essential pkg-config libevent-dev libconfuse-dev \
+	libcmocka-dev clang-format
+DEPS_TEST = postfix swaks python3 python3-pytest
+deps:
+	@sh tests/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
+
+units: $(UNIT_BINS)
+
+check-unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do \
+		CORPUS=$(CURDIR)/../shared/corpus $$t || fail=1; \
+	done; exit $$fail
+
+check-integration: $(BUILD)/postern
+	POSTERN=$(CURDIR)/$(BUILD)/postern $(PYTHON) -m pytest -v \
+		tests/integration
+
+check: deps
+	$(MAKE) check-unit
+	$(MAKE) check-integration
+
+check-asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g" \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer \
+		-fno-sanitize-recover=all" check-unit
+
+demo: deps $(BUILD)/postern
+	$(PYTHON) tests/demo.py
+
+bench: deps $(BUILD)/postern
+	$(PYTHON) tests/bench.py
+
+format:
+	clang-format -i $(LIB_SRCS) proxy/postern.c */*.h tests/unit/*.c
+
+clean:
+	rm -rf build build-asan postern
+
+.PHONY: all deps units check check-unit check-integration check-asan \
+	demo bench format clean

@@ -1,0 +1,144 @@
+/*
+ * filter_txn.c - the transaction object filters judge.
+ *
+ * Holds the envelope, the headers filters want added and the notes that
+ * end up on the transaction's log line.  The message spool itself belongs
+ * to the front end; the transaction only points at it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filters/filter.h"
+#include "util/xalloc.h"
+
+void
+filter_txn_init(struct filter_txn *t, struct filter_session *s)
+{
+	memset(t, 0, sizeof(*t));
+	t->session = s;
+	s->ntxn++;
+	snprintf(t->id, sizeof(t->id), "%s.%u", s->id, s->ntxn);
+}
+
+static void
+header_list_free(struct filter_header *h)
+{
+	struct filter_header *next;
+
+	for (; h != NULL; h = next) {
+		next = h->next;
+		free(h->name);
+		free(h->value);
+		free(h);
+	}
+}
+
+void
+filter_txn_deinit(struct filter_txn *t)
+{
+	size_t i;
+
+	free(t->mail_from);
+	free(t->rcpt);
+	for (i = 0; i < t->nrcpts; i++)
+		free(t->rcpts[i]);
+	free(t->rcpts);
+	header_list_free(t->prepend);
+	header_list_free(t->append);
+	memset(t, 0, sizeof(*t));
+}
+
+void
+filter_txn_set_sender(struct filter_txn *t, const char *address)
+{
+	free(t->mail_from);
+	t->mail_from = xstrdup(address);
+}
+
+void
+filter_txn_add_rcpt(struct filter_txn *t, const char *address)
+{
+	t->rcpts = xreallocarray(t->rcpts, t->nrcpts + 1, sizeof(*t->rcpts));
+	t->rcpts[t->nrcpts++] = xstrdup(address);
+}
+
+static struct filter_header *
+header_new(const char *name, const char *value)
+{
+	struct filter_header *h;
+
+	h = xcalloc(1, sizeof(*h));
+	h->name = xstrdup(name);
+	h->value = xstrdup(value);
+	return h;
+}
+
+void
+filter_txn_prepend_header(struct filter_txn *t, const char *name,
+                          const char *value)
+{
+	struct filter_header *h;
+
+	/* The newest prepended header goes first, as trace headers stack. */
+	h = header_new(name, value);
+	h->next = t->prepend;
+	t->prepend = h;
+}
+
+void
+filter_txn_append_header(struct filter_txn *t, const char *name,
+                         const char *value)
+{
+	struct filter_header **tail;
+
+	for (tail = &t->append; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = header_new(name, value);
+}
+
+void
+filter_txn_note(struct filter_txn *t, const char *key, const char *value)
+{
+	size_t used = strlen(t->notes);
+
+	/* Notes are for the log; a cut note is better than a lost line. */
+	snprintf(t->notes + used, sizeof(t->notes) - used, "%s%s=%s",
+	         used > 0 ? " " : "", key, value);
+}
+
+void
+filter_verdict_set(struct filter_verdict *v, enum filter_action action,
+                   int code, const char *ecode, const char *fmt, ...)
+{
+	va_list ap;
+
+	v->action = action;
+	v->code = code;
+	snprintf(v->ecode, sizeof(v->ecode), "%s", ecode != NULL ? ecode : "");
+	v->text[0] = '\0';
+	if (fmt == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(v->text, sizeof(v->text), fmt, ap);
+	va_end(ap);
+}
+
+const char *
+filter_action_name(enum filter_action a)
+{
+	switch (a) {
+	case FILTER_CONTINUE:
+		return "continue";
+	case FILTER_ACCEPT:
+		return "accept";
+	case FILTER_REJECT:
+		return "reject";
+	case FILTER_TEMPFAIL:
+		return "tempfail";
+	case FILTER_DISCARD:
+		return "discard";
+	}
+	return "unknown";
+}

@@ -1,0 +1,1149 @@
+/*
+ * config.c - load and check postern's configuration file.
+ *
+ * Declares the file's grammar to libconfuse and checks every value while
+ * it is parsed, so that an error names the line of the offending value;
+ * then turns the parsed tree into an immutable, reference-counted struct
+ * config and builds the filter chain from the filter sections, in file
+ * order.  Knows filters only by name; binding sockets, opening the log
+ * and writing the pid file are the daemon's job.  Every error is one
+ * allocated string, "file:line: reason", or "file: reason" when no line
+ * applies (a missing section, an unreadable file).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <confuse.h>
+
+#include "filters/filter.h"
+#include "filters/filter_received.h"
+#include "proxy/config.h"
+#include "proxy/config_file.h"
+#include "util/log.h"
+#include "util/netaddr.h"
+#include "util/xalloc.h"
+
+#define CONFIG_REASON_MAX 512
+#define CONFIG_NAME_MAX   255
+
+#define KIB 1024L
+#define MIB (1024L * KIB)
+#define GIB (1024L * MIB)
+
+#define DURATION_MAX (7L * 86400)
+
+/* Hidden option of every section; see section_line_cb(). */
+#define SECTION_LINE "__section_line"
+
+struct config_parse {
+	const char *path; /* as the caller gave it, for messages */
+	cfg_t *root;
+	char *error; /* the first error; later ones are only consequences */
+};
+
+/*
+ * libconfuse callbacks carry no user pointer, so they find the load in
+ * progress here.  libconfuse's lexer is not reentrant, so loads never
+ * overlap; thread-local only keeps other threads from ever seeing it.
+ */
+static _Thread_local struct config_parse *config_parsing;
+
+/* Errors. */
+
+static void __attribute__((format(printf, 3, 0)))
+parse_verror(struct config_parse *p, int line, const char *fmt, va_list ap)
+{
+	char reason[CONFIG_REASON_MAX];
+
+	if (p->error != NULL)
+		return;
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	if (line > 0)
+		p->error = xasprintf("%s:%d: %s", p->path, line, reason);
+	else
+		p->error = xasprintf("%s: %s", p->path, reason);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+parse_error(struct config_parse *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	parse_verror(p, line, fmt, ap);
+	va_end(ap);
+}
+
+/* libconfuse's own errors and those our callbacks raise by cfg_error();
+ * cfg->line is the line being parsed. */
+static void __attribute__((format(printf, 2, 0)))
+config_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	if (config_parsing != NULL)
+		parse_verror(config_parsing, cfg->line, fmt, ap);
+}
+
+/* Numbers: counts, sizes (binary units) and durations (seconds). */
+
+enum num_kind {
+	NUM_COUNT = 0,
+	NUM_SIZE,
+	NUM_DURATION,
+};
+
+struct num_spec {
+	const char *section; /* "root" for top-level options */
+	const char *name;
+	enum num_kind kind;
+	long min, max;
+};
+
+static const struct num_spec num_specs[] = {
+    {"root", "workers", NUM_COUNT, 1, 64},
+    {"root", "drain_timeout", NUM_DURATION, 1, DURATION_MAX},
+    {"listener", "backlog", NUM_COUNT, 1, 65535},
+    {"upstream", "connect_timeout", NUM_DURATION, 1, DURATION_MAX},
+    {"upstream", "command_timeout", NUM_DURATION, 1, DURATION_MAX},
+    {"upstream", "data_timeout", NUM_DURATION, 1, DURATION_MAX},
+    /* RFC 5321 4.5.3.1.4 and 4.5.3.1.6: the least a server must take. */
+    {"limits", "command_line", NUM_SIZE, 512, 64 * KIB},
+    {"limits", "text_line", NUM_SIZE, 1000, 1000000},
+    {"limits", "message_size", NUM_SIZE, 0, 1024 * GIB},
+    {"limits", "recipients", NUM_COUNT, 1, 100000},
+    {"limits", "sessions", NUM_COUNT, 1, 1000000},
+    {"limits", "sessions_per_client", NUM_COUNT, 1, 1000000},
+    {"limits", "errors", NUM_COUNT, 1, 1000},
+    {"limits", "idle_timeout", NUM_DURATION, 1, DURATION_MAX},
+    {"limits", "data_timeout", NUM_DURATION, 1, DURATION_MAX},
+    {"limits", "spool_memory", NUM_SIZE, 0, 1 * GIB},
+};
+
+static const struct {
+	const char *word;
+	const char *hint;
+} num_kind_text[] = {
+    [NUM_COUNT] = {"number", ""},
+    [NUM_SIZE] = {"size", " (want N, Nk, Nm or Ng)"},
+    [NUM_DURATION] = {"duration", " (want N, Ns, Nm, Nh or Nd)"},
+};
+
+static const struct num_spec *
+num_spec_find(const char *section, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(num_specs) / sizeof(num_specs[0]); i++) {
+		if (strcmp(num_specs[i].section, section) == 0 &&
+		    strcmp(num_specs[i].name, name) == 0)
+			return &num_specs[i];
+	}
+	return NULL;
+}
+
+/* Unit letters, the largest of each kind first. */
+static const struct {
+	enum num_kind kind;
+	char letter;
+	long mult;
+} num_units[] = {
+    {NUM_SIZE, 'g', GIB},      {NUM_SIZE, 'm', MIB},
+    {NUM_SIZE, 'k', KIB},      {NUM_DURATION, 'd', 86400},
+    {NUM_DURATION, 'h', 3600}, {NUM_DURATION, 'm', 60},
+    {NUM_DURATION, 's', 1},
+};
+
+/* Multiplier of a unit letter ('\0' for none); 0 if not allowed.  Size
+ * units take either case; "M" for minutes would be a guess. */
+static long
+num_unit(enum num_kind kind, char letter)
+{
+	size_t i;
+
+	if (letter == '\0')
+		return 1;
+	if (kind == NUM_SIZE)
+		letter = (char)tolower((unsigned char)letter);
+	for (i = 0; i < sizeof(num_units) / sizeof(num_units[0]); i++) {
+		if (num_units[i].kind == kind && num_units[i].letter == letter)
+			return num_units[i].mult;
+	}
+	return 0;
+}
+
+/* Digits and an optional unit letter.  Overflow gives LONG_MAX, which
+ * every range rejects.  Returns 0, or -1 on bad syntax. */
+static int
+num_parse(const char *s, enum num_kind kind, long *out)
+{
+	long n = 0, mult;
+	int overflow = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	for (; isdigit((unsigned char)*s); s++) {
+		if (n > (LONG_MAX - (*s - '0')) / 10)
+			overflow = 1;
+		else
+			n = n * 10 + (*s - '0');
+	}
+	mult = num_unit(kind, *s);
+	if (mult == 0 || (*s != '\0' && s[1] != '\0'))
+		return -1;
+	*out = overflow || n > LONG_MAX / mult ? LONG_MAX : n * mult;
+	return 0;
+}
+
+/* Format n in the largest unit that divides it exactly. */
+static char *
+num_format(char *buf, size_t size, enum num_kind kind, unsigned long long n)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(num_units) / sizeof(num_units[0]); i++) {
+		unsigned long long mult = (unsigned long long)num_units[i].mult;
+
+		if (num_units[i].kind != kind || n == 0 || n % mult != 0)
+			continue;
+		snprintf(buf, size, "%llu%c", n / mult, num_units[i].letter);
+		return buf;
+	}
+	snprintf(buf, size, kind == NUM_DURATION ? "%llus" : "%llu", n);
+	return buf;
+}
+
+static int
+num_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	const struct num_spec *spec = num_spec_find(cfg->name, opt->name);
+	char lo[32], hi[32];
+	long n;
+
+	if (spec == NULL) {
+		cfg_error(cfg, "%s: no range defined", opt->name);
+		return -1;
+	}
+	if (num_parse(value, spec->kind, &n) < 0) {
+		cfg_error(cfg, "%s: invalid %s '%s'%s", opt->name,
+		          num_kind_text[spec->kind].word, value,
+		          num_kind_text[spec->kind].hint);
+		return -1;
+	}
+	if (n < spec->min || n > spec->max) {
+		cfg_error(cfg, "%s: %s out of range (%s..%s)", opt->name, value,
+		          num_format(lo, sizeof(lo), spec->kind, spec->min),
+		          num_format(hi, sizeof(hi), spec->kind, spec->max));
+		return -1;
+	}
+	*(long *)result = n;
+	return 0;
+}
+
+/* Words: each value's index is the enum it stands for. */
+
+static const char *const target_words[] = {"stderr", "syslog", NULL};
+
+static const char *const level_words[] = {
+    [LOG_LEVEL_ERROR] = "error",  [LOG_LEVEL_WARNING] = "warning",
+    [LOG_LEVEL_INFO] = "info",    [LOG_LEVEL_DEBUG] = "debug",
+    [LOG_LEVEL_DEBUG + 1] = NULL,
+};
+
+static const char *const trace_words[] = {"smtp",   "upstream", "filter",
+                                          "config", "all",      NULL};
+static const unsigned int trace_bits[] = {LOG_TRACE_SMTP, LOG_TRACE_UPSTREAM,
+                                          LOG_TRACE_FILTER, LOG_TRACE_CONFIG,
+                                          LOG_TRACE_ALL};
+
+static const char *const identity_words[] = {
+    [CONFIG_IDENTITY_AUTO] = "auto",
+    [CONFIG_IDENTITY_XCLIENT] = "xclient",
+    [CONFIG_IDENTITY_XFORWARD] = "xforward",
+    [CONFIG_IDENTITY_NONE] = "none",
+    [CONFIG_IDENTITY_NONE + 1] = NULL,
+};
+
+static const char *const bare_eol_words[] = {
+    [CONFIG_BARE_EOL_REJECT] = "reject",
+    [CONFIG_BARE_EOL_NORMALIZE] = "normalize",
+    [CONFIG_BARE_EOL_NORMALIZE + 1] = NULL,
+};
+
+/* For the summary only; log_facility_parse() decides what is valid. */
+static const char *const facility_words[] = {
+    "mail",   "daemon", "local0", "local1", "local2", "local3",
+    "local4", "local5", "local6", "local7", NULL};
+
+struct enum_spec {
+	const char *section;
+	const char *name;
+	const char *const *words;
+	const char *want;
+};
+
+static const struct enum_spec enum_specs[] = {
+    {"log", "target", target_words, "stderr or syslog"},
+    {"log", "level", level_words, "error, warning, info or debug"},
+    {"log", "trace", trace_words, "smtp, upstream, filter, config or all"},
+    {"upstream", "client_identity", identity_words,
+     "auto, xclient, xforward or none"},
+    {"limits", "bare_line_ending", bare_eol_words, "reject or normalize"},
+};
+
+static int
+word_index(const char *const *words, const char *s)
+{
+	int i;
+
+	for (i = 0; words[i] != NULL; i++) {
+		if (strcmp(words[i], s) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* The value just parsed: a list's validator runs after every element
+ * and again at the closing brace; NULL for an empty list. */
+static const char *
+opt_last_str(cfg_opt_t *opt)
+{
+	unsigned int n = cfg_opt_size(opt);
+
+	return n > 0 ? cfg_opt_getnstr(opt, n - 1) : NULL;
+}
+
+static int
+enum_check_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *value = opt_last_str(opt);
+	size_t i;
+
+	if (value == NULL)
+		return 0;
+	for (i = 0; i < sizeof(enum_specs) / sizeof(enum_specs[0]); i++) {
+		const struct enum_spec *spec = &enum_specs[i];
+
+		if (strcmp(spec->section, cfg->name) != 0 ||
+		    strcmp(spec->name, opt->name) != 0)
+			continue;
+		if (word_index(spec->words, value) >= 0)
+			return 0;
+		cfg_error(cfg, "%s: unknown value '%s' (want %s)", opt->name,
+		          value, spec->want);
+		return -1;
+	}
+	cfg_error(cfg, "%s: no values defined", opt->name);
+	return -1;
+}
+
+static int
+facility_check_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *value = opt_last_str(opt);
+
+	if (log_facility_parse(value) >= 0)
+		return 0;
+	cfg_error(cfg,
+	          "%s: unknown syslog facility '%s' "
+	          "(want mail, daemon or local0..local7)",
+	          opt->name, value);
+	return -1;
+}
+
+/* Strings. */
+
+static int
+hostname_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > CONFIG_NAME_MAX)
+		return 0;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == len;
+}
+
+static int
+hostname_check_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *value = opt_last_str(opt);
+
+	if (hostname_ok(value))
+		return 0;
+	cfg_error(cfg, "%s: invalid host name '%s'", opt->name, value);
+	return -1;
+}
+
+static int
+path_check_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (opt_last_str(opt)[0] != '\0')
+		return 0;
+	cfg_error(cfg, "%s: empty path", opt->name);
+	return -1;
+}
+
+static int
+cidr_check_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *value = opt_last_str(opt), *reason;
+	struct netlist *scratch;
+	int rc;
+
+	if (value == NULL)
+		return 0;
+	scratch = netlist_new();
+	rc = netlist_add(scratch, value, &reason);
+	netlist_free(&scratch);
+	if (rc == 0)
+		return 0;
+	cfg_error(cfg, "%s: %s: %s", opt->name, value, reason);
+	return -1;
+}
+
+/* Addresses. */
+
+static int
+same_endpoint(const struct netaddr *a, const struct netaddr *b)
+{
+	return netaddr_ip_equal(a, b) && netaddr_port(a) == netaddr_port(b);
+}
+
+/* Another listener already parsed with address a, or NULL. */
+static cfg_t *
+listener_with_address(cfg_t *self, const struct netaddr *a)
+{
+	cfg_opt_t *opt = cfg_getopt(config_parsing->root, "listener");
+	unsigned int i;
+
+	for (i = 0; i < cfg_opt_size(opt); i++) {
+		cfg_t *sec = cfg_opt_getnsec(opt, i);
+		const char *s = cfg_getstr(sec, "address"), *reason;
+		struct netaddr b;
+
+		if (sec == self || s == NULL ||
+		    netaddr_parse_endpoint(s, 0, &b, &reason) < 0)
+			continue;
+		if (same_endpoint(a, &b))
+			return sec;
+	}
+	return NULL;
+}
+
+static int
+listener_address_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *value = opt_last_str(opt), *reason;
+	struct netaddr a;
+	cfg_t *other;
+
+	if (netaddr_parse_endpoint(value, 0, &a, &reason) < 0) {
+		cfg_error(cfg, "address: %s: %s", value, reason);
+		return -1;
+	}
+	if (a.ss.ss_family != AF_INET && a.ss.ss_family != AF_INET6) {
+		cfg_error(cfg, "address: %s: a listener needs ip:port", value);
+		return -1;
+	}
+	other = listener_with_address(cfg, &a);
+	if (other != NULL) {
+		cfg_error(cfg, "address: %s already used by listener %s", value,
+		          cfg_title(other));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+upstream_address_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *value = opt_last_str(opt), *reason;
+	struct netaddr a;
+
+	if (netaddr_parse_endpoint(value, 0, &a, &reason) == 0)
+		return 0;
+	cfg_error(cfg, "address: %s: %s", value, reason);
+	return -1;
+}
+
+/* Sections. */
+
+/*
+ * libconfuse keeps no line for a section and validates a section at its
+ * closing brace.  So every section has a hidden list option whose default
+ * ("{0}") libconfuse parses when it creates the section at the opening
+ * brace; this parse callback stores the line there, and errors about a
+ * whole section point at its start.
+ */
+static int
+section_line_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	if (strcmp(value, "0") != 0) {
+		cfg_error(cfg, "no such option '%s'", opt->name);
+		return -1;
+	}
+	*(long *)result = cfg->line;
+	return 0;
+}
+
+static int
+section_line(cfg_t *sec)
+{
+	return (int)cfg_getnint(sec, SECTION_LINE, 0);
+}
+
+/* The section just closed: the last of its name. */
+static cfg_t *
+section_last(cfg_opt_t *opt)
+{
+	return cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+}
+
+/* Sections allowed once are declared CFGF_MULTI so that a second one is
+ * an error here rather than silently merged into the first. */
+static int
+section_single_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (cfg_opt_size(opt) <= 1)
+		return 0;
+	parse_error(config_parsing, section_line(section_last(opt)),
+	            "duplicate %s section", opt->name);
+	return -1;
+}
+
+static int
+listener_done_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t *sec = section_last(opt);
+
+	if (cfg_getstr(sec, "address") != NULL)
+		return 0;
+	parse_error(config_parsing, section_line(sec),
+	            "listener %s: no address", cfg_title(sec));
+	return -1;
+}
+
+static int
+upstream_done_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t *sec = section_last(opt);
+
+	if (section_single_cb(cfg, opt) < 0)
+		return -1;
+	if (cfg_getstr(sec, "address") != NULL)
+		return 0;
+	parse_error(config_parsing, section_line(sec), "upstream: no address");
+	return -1;
+}
+
+static int
+limits_done_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t *sec = section_last(opt);
+	long sessions = cfg_getint(sec, "sessions");
+	long per_client = cfg_getint(sec, "sessions_per_client");
+
+	if (section_single_cb(cfg, opt) < 0)
+		return -1;
+	if (per_client <= sessions)
+		return 0;
+	parse_error(config_parsing, section_line(sec),
+	            "limits: sessions_per_client %ld exceeds sessions %ld",
+	            per_client, sessions);
+	return -1;
+}
+
+/* Filters, by name.  A constructor may read its section's options. */
+
+struct filter_maker {
+	const char *name;
+	int (*add)(struct filter_chain *chain, const struct config *cfg,
+	           cfg_t *sec, const char **error_r);
+};
+
+static int
+filter_make_received(struct filter_chain *chain, const struct config *cfg,
+                     cfg_t *sec, const char **error_r)
+{
+	filter_received_add(chain, cfg->hostname);
+	return 0;
+}
+
+static const struct filter_maker filter_makers[] = {
+    {"received", filter_make_received},
+};
+
+static const struct filter_maker *
+filter_maker_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(filter_makers) / sizeof(filter_makers[0]); i++) {
+		if (strcmp(filter_makers[i].name, name) == 0)
+			return &filter_makers[i];
+	}
+	return NULL;
+}
+
+static int
+filter_done_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t *sec = section_last(opt);
+
+	if (filter_maker_find(cfg_title(sec)) != NULL)
+		return 0;
+	parse_error(config_parsing, section_line(sec), "unknown filter '%s'",
+	            cfg_title(sec));
+	return -1;
+}
+
+/* The grammar. */
+
+static cfg_t *
+config_cfg_new(void)
+{
+	/* libconfuse wants a writable string for list defaults. */
+	char line_default[] = "{0}";
+	cfg_opt_t log_opts[] = {CFG_STR("target", "stderr", CFGF_NONE),
+	                        CFG_STR("facility", "mail", CFGF_NONE),
+	                        CFG_STR("level", "info", CFGF_NONE),
+	                        CFG_STR_LIST("trace", NULL, CFGF_NONE),
+	                        CFG_INT_LIST_CB(SECTION_LINE, line_default,
+	                                        CFGF_NONE, section_line_cb),
+	                        CFG_END()};
+	cfg_opt_t listener_opts[] = {
+	    CFG_STR("address", NULL, CFGF_NODEFAULT),
+	    CFG_BOOL("outbound", cfg_false, CFGF_NONE),
+	    CFG_INT_CB("backlog", 128, CFGF_NONE, num_cb),
+	    CFG_INT_LIST_CB(SECTION_LINE, line_default, CFGF_NONE,
+	                    section_line_cb),
+	    CFG_END()};
+	cfg_opt_t upstream_opts[] = {
+	    CFG_STR("address", NULL, CFGF_NODEFAULT),
+	    CFG_STR("helo_name", NULL, CFGF_NODEFAULT),
+	    CFG_STR("client_identity", "auto", CFGF_NONE),
+	    CFG_INT_CB("connect_timeout", 30, CFGF_NONE, num_cb),
+	    CFG_INT_CB("command_timeout", 5 * 60, CFGF_NONE, num_cb),
+	    CFG_INT_CB("data_timeout", 10 * 60, CFGF_NONE, num_cb),
+	    CFG_INT_LIST_CB(SECTION_LINE, line_default, CFGF_NONE,
+	                    section_line_cb),
+	    CFG_END()};
+	cfg_opt_t limits_opts[] = {
+	    CFG_INT_CB("command_line", 512, CFGF_NONE, num_cb),
+	    CFG_INT_CB("text_line", 1000, CFGF_NONE, num_cb),
+	    CFG_INT_CB("message_size", 50 * MIB, CFGF_NONE, num_cb),
+	    CFG_INT_CB("recipients", 100, CFGF_NONE, num_cb),
+	    CFG_INT_CB("sessions", 1000, CFGF_NONE, num_cb),
+	    CFG_INT_CB("sessions_per_client", 20, CFGF_NONE, num_cb),
+	    CFG_INT_CB("errors", 10, CFGF_NONE, num_cb),
+	    CFG_INT_CB("idle_timeout", 5 * 60, CFGF_NONE, num_cb),
+	    CFG_INT_CB("data_timeout", 10 * 60, CFGF_NONE, num_cb),
+	    CFG_INT_CB("spool_memory", 1 * MIB, CFGF_NONE, num_cb),
+	    CFG_STR("bare_line_ending", "reject", CFGF_NONE),
+	    CFG_INT_LIST_CB(SECTION_LINE, line_default, CFGF_NONE,
+	                    section_line_cb),
+	    CFG_END()};
+	cfg_opt_t filter_opts[] = {CFG_INT_LIST_CB(SECTION_LINE, line_default,
+	                                           CFGF_NONE, section_line_cb),
+	                           CFG_END()};
+	cfg_opt_t opts[] = {
+	    CFG_STR("hostname", NULL, CFGF_NODEFAULT),
+	    CFG_INT_CB("workers", 4, CFGF_NONE, num_cb),
+	    CFG_INT_CB("drain_timeout", 30, CFGF_NONE, num_cb),
+	    CFG_STR("spool_dir", "/var/tmp", CFGF_NONE),
+	    CFG_STR("pid_file", NULL, CFGF_NODEFAULT),
+	    CFG_SEC("log", log_opts, CFGF_MULTI),
+	    CFG_SEC("listener", listener_opts,
+	            CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	    CFG_SEC("upstream", upstream_opts, CFGF_MULTI),
+	    CFG_SEC("limits", limits_opts, CFGF_MULTI),
+	    CFG_STR_LIST("xclient_networks", NULL, CFGF_NONE),
+	    CFG_SEC("filter", filter_opts,
+	            CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	    CFG_END()};
+	cfg_t *root = cfg_init(opts, CFGF_NONE);
+
+	if (root == NULL)
+		abort(); /* out of memory, as xmalloc() would */
+	return root;
+}
+
+static const struct {
+	const char *path;
+	cfg_validate_callback_t cb;
+} config_validators[] = {
+    {"hostname", hostname_check_cb},
+    {"spool_dir", path_check_cb},
+    {"pid_file", path_check_cb},
+    {"xclient_networks", cidr_check_cb},
+    {"log", section_single_cb},
+    {"log|target", enum_check_cb},
+    {"log|facility", facility_check_cb},
+    {"log|level", enum_check_cb},
+    {"log|trace", enum_check_cb},
+    {"listener", listener_done_cb},
+    {"listener|address", listener_address_cb},
+    {"upstream", upstream_done_cb},
+    {"upstream|address", upstream_address_cb},
+    {"upstream|helo_name", hostname_check_cb},
+    {"upstream|client_identity", enum_check_cb},
+    {"limits", limits_done_cb},
+    {"limits|bare_line_ending", enum_check_cb},
+    {"filter", filter_done_cb},
+};
+
+/* Parsing. */
+
+static int
+config_check_sections(struct config_parse *p, cfg_t *root)
+{
+	static const char *const optional[] = {"log", "limits"};
+	size_t i;
+
+	if (cfg_size(root, "listener") == 0) {
+		parse_error(p, 0, "no listener section");
+		return -1;
+	}
+	if (cfg_size(root, "upstream") == 0) {
+		parse_error(p, 0, "no upstream section");
+		return -1;
+	}
+	/* An absent section is made empty, so it holds the defaults. */
+	for (i = 0; i < sizeof(optional) / sizeof(optional[0]); i++) {
+		cfg_opt_t *opt = cfg_getopt(root, optional[i]);
+
+		if (cfg_opt_size(opt) == 0 &&
+		    cfg_setopt(root, opt, NULL) == NULL)
+			abort();
+	}
+	return 0;
+}
+
+static cfg_t *
+config_parse_text(struct config_parse *p, const char *text)
+{
+	cfg_t *root = config_cfg_new();
+	size_t i;
+	int rc;
+
+	cfg_set_error_function(root, config_cfg_error);
+	for (i = 0;
+	     i < sizeof(config_validators) / sizeof(config_validators[0]); i++)
+		cfg_set_validate_func(root, config_validators[i].path,
+		                      config_validators[i].cb);
+
+	p->root = root;
+	config_parsing = p;
+	rc = cfg_parse_buf(root, text) == CFG_SUCCESS ? 0 : -1;
+	if (rc == 0)
+		rc = config_check_sections(p, root);
+	config_parsing = NULL;
+	p->root = NULL;
+
+	if (rc < 0) {
+		if (p->error == NULL)
+			parse_error(p, 0, "parse error");
+		cfg_free(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* Building struct config from the checked tree. */
+
+static void
+config_free(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		free(c->listeners[i].name);
+	free(c->listeners);
+	free(c->upstream.helo_name);
+	netlist_free(&c->xclient_networks);
+	filter_chain_free(&c->chain);
+	free(c->hostname);
+	free(c->spool_dir);
+	free(c->pid_file);
+	free(c->path);
+	free(c);
+}
+
+static int
+build_hostname(struct config_parse *p, struct config *c, cfg_t *root)
+{
+	char name[HOST_NAME_MAX + 1];
+
+	if (cfg_getstr(root, "hostname") != NULL) {
+		c->hostname = xstrdup(cfg_getstr(root, "hostname"));
+		return 0;
+	}
+	if (gethostname(name, sizeof(name)) < 0) {
+		parse_error(p, 0, "gethostname: %s; set hostname",
+		            strerror(errno));
+		return -1;
+	}
+	name[sizeof(name) - 1] = '\0';
+	if (!hostname_ok(name)) {
+		parse_error(p, 0,
+		            "system host name '%s' is invalid; set hostname",
+		            name);
+		return -1;
+	}
+	c->hostname = xstrdup(name);
+	return 0;
+}
+
+static int
+build_main(struct config_parse *p, struct config *c, cfg_t *root)
+{
+	if (build_hostname(p, c, root) < 0)
+		return -1;
+	c->workers = (unsigned int)cfg_getint(root, "workers");
+	c->drain_timeout = (unsigned int)cfg_getint(root, "drain_timeout");
+	c->spool_dir = xstrdup(cfg_getstr(root, "spool_dir"));
+	if (cfg_getstr(root, "pid_file") != NULL)
+		c->pid_file = xstrdup(cfg_getstr(root, "pid_file"));
+	return 0;
+}
+
+static void
+build_log(struct config *c, cfg_t *sec)
+{
+	unsigned int i;
+
+	c->log_syslog = word_index(target_words, cfg_getstr(sec, "target"));
+	c->log_facility = log_facility_parse(cfg_getstr(sec, "facility"));
+	c->log_level = word_index(level_words, cfg_getstr(sec, "level"));
+	for (i = 0; i < cfg_size(sec, "trace"); i++) {
+		int w = word_index(trace_words, cfg_getnstr(sec, "trace", i));
+
+		c->log_trace |= trace_bits[w];
+	}
+}
+
+/* The address was checked while parsing; parse it again to keep it. */
+static int
+build_endpoint(struct config_parse *p, cfg_t *sec, struct netaddr *addr)
+{
+	const char *s = cfg_getstr(sec, "address"), *reason;
+
+	if (netaddr_parse_endpoint(s, 0, addr, &reason) == 0)
+		return 0;
+	parse_error(p, section_line(sec), "address: %s: %s", s, reason);
+	return -1;
+}
+
+static int
+build_listeners(struct config_parse *p, struct config *c, cfg_t *root)
+{
+	size_t i, n = cfg_size(root, "listener");
+
+	c->listeners = xcalloc(n, sizeof(*c->listeners));
+	for (i = 0; i < n; i++) {
+		cfg_t *sec = cfg_getnsec(root, "listener", (unsigned int)i);
+		struct config_listener *l = &c->listeners[i];
+
+		l->name = xstrdup(cfg_title(sec));
+		c->nlisteners++;
+		if (build_endpoint(p, sec, &l->addr) < 0)
+			return -1;
+		l->outbound = cfg_getbool(sec, "outbound") ? 1 : 0;
+		l->backlog = (unsigned int)cfg_getint(sec, "backlog");
+	}
+	return 0;
+}
+
+static int
+build_upstream(struct config_parse *p, struct config *c, cfg_t *sec)
+{
+	struct config_upstream *u = &c->upstream;
+	const char *helo = cfg_getstr(sec, "helo_name");
+
+	if (build_endpoint(p, sec, &u->addr) < 0)
+		return -1;
+	u->helo_name = xstrdup(helo != NULL ? helo : c->hostname);
+	u->identity = (enum config_identity)word_index(
+	    identity_words, cfg_getstr(sec, "client_identity"));
+	u->connect_timeout = (unsigned int)cfg_getint(sec, "connect_timeout");
+	u->command_timeout = (unsigned int)cfg_getint(sec, "command_timeout");
+	u->data_timeout = (unsigned int)cfg_getint(sec, "data_timeout");
+	return 0;
+}
+
+static void
+build_limits(struct config *c, cfg_t *sec)
+{
+	struct config_limits *l = &c->limits;
+
+	l->command_line = (size_t)cfg_getint(sec, "command_line");
+	l->text_line = (size_t)cfg_getint(sec, "text_line");
+	l->message_size = (unsigned long long)cfg_getint(sec, "message_size");
+	l->recipients = (unsigned int)cfg_getint(sec, "recipients");
+	l->sessions = (unsigned int)cfg_getint(sec, "sessions");
+	l->sessions_per_client =
+	    (unsigned int)cfg_getint(sec, "sessions_per_client");
+	l->errors = (unsigned int)cfg_getint(sec, "errors");
+	l->idle_timeout = (unsigned int)cfg_getint(sec, "idle_timeout");
+	l->data_timeout = (unsigned int)cfg_getint(sec, "data_timeout");
+	l->spool_memory = (size_t)cfg_getint(sec, "spool_memory");
+	l->bare_eol = (enum config_bare_eol)word_index(
+	    bare_eol_words, cfg_getstr(sec, "bare_line_ending"));
+}
+
+static int
+build_xclient(struct config_parse *p, struct config *c, cfg_t *root)
+{
+	unsigned int i;
+	const char *reason;
+
+	c->xclient_networks = netlist_new();
+	for (i = 0; i < cfg_size(root, "xclient_networks"); i++) {
+		const char *s = cfg_getnstr(root, "xclient_networks", i);
+
+		if (netlist_add(c->xclient_networks, s, &reason) < 0) {
+			parse_error(p, 0, "xclient_networks: %s: %s", s,
+			            reason);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+build_chain(struct config_parse *p, struct config *c, cfg_t *root)
+{
+	unsigned int i;
+	const char *reason = "cannot be set up";
+
+	c->chain = filter_chain_new();
+	for (i = 0; i < cfg_size(root, "filter"); i++) {
+		cfg_t *sec = cfg_getnsec(root, "filter", i);
+		const struct filter_maker *maker =
+		    filter_maker_find(cfg_title(sec));
+
+		if (maker == NULL) {
+			parse_error(p, section_line(sec), "unknown filter '%s'",
+			            cfg_title(sec));
+			return -1;
+		}
+		if (maker->add(c->chain, c, sec, &reason) < 0) {
+			parse_error(p, section_line(sec), "filter %s: %s",
+			            maker->name, reason);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static struct config *
+config_build(struct config_parse *p, cfg_t *root)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+
+	c->refs = 1;
+	c->path = xstrdup(p->path);
+	if (build_main(p, c, root) < 0 || build_listeners(p, c, root) < 0 ||
+	    build_upstream(p, c, cfg_getsec(root, "upstream")) < 0 ||
+	    build_xclient(p, c, root) < 0 || build_chain(p, c, root) < 0) {
+		config_free(c);
+		return NULL;
+	}
+	build_log(c, cfg_getsec(root, "log"));
+	build_limits(c, cfg_getsec(root, "limits"));
+	return c;
+}
+
+struct config *
+config_load(const char *path, char **error_r)
+{
+	struct config_parse p = {.path = path};
+	struct config *c = NULL;
+	cfg_t *root = NULL;
+	char *text;
+	size_t len;
+
+	*error_r = NULL;
+	text = config_file_read(path, &len, &p.error);
+	if (text == NULL)
+		goto out;
+	root = config_parse_text(&p, text);
+	if (root == NULL)
+		goto out;
+	c = config_build(&p, root);
+out:
+	if (root != NULL)
+		cfg_free(root);
+	free(text);
+	if (c == NULL)
+		*error_r =
+		    p.error != NULL ? p.error : xasprintf("%s: error", path);
+	else
+		free(p.error);
+	return c;
+}
+
+/* Life cycle. */
+
+void
+config_ref(struct config *cfg)
+{
+	__atomic_add_fetch(&cfg->refs, 1, __ATOMIC_RELAXED);
+}
+
+void
+config_unref(struct config **cfgp)
+{
+	struct config *c = *cfgp;
+
+	if (c == NULL)
+		return;
+	*cfgp = NULL;
+	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	config_free(c);
+}
+
+const struct config_listener *
+config_listener_find(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nlisteners; i++) {
+		if (strcmp(cfg->listeners[i].name, name) == 0)
+			return &cfg->listeners[i];
+	}
+	return NULL;
+}
+
+/* The summary for -t. */
+
+static const char *
+facility_name(int facility)
+{
+	size_t i;
+
+	for (i = 0; facility_words[i] != NULL; i++) {
+		if (log_facility_parse(facility_words[i]) == facility)
+			return facility_words[i];
+	}
+	return "?";
+}
+
+static void
+print_main(const struct config *c)
+{
+	char d[32];
+
+	printf("config %s\n", c->path);
+	printf("hostname %s workers %u drain_timeout %s\n", c->hostname,
+	       c->workers,
+	       num_format(d, sizeof(d), NUM_DURATION, c->drain_timeout));
+	printf("spool_dir %s pid_file %s\n", c->spool_dir,
+	       c->pid_file != NULL ? c->pid_file : "none");
+}
+
+static void
+print_log(const struct config *c)
+{
+	size_t i;
+
+	printf("log %s", target_words[c->log_syslog ? 1 : 0]);
+	if (c->log_syslog)
+		printf(" facility %s", facility_name(c->log_facility));
+	printf(" level %s trace", level_words[c->log_level]);
+	if (c->log_trace == 0)
+		printf(" none");
+	for (i = 0; trace_words[i] != NULL; i++) {
+		if (c->log_trace == LOG_TRACE_ALL &&
+		    trace_bits[i] != LOG_TRACE_ALL)
+			continue;
+		if ((c->log_trace & trace_bits[i]) == trace_bits[i])
+			printf(" %s", trace_words[i]);
+	}
+	printf("\n");
+}
+
+static void
+print_listeners(const struct config *c)
+{
+	char a[NETADDR_STRLEN];
+	size_t i;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		const struct config_listener *l = &c->listeners[i];
+
+		printf("listener %s %s %s backlog %u\n", l->name,
+		       netaddr_str(&l->addr, a, sizeof(a)),
+		       l->outbound ? "outbound" : "inbound", l->backlog);
+	}
+}
+
+static void
+print_upstream(const struct config *c)
+{
+	const struct config_upstream *u = &c->upstream;
+	char a[NETADDR_STRLEN], t1[32], t2[32], t3[32];
+
+	printf("upstream %s helo_name %s client_identity %s\n",
+	       netaddr_str(&u->addr, a, sizeof(a)), u->helo_name,
+	       identity_words[u->identity]);
+	printf("upstream timeouts connect %s command %s data %s\n",
+	       num_format(t1, sizeof(t1), NUM_DURATION, u->connect_timeout),
+	       num_format(t2, sizeof(t2), NUM_DURATION, u->command_timeout),
+	       num_format(t3, sizeof(t3), NUM_DURATION, u->data_timeout));
+}
+
+static void
+print_limits(const struct config *c)
+{
+	const struct config_limits *l = &c->limits;
+	char s1[32], s2[32], s3[32], s4[32], t1[32], t2[32];
+
+	printf("limits command_line %s text_line %s message_size %s "
+	       "spool_memory %s\n",
+	       num_format(s1, sizeof(s1), NUM_SIZE, l->command_line),
+	       num_format(s2, sizeof(s2), NUM_SIZE, l->text_line),
+	       l->message_size == 0
+	           ? "unlimited"
+	           : num_format(s3, sizeof(s3), NUM_SIZE, l->message_size),
+	       num_format(s4, sizeof(s4), NUM_SIZE, l->spool_memory));
+	printf("limits recipients %u sessions %u sessions_per_client %u "
+	       "errors %u\n",
+	       l->recipients, l->sessions, l->sessions_per_client, l->errors);
+	printf("limits idle_timeout %s data_timeout %s bare_line_ending %s\n",
+	       num_format(t1, sizeof(t1), NUM_DURATION, l->idle_timeout),
+	       num_format(t2, sizeof(t2), NUM_DURATION, l->data_timeout),
+	       bare_eol_words[l->bare_eol]);
+}
+
+static void
+print_filters(const struct config *c)
+{
+	size_t i, n = filter_chain_count(c->chain);
+
+	printf("xclient_networks %zu\n", netlist_count(c->xclient_networks));
+	printf("filters");
+	if (n == 0)
+		printf(" none");
+	for (i = 0; i < n; i++)
+		printf(" %s", filter_chain_name(c->chain, i));
+	printf("\n");
+}
+
+void
+config_print_summary(const struct config *cfg)
+{
+	print_main(cfg);
+	print_log(cfg);
+	print_listeners(cfg);
+	print_upstream(cfg);
+	print_limits(cfg);
+	print_filters(cfg);
+	fflush(stdout);
+}

@@ -1,0 +1,179 @@
+/*
+ * postern.c - the postern command: check a configuration, or run the
+ * daemon.
+ *
+ *   postern [-c FILE] -t        check FILE, print a summary, exit 0 or 1
+ *   postern [-c FILE] [-f] [-d] run (in the foreground with -f; -d adds
+ *                               debug output of every subsystem)
+ *
+ * Startup problems (bad configuration, a port we cannot bind) are fatal
+ * here, with a reason naming the file or address; nothing after startup
+ * ends the process except a signal.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "proxy/config.h"
+#include "proxy/server.h"
+#include "util/log.h"
+
+#define POSTERN_VERSION "0.1"
+#define DEFAULT_CONFIG  "/etc/postern/postern.conf"
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: postern [-c file] [-t] [-f] [-d]\n"
+	        "  -c file  configuration file (default " DEFAULT_CONFIG ")\n"
+	        "  -t       check the configuration and exit\n"
+	        "  -f       stay in the foreground\n"
+	        "  -d       debug output for every subsystem\n"
+	        "  -V       print the version\n");
+}
+
+/* Each session holds two sockets; let as many as the hard limit in. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warning("cannot raise the file limit: %s",
+			            strerror(errno));
+	}
+}
+
+static int
+write_pid_file(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return -1;
+	fprintf(f, "%ld\n", (long)getpid());
+	return fclose(f);
+}
+
+static int
+check_config(const char *path)
+{
+	struct config *cfg;
+	char *error = NULL;
+
+	cfg = config_load(path, &error);
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", error);
+		free(error);
+		return 1;
+	}
+	printf("postern: configuration %s is valid\n", path);
+	config_print_summary(cfg);
+	config_unref(&cfg);
+	return 0;
+}
+
+static int
+run(const char *path, int foreground, int debug)
+{
+	struct server srv;
+	struct config *cfg;
+	char *error = NULL;
+	int code;
+
+	cfg = config_load(path, &error);
+	if (cfg == NULL) {
+		fprintf(stderr, "postern: %s\n", error);
+		free(error);
+		return 1;
+	}
+	log_open("postern", cfg->log_syslog && !debug, cfg->log_facility,
+	         debug ? LOG_LEVEL_DEBUG : (enum log_level)cfg->log_level);
+	log_trace_mask = debug ? LOG_TRACE_ALL : cfg->log_trace;
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+	evthread_use_pthreads();
+	if (server_init(&srv, cfg, &error) < 0) {
+		log_error("startup failed: %s", error);
+		fprintf(stderr, "postern: %s\n", error);
+		free(error);
+		server_deinit(&srv);
+		config_unref(&cfg);
+		return 1;
+	}
+	config_unref(&cfg); /* the server holds its own reference */
+	if (!foreground && daemon(0, 0) < 0) {
+		log_error("cannot detach: %s", strerror(errno));
+		server_deinit(&srv);
+		return 1;
+	}
+	/* libevent needs to know the process may have forked. */
+	if (!foreground)
+		event_reinit(srv.base);
+	if (srv.cfg->pid_file != NULL && write_pid_file(srv.cfg->pid_file) < 0)
+		log_warning("cannot write pid file %s: %s", srv.cfg->pid_file,
+		            strerror(errno));
+	log_info("start version=%s config=%s listeners=%zu workers=%u",
+	         POSTERN_VERSION, path, srv.cfg->nlisteners, srv.cfg->workers);
+	code = server_run(&srv);
+	log_info("stop sessions=%u", srv.nsessions);
+	if (srv.cfg->pid_file != NULL)
+		unlink(srv.cfg->pid_file);
+	server_deinit(&srv);
+	return code;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = DEFAULT_CONFIG;
+	int c, test = 0, foreground = 0, debug = 0;
+
+	log_open("postern", 0, LOG_MAIL, LOG_LEVEL_INFO);
+	while ((c = getopt(argc, argv, "c:tfdVh")) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 'd':
+			debug = 1;
+			foreground = 1;
+			break;
+		case 'V':
+			printf("postern %s\n", POSTERN_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (test)
+		return check_config(path);
+	return run(path, foreground, debug);
+}

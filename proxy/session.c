@@ -1,0 +1,582 @@
+/*
+ * session.c - a client session's life cycle, input and replies.
+ *
+ * Accepts the connection (or refuses it with 421 when the server or this
+ * client address is over its session limit), runs the connect filters,
+ * connects the upstream and greets.  Then it reads command lines with a
+ * bounded buffer and hands each to session_cmd.c, one at a time.  Every
+ * way out (QUIT, timeout, error limit, client gone, upstream gone,
+ * shutdown) goes through session_close(), which flushes the last reply
+ * and frees the session from the loop, never from deep in a callback.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "policy/policy_clients.h"
+#include "proxy/config.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/upstream.h"
+#include "util/log.h"
+#include "util/spool.h"
+#include "util/xalloc.h"
+
+/* Input kept while a command waits: bounds a pipelining client. */
+#define SESSION_INPUT_MAX (64 * 1024)
+/* Time a closing session gets to take its last reply. */
+#define SESSION_FLUSH_SECONDS 10
+
+static void session_free(struct session *s);
+
+static void
+session_make_id(char *id, size_t size)
+{
+	unsigned char r[5];
+
+	arc4random_buf(r, sizeof(r));
+	snprintf(id, size, "%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3],
+	         r[4]);
+}
+
+static double
+elapsed_since(time_t start)
+{
+	return difftime(time(NULL), start);
+}
+
+static double
+elapsed_tv(const struct timeval *start)
+{
+	struct timeval now;
+
+	gettimeofday(&now, NULL);
+	return (double)(now.tv_sec - start->tv_sec) +
+	       (double)(now.tv_usec - start->tv_usec) / 1e6;
+}
+
+/* Write a 421 straight to a socket we will not serve; best effort. */
+static void
+refuse_connection(int fd, const char *ecode, const char *text)
+{
+	char buf[256];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "421 %s %s\r\n", ecode, text);
+	if (n > 0 && write(fd, buf, (size_t)n) < 0)
+		log_debug("refuse write failed: %s", strerror(errno));
+	close(fd);
+}
+
+static void
+session_timeouts(struct session *s)
+{
+	const struct config_limits *lim = &s->cfg->limits;
+	struct timeval rd = {0, 0}, wr = {lim->idle_timeout, 0};
+	const struct timeval *rdp = NULL;
+
+	if (s->closing) {
+		wr.tv_sec = SESSION_FLUSH_SECONDS;
+	} else if (s->state == SESSION_DATA) {
+		rd.tv_sec = lim->data_timeout;
+		rdp = &rd;
+	} else if (s->state == SESSION_COMMAND && !s->busy) {
+		rd.tv_sec = lim->idle_timeout;
+		rdp = &rd;
+	}
+	bufferevent_set_timeouts(s->bev, rdp, &wr);
+}
+
+static void
+session_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->chain_active)
+		return; /* the chain's done callback frees it */
+	session_free(s);
+}
+
+static void
+session_schedule_free(struct session *s)
+{
+	static const struct timeval now = {0, 0};
+
+	evtimer_add(s->ev_free, &now);
+}
+
+static void
+session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->closing)
+		session_schedule_free(s);
+}
+
+static void
+session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (s->closing || (what & BEV_EVENT_WRITING)) {
+			s->close_reason =
+			    s->closing ? s->close_reason : "write-timeout";
+			s->closing = 1;
+			session_schedule_free(s);
+			return;
+		}
+		session_close_421(s, "4.4.2", "timeout",
+		                  "timeout exceeded, closing connection");
+		return;
+	}
+	/* EOF or a socket error: nobody left to reply to. */
+	if (!s->closing)
+		s->close_reason = (what & BEV_EVENT_EOF) ? "eof" : "error";
+	if (s->state == SESSION_DATA && !s->closing)
+		s->close_reason = "eof-in-data";
+	s->closing = 1;
+	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+	session_schedule_free(s);
+}
+
+static void
+session_read_cb(struct bufferevent *bev, void *arg)
+{
+	session_input(arg);
+}
+
+void
+session_reply(struct session *s, int code, const char *ecode, const char *fmt,
+              ...)
+{
+	char text[512], line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	n = smtp_reply_format(line, sizeof(line), code, ecode, text);
+	if (n < 0)
+		n = snprintf(line, sizeof(line), "%d %s\r\n", code,
+		             "reply too long");
+	log_trace(LOG_TRACE_SMTP, "%s reply %.*s", s->fs.id, n - 2, line);
+	bufferevent_write(s->bev, line, (size_t)n);
+}
+
+void
+session_relay(struct session *s, const struct smtp_reply *reply)
+{
+	bufferevent_write(s->bev, reply->raw, reply->rawlen);
+}
+
+void
+session_close(struct session *s, const char *reason)
+{
+	if (s->closing)
+		return;
+	s->closing = 1;
+	s->close_reason = reason;
+	s->state = SESSION_CLOSING;
+	bufferevent_disable(s->bev, EV_READ);
+	session_timeouts(s);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		session_schedule_free(s);
+}
+
+void
+session_close_421(struct session *s, const char *ecode, const char *reason,
+                  const char *text)
+{
+	if (s->closing)
+		return;
+	session_reply(s, 421, ecode, "%s %s", s->fs.hostname, text);
+	session_close(s, reason);
+}
+
+int
+session_error(struct session *s)
+{
+	s->errors++;
+	if (s->cfg->limits.errors == 0 || s->errors < s->cfg->limits.errors)
+		return 0;
+	session_close_421(s, "4.7.0", "too-many-errors",
+	                  "too many errors, closing connection");
+	return 1;
+}
+
+/*
+ * Take one complete line from the input into cmdbuf.  Returns 1 with a
+ * line, 0 when more input is needed, -1 when the line was refused (the
+ * reply is already sent).
+ */
+static int
+session_read_line(struct session *s, size_t *len_r)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t max = s->cfg->limits.command_line + 512, eol_len, n;
+	struct evbuffer_ptr p;
+
+	if (max > sizeof(s->cmdbuf) - 1)
+		max = sizeof(s->cmdbuf) - 1;
+	p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+	if (p.pos < 0) {
+		n = evbuffer_get_length(in);
+		if (n > max) {
+			/* Drop what we cannot keep; answer at its end. */
+			evbuffer_drain(in, n);
+			s->discard_line = 1;
+		}
+		return 0;
+	}
+	n = (size_t)p.pos + 1;
+	if (s->discard_line || n > max) {
+		evbuffer_drain(in, n);
+		s->discard_line = 0;
+		session_reply(s, 500, "5.5.2", "line too long");
+		session_error(s);
+		return -1;
+	}
+	evbuffer_remove(in, s->cmdbuf, n);
+	s->cmdbuf[--n] = '\0';
+	s->last_crlf = n > 0 && s->cmdbuf[n - 1] == '\r';
+	if (s->last_crlf)
+		s->cmdbuf[--n] = '\0';
+	if (!s->last_crlf &&
+	    s->cfg->limits.bare_eol == CONFIG_BARE_EOL_REJECT) {
+		session_reply(s, 500, "5.5.2",
+		              "command line must end with CRLF");
+		session_error(s);
+		return -1;
+	}
+	*len_r = n;
+	return 1;
+}
+
+void
+session_input(struct session *s)
+{
+	size_t len;
+	int r;
+
+	if (s->in_input)
+		return;
+	s->in_input = 1;
+	while (!s->closing && !s->busy) {
+		if (s->state == SESSION_DATA) {
+			session_data_input(s);
+			if (s->state == SESSION_DATA)
+				break;
+			continue;
+		}
+		if (s->state != SESSION_COMMAND)
+			break;
+		r = session_read_line(s, &len);
+		if (r == 0)
+			break;
+		if (r > 0)
+			session_command(s, s->cmdbuf, len);
+	}
+	s->in_input = 0;
+	if (!s->closing)
+		session_timeouts(s);
+}
+
+void
+session_resume(struct session *s)
+{
+	s->busy = 0;
+	if (s->closing)
+		return;
+	if (s->srv->draining && !s->in_txn && s->state == SESSION_COMMAND) {
+		session_close_421(s, "4.3.2", "shutdown",
+		                  "service shutting down, try again later");
+		return;
+	}
+	session_input(s);
+}
+
+void
+session_drain(struct session *s)
+{
+	if (s->closing || s->busy || s->in_txn)
+		return; /* finishes its transaction first */
+	if (s->state != SESSION_COMMAND)
+		return;
+	session_close_421(s, "4.3.2", "shutdown",
+	                  "service shutting down, try again later");
+}
+
+static void
+session_chain_done(void *arg, const struct filter_verdict *v)
+{
+	struct session *s = arg;
+
+	s->chain_active = 0;
+	if (s->closing) {
+		session_schedule_free(s);
+		return;
+	}
+	s->verdict_next(s, v);
+}
+
+void
+session_filters(struct session *s, enum filter_phase phase,
+                session_verdict_cb *next)
+{
+	struct filter_txn *t = phase >= FILTER_PHASE_MAIL ? &s->txn : NULL;
+
+	s->verdict_next = next;
+	s->chain_active = 1;
+	filter_chain_run(s->cfg->chain, s->srv->pool, phase, &s->fs, t,
+	                 session_chain_done, s);
+}
+
+void
+session_reply_verdict(struct session *s, const struct filter_verdict *v)
+{
+	int code = v->code;
+	const char *ecode = v->ecode, *text = v->text;
+
+	switch (v->action) {
+	case FILTER_REJECT:
+		code = code >= 500 && code < 600 ? code : 550;
+		ecode = ecode[0] == '5' ? ecode : "5.7.1";
+		text = text[0] ? text : "rejected by policy";
+		break;
+	case FILTER_TEMPFAIL:
+		code = code >= 400 && code < 500 ? code : 451;
+		ecode = ecode[0] == '4' ? ecode : "4.7.1";
+		text = text[0] ? text : "temporarily rejected, try again later";
+		break;
+	default:
+		code = 250;
+		ecode = "2.0.0";
+		text = "Ok";
+		break;
+	}
+	session_reply(s, code, ecode, "%s", text);
+}
+
+void
+session_log_txn(struct session *s, const char *result, const char *reply)
+{
+	char from[128], rcpts[256];
+	size_t i, used = 0;
+
+	log_escape_str(from, sizeof(from),
+	               s->txn.mail_from ? s->txn.mail_from : "");
+	rcpts[0] = '\0';
+	for (i = 0; i < s->txn.nrcpts && used + 4 < sizeof(rcpts); i++) {
+		char one[128];
+
+		log_escape_str(one, sizeof(one), s->txn.rcpts[i]);
+		used += (size_t)snprintf(rcpts + used, sizeof(rcpts) - used,
+		                         "%s<%s>", i ? "," : "", one);
+		if (used >= sizeof(rcpts))
+			used = sizeof(rcpts) - 1;
+	}
+	log_info("%s message txn=%s from=<%s> nrcpt=%zu rcpts=%s size=%zu "
+	         "result=%s%s%s upstream=\"%s\" elapsed=%.3fs",
+	         s->fs.id, s->txn.id, from, s->txn.nrcpts, rcpts, s->txn.size,
+	         result, s->txn.notes[0] ? " " : "", s->txn.notes, reply,
+	         elapsed_tv(&s->start_txn));
+}
+
+void
+session_txn_reset(struct session *s)
+{
+	filter_txn_deinit(&s->txn);
+	spool_free(&s->spool);
+	s->in_txn = 0;
+	s->discard = 0;
+	s->upstream_lost = NULL;
+	s->state = SESSION_COMMAND;
+}
+
+static void
+session_upstream_lost(void *arg, const char *reason)
+{
+	struct session *s = arg;
+
+	log_warning("%s upstream lost reason=%s", s->fs.id, reason);
+	if (s->state == SESSION_DATA) {
+		s->upstream_lost = reason; /* tell at end of data */
+		return;
+	}
+	session_close_421(s, "4.4.2", "upstream-lost",
+	                  "upstream connection lost, try again later");
+}
+
+static void
+session_upstream_ready(void *arg, const struct smtp_reply *reply,
+                       const char *reason)
+{
+	struct session *s = arg;
+	char summary[256];
+
+	if (reply == NULL || reply->code / 100 != 2) {
+		if (reply != NULL)
+			smtp_reply_summary(reply, summary, sizeof(summary));
+		log_warning("%s upstream unavailable reason=\"%s\"", s->fs.id,
+		            reply ? summary : reason);
+		session_close_421(s, "4.4.1", "upstream-unavailable",
+		                  "service not available, try again later");
+		return;
+	}
+	session_greet(s);
+}
+
+static void
+session_connect_verdict(struct session *s, const struct filter_verdict *v)
+{
+	if (v->action == FILTER_REJECT || v->action == FILTER_TEMPFAIL) {
+		log_info("%s reject phase=connect filter=%s action=%s",
+		         s->fs.id, v->filter ? v->filter : "-",
+		         filter_action_name(v->action));
+		/* RFC 5321 3.1: 554 refuses the connection itself. */
+		if (v->action == FILTER_REJECT)
+			session_reply(
+			    s, 554, v->ecode[0] ? v->ecode : "5.7.1", "%s",
+			    v->text[0] ? v->text : "connection refused");
+		else
+			session_reply(s, 421, v->ecode[0] ? v->ecode : "4.7.1",
+			              "%s %s", s->fs.hostname,
+			              v->text[0] ? v->text : "try again later");
+		session_close(s, "connect-rejected");
+		return;
+	}
+	if (s->upstream != NULL) {
+		session_greet(s); /* XCLIENT: the upstream is up already */
+		return;
+	}
+	s->upstream =
+	    upstream_connect(s->srv->base, &s->cfg->upstream, &s->fs,
+	                     session_upstream_ready, session_upstream_lost, s);
+}
+
+void
+session_reconnect_filters(struct session *s)
+{
+	session_filters(s, FILTER_PHASE_CONNECT, session_connect_verdict);
+}
+
+static void
+session_fill_identity(struct session *s, int fd, const struct sockaddr *sa,
+                      int salen)
+{
+	struct filter_session *fs = &s->fs;
+	socklen_t len = sizeof(fs->local.ss);
+
+	session_make_id(fs->id, sizeof(fs->id));
+	memcpy(&s->peer.ss, sa, (size_t)salen);
+	s->peer.len = (socklen_t)salen;
+	fs->client = s->peer;
+	netaddr_ip_str(&fs->client, fs->client_ip, sizeof(fs->client_ip));
+	snprintf(fs->client_name, sizeof(fs->client_name), "unknown");
+	if (getsockname(fd, (struct sockaddr *)&fs->local.ss, &len) == 0)
+		fs->local.len = len;
+	snprintf(fs->proto, sizeof(fs->proto), "SMTP");
+	fs->listener = s->listener->name;
+	fs->outbound = s->listener->outbound;
+	fs->hostname = s->cfg->hostname;
+	fs->start = time(NULL);
+}
+
+/* Admission: 0 to serve the connection, -1 after refusing it. */
+static int
+session_admit(struct server *srv, int fd, const struct netaddr *peer)
+{
+	const struct config_limits *lim = &srv->cfg->limits;
+	char ip[NETADDR_STRLEN];
+
+	netaddr_ip_str(peer, ip, sizeof(ip));
+	if (srv->draining) {
+		refuse_connection(fd, "4.3.2", "service shutting down");
+		return -1;
+	}
+	if (lim->sessions != 0 && srv->nsessions >= lim->sessions) {
+		log_warning("refuse client=%s reason=too-many-sessions "
+		            "sessions=%u",
+		            ip, srv->nsessions);
+		refuse_connection(fd, "4.3.2", "too many sessions, try later");
+		return -1;
+	}
+	if (policy_clients_enter(srv->clients, peer, lim->sessions_per_client) <
+	    0) {
+		log_warning("refuse client=%s reason=too-many-client-sessions",
+		            ip);
+		refuse_connection(fd, "4.7.0",
+		                  "too many sessions from your address");
+		return -1;
+	}
+	return 0;
+}
+
+void
+session_new(struct server *srv, const struct config_listener *listener, int fd,
+            const struct sockaddr *sa, int salen)
+{
+	struct session *s;
+	struct netaddr peer;
+	char addr[NETADDR_STRLEN];
+
+	memset(&peer, 0, sizeof(peer));
+	memcpy(&peer.ss, sa, (size_t)salen);
+	peer.len = (socklen_t)salen;
+	if (session_admit(srv, fd, &peer) < 0)
+		return;
+
+	s = xcalloc(1, sizeof(*s));
+	s->srv = srv;
+	s->cfg = srv->cfg;
+	config_ref(s->cfg);
+	s->listener = listener;
+	s->state = SESSION_CONNECT;
+	session_fill_identity(s, fd, sa, salen);
+	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->ev_free = evtimer_new(srv->base, session_free_cb, s);
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	                  session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_INPUT_MAX);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	session_timeouts(s);
+	TAILQ_INSERT_TAIL(&srv->sessions, s, entry);
+	srv->nsessions++;
+
+	log_info("%s connect client=%s listener=%s", s->fs.id,
+	         netaddr_str(&s->fs.client, addr, sizeof(addr)),
+	         listener->name);
+	session_reconnect_filters(s);
+}
+
+static void
+session_free(struct session *s)
+{
+	struct server *srv = s->srv;
+
+	log_info("%s disconnect reason=%s messages=%u errors=%u "
+	         "duration=%.0fs",
+	         s->fs.id, s->close_reason ? s->close_reason : "unknown",
+	         s->messages, s->errors, elapsed_since(s->fs.start));
+	upstream_free(&s->upstream);
+	filter_txn_deinit(&s->txn);
+	spool_free(&s->spool);
+	bufferevent_free(s->bev);
+	event_free(s->ev_free);
+	policy_clients_leave(srv->clients, &s->peer);
+	TAILQ_REMOVE(&srv->sessions, s, entry);
+	srv->nsessions--;
+	config_unref(&s->cfg);
+	free(s);
+	server_session_gone(srv);
+}

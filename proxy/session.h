@@ -1,0 +1,157 @@
+/*
+ * session.h - one client's SMTP session, the proxy's state machine.
+ *
+ * A session reads client commands, relays the envelope to its own
+ * upstream connection in lockstep, spools DATA, and hands the
+ * transaction to the filter chain at each phase.  Commands are handled
+ * one at a time: while one waits for the upstream or a filter, later
+ * pipelined commands stay in the input buffer, so replies always come
+ * in order.  The files split by phase: session.c (life cycle, I/O,
+ * replies), session_cmd.c (one handler per verb), session_data.c (DATA
+ * and end of message).
+ */
+#ifndef POSTERN_SESSION_H
+#define POSTERN_SESSION_H
+
+#include <sys/queue.h>
+#include <sys/time.h>
+
+#include "filters/filter.h"
+#include "proxy/smtp_data.h"
+#include "proxy/smtp_parse.h"
+#include "util/netaddr.h"
+
+struct bufferevent;
+struct event;
+struct config;
+struct config_listener;
+struct server;
+struct smtp_reply;
+struct spool;
+struct upstream;
+
+enum session_state {
+	SESSION_CONNECT, /* connect filters, then the upstream greeting */
+	SESSION_COMMAND, /* reading commands */
+	SESSION_DATA,    /* reading the message */
+	SESSION_EOM,     /* end-of-message filters and upstream delivery */
+	SESSION_CLOSING, /* flushing the last reply */
+};
+
+struct session {
+	TAILQ_ENTRY(session) entry;
+	struct server *srv;
+	struct config *cfg; /* the generation this session started with */
+	const struct config_listener *listener;
+	struct bufferevent *bev;
+	struct upstream *upstream;
+	struct netaddr peer; /* the socket's own peer, for admission */
+
+	enum session_state state;
+	int busy;         /* a command waits for the upstream or a filter */
+	int in_input;     /* session_input() is on the stack */
+	int chain_active; /* a filter phase runs; do not free */
+	int closing;      /* free once the output is flushed */
+	int discard_line; /* skipping the rest of an overlong line */
+	int esmtp;        /* client said EHLO */
+	int in_txn;       /* MAIL was accepted */
+	unsigned int errors;
+	unsigned int messages;
+	unsigned int ehlo_flags; /* SMTP_CAP_* we offered the client */
+	unsigned long long size_offered;
+	struct timeval start_txn;
+	const char *close_reason;
+
+	struct filter_session fs;
+	struct filter_txn txn;
+	unsigned int rcpts_tried; /* RCPT commands in this transaction */
+
+	/* DATA */
+	struct smtp_data_decoder decoder;
+	struct spool *spool;
+	int data_too_big;
+	int data_spool_failed;
+	const char *upstream_lost; /* the upstream died during DATA */
+
+	/* The filter phase in progress and what to do with its verdict. */
+	void (*verdict_next)(struct session *, const struct filter_verdict *);
+	struct filter_verdict verdict; /* kept while the upstream resets */
+
+	int last_crlf;         /* the last command ended in CRLF */
+	int helo_done;         /* HELO/EHLO succeeded */
+	int discard;           /* a filter said discard */
+	struct event *ev_free; /* deferred free */
+	char cmdbuf[1536];     /* the current command line */
+};
+
+typedef void session_verdict_cb(struct session *s,
+                                const struct filter_verdict *v);
+
+/* session.c */
+
+/* Accept a connection: takes over fd.  Never fails the process. */
+void session_new(struct server *srv, const struct config_listener *listener,
+                 int fd, const struct sockaddr *sa, int salen);
+
+/* Send a reply of our own. */
+void session_reply(struct session *s, int code, const char *ecode,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Relay the upstream's reply verbatim. */
+void session_relay(struct session *s, const struct smtp_reply *reply);
+
+/* Count a client error; closes the session with 421 past the limit.
+ * Returns 1 when the session is closing. */
+int session_error(struct session *s);
+
+/* Reply 421 with ecode and text, then close after flushing. */
+void session_close_421(struct session *s, const char *ecode, const char *reason,
+                       const char *text);
+
+/* Close after flushing the output; reason goes to the log. */
+void session_close(struct session *s, const char *reason);
+
+/* The current command is finished: read the next one. */
+void session_resume(struct session *s);
+
+/* Start listening for commands again after a transaction or reset. */
+void session_txn_reset(struct session *s);
+
+/* Run the connect filters (again, after XCLIENT), then greet. */
+void session_reconnect_filters(struct session *s);
+
+/* The server is draining: close now if idle. */
+void session_drain(struct session *s);
+
+/* Process buffered input until a command goes asynchronous. */
+void session_input(struct session *s);
+
+/* Run the chain for phase (txn for MAIL and later); next gets the
+ * verdict on the loop, possibly before this returns. */
+void session_filters(struct session *s, enum filter_phase phase,
+                     session_verdict_cb *next);
+
+/* Reply for a filter's reject, tempfail or discard verdict, filling in
+ * postern's defaults for what the filter left empty. */
+void session_reply_verdict(struct session *s, const struct filter_verdict *v);
+
+/* Log the end of a transaction: result, the upstream's reply. */
+void session_log_txn(struct session *s, const char *result, const char *reply);
+
+/* session_cmd.c */
+
+/* Dispatch one command line (len octets, NUL-terminated). */
+void session_command(struct session *s, char *line, size_t len);
+
+/* Greet the client once the connect phase allowed it. */
+void session_greet(struct session *s);
+
+/* session_data.c */
+
+/* Start reading the message after 354. */
+void session_data_begin(struct session *s, int prev_crlf);
+
+/* Feed buffered input to the DATA decoder. */
+void session_data_input(struct session *s);
+
+#endif

@@ -1,0 +1,639 @@
+/*
+ * upstream.c - the session's SMTP client towards the upstream MTA.
+ *
+ * A small state machine: connect, greeting, EHLO, then one request at a
+ * time.  Requests that take several commands (XCLIENT then EHLO,
+ * XFORWARD then MAIL, DATA then the message) run as a chain of steps,
+ * each fed the reply to the previous command.  Replies are kept
+ * verbatim.  Every failure (refused, reset, timeout, a reply that does
+ * not parse) kills the connection and is reported once: to the pending
+ * request if there is one, else through the lost callback.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "filters/filter.h"
+#include "proxy/config.h"
+#include "proxy/smtp_data.h"
+#include "proxy/smtp_parse.h"
+#include "proxy/upstream.h"
+#include "util/log.h"
+#include "util/spool.h"
+#include "util/xalloc.h"
+
+#define UP_CHUNK     (64 * 1024)  /* spool read size */
+#define UP_HIGHWATER (256 * 1024) /* stop encoding above this */
+#define UP_LINE_MAX  1100
+
+enum upstream_state {
+	UP_CONNECTING,
+	UP_GREETING,
+	UP_IDLE,
+	UP_WAITING, /* a command is out, its reply not complete */
+	UP_SENDING, /* streaming the message */
+	UP_DEAD,
+};
+
+typedef void up_step_cb(struct upstream *u, const struct smtp_reply *r);
+
+struct upstream {
+	struct event_base *base;
+	const struct config_upstream *cfg;
+	const struct filter_session *fs;
+	struct bufferevent *bev;
+	struct event *ev_fail;
+	struct sockaddr_storage peer;
+	enum upstream_state state;
+	const char *fail_reason;
+
+	struct smtp_reply reply; /* being read */
+	struct smtp_reply last;  /* the one handed out */
+	struct smtp_caps caps;
+
+	up_step_cb *step;      /* gets the reply to the command out */
+	upstream_reply_cb *cb; /* the pending request */
+	upstream_lost_cb *lost_cb;
+	void *arg;
+
+	char mail_line[UP_LINE_MAX]; /* MAIL waiting behind XFORWARD */
+
+	/* Message streaming. */
+	const struct filter_txn *txn;
+	struct smtp_data_encoder enc;
+	size_t offset;
+	size_t hdr_end;
+	int appended;
+};
+
+static void up_fail(struct upstream *u, const char *reason);
+
+static void
+up_timeouts(struct upstream *u, unsigned int rd, unsigned int wr)
+{
+	struct timeval r = {rd, 0}, w = {wr, 0};
+
+	bufferevent_set_timeouts(u->bev, rd ? &r : NULL, wr ? &w : NULL);
+}
+
+/* Hand the reply to the pending request; the request is over. */
+static void
+up_deliver(struct upstream *u, const struct smtp_reply *r)
+{
+	upstream_reply_cb *cb = u->cb;
+
+	u->cb = NULL;
+	if (cb != NULL)
+		cb(u->arg, r, NULL);
+}
+
+static void
+up_step_deliver(struct upstream *u, const struct smtp_reply *r)
+{
+	up_deliver(u, r);
+}
+
+static void
+up_send(struct upstream *u, const char *line, up_step_cb *step)
+{
+	struct evbuffer *out = bufferevent_get_output(u->bev);
+
+	log_trace(LOG_TRACE_UPSTREAM, "%s upstream send %.40s", u->fs->id,
+	          line);
+	smtp_reply_reset(&u->reply);
+	u->step = step;
+	u->state = UP_WAITING;
+	evbuffer_add_printf(out, "%s\r\n", line);
+	up_timeouts(u, u->cfg->command_timeout, u->cfg->command_timeout);
+}
+
+static void
+up_fail(struct upstream *u, const char *reason)
+{
+	upstream_reply_cb *cb = u->cb;
+
+	if (u->state == UP_DEAD)
+		return;
+	u->state = UP_DEAD;
+	u->cb = NULL;
+	bufferevent_disable(u->bev, EV_READ | EV_WRITE);
+	log_trace(LOG_TRACE_UPSTREAM, "%s upstream failed: %s", u->fs->id,
+	          reason);
+	if (cb != NULL)
+		cb(u->arg, NULL, reason);
+	else if (u->lost_cb != NULL)
+		u->lost_cb(u->arg, reason);
+}
+
+static void
+up_fail_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream *u = arg;
+
+	up_fail(u, u->fail_reason);
+}
+
+/* Fail from the loop, not from inside the caller's call. */
+static void
+up_fail_later(struct upstream *u, const char *reason)
+{
+	static const struct timeval now = {0, 0};
+
+	u->fail_reason = reason;
+	evtimer_add(u->ev_fail, &now);
+}
+
+/* A complete reply arrived. */
+static void
+up_reply_complete(struct upstream *u)
+{
+	struct smtp_reply tmp;
+	up_step_cb *step = u->step;
+
+	if (u->state != UP_WAITING && u->state != UP_GREETING &&
+	    u->state != UP_SENDING) {
+		up_fail(u, u->reply.code == 421 ? "closed by upstream (421)"
+		                                : "unexpected reply");
+		return;
+	}
+	/* A reply in the middle of the message: the upstream gave up on
+	 * it; take the reply, but the connection is no longer in step. */
+	if (u->state == UP_SENDING)
+		step = up_step_deliver;
+	u->state = u->state == UP_SENDING ? UP_DEAD : UP_IDLE;
+	u->step = NULL;
+	up_timeouts(u, 0, u->cfg->command_timeout);
+
+	tmp = u->last;
+	u->last = u->reply;
+	u->reply = tmp;
+	smtp_reply_reset(&u->reply);
+	if (step != NULL)
+		step(u, &u->last);
+}
+
+static void
+up_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct upstream *u = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char line[SMTP_REPLY_LINE_MAX + 3];
+	struct evbuffer_ptr p;
+	const char *error;
+	size_t eol, n;
+	int r;
+
+	while (u->state != UP_DEAD) {
+		p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_CRLF);
+		if (p.pos < 0) {
+			if (evbuffer_get_length(in) > SMTP_REPLY_LINE_MAX + 2)
+				up_fail(u, "reply line too long");
+			return;
+		}
+		n = (size_t)p.pos;
+		if (n + eol > sizeof(line)) {
+			up_fail(u, "reply line too long");
+			return;
+		}
+		evbuffer_remove(in, line, n + eol);
+		line[n] = '\0';
+		r = smtp_reply_feed(&u->reply, line, n, &error);
+		if (r < 0) {
+			up_fail(u, error);
+			return;
+		}
+		if (r == 0)
+			up_reply_complete(u);
+	}
+}
+
+static void up_pump(struct upstream *u);
+
+static void
+up_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct upstream *u = arg;
+
+	if (u->state == UP_SENDING)
+		up_pump(u);
+}
+
+static void
+up_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct upstream *u = arg;
+	static char reason[128];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		u->state = UP_GREETING;
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		up_fail(u, u->state == UP_CONNECTING ? "connect timeout"
+		                                     : "timeout");
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		up_fail(u, "connection closed by upstream");
+		return;
+	}
+	snprintf(reason, sizeof(reason), "%s: %s",
+	         u->state == UP_CONNECTING ? "connect failed"
+	                                   : "connection error",
+	         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	up_fail(u, reason);
+}
+
+/* Connection set-up */
+
+static void
+up_step_helo_fallback(struct upstream *u, const struct smtp_reply *r)
+{
+	memset(&u->caps, 0, sizeof(u->caps));
+	up_deliver(u, r);
+}
+
+static void
+up_step_first_ehlo(struct upstream *u, const struct smtp_reply *r)
+{
+	char line[UP_LINE_MAX];
+
+	if (r->code / 100 == 2) {
+		smtp_caps_parse(r, &u->caps);
+		up_deliver(u, r);
+		return;
+	}
+	/* An SMTP-only upstream: fall back to HELO (RFC 5321 4.1.4). */
+	snprintf(line, sizeof(line), "HELO %s", u->cfg->helo_name);
+	up_send(u, line, up_step_helo_fallback);
+}
+
+static void
+up_step_greeting(struct upstream *u, const struct smtp_reply *r)
+{
+	char line[UP_LINE_MAX];
+
+	if (r->code != 220) {
+		up_deliver(u, r);
+		return;
+	}
+	snprintf(line, sizeof(line), "EHLO %s", u->cfg->helo_name);
+	up_send(u, line, up_step_first_ehlo);
+}
+
+struct upstream *
+upstream_connect(struct event_base *base, const struct config_upstream *cfg,
+                 const struct filter_session *fs, upstream_reply_cb *cb,
+                 upstream_lost_cb *lost_cb, void *arg)
+{
+	struct upstream *u;
+
+	u = xcalloc(1, sizeof(*u));
+	u->base = base;
+	u->cfg = cfg;
+	u->fs = fs;
+	u->cb = cb;
+	u->lost_cb = lost_cb;
+	u->arg = arg;
+	u->state = UP_CONNECTING;
+	smtp_reply_init(&u->reply);
+	smtp_reply_init(&u->last);
+	u->ev_fail = evtimer_new(base, up_fail_cb, u);
+	u->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(u->bev, up_read_cb, up_write_cb, up_event_cb, u);
+	bufferevent_setwatermark(u->bev, EV_WRITE, UP_CHUNK, 0);
+	bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+	up_timeouts(u, cfg->connect_timeout, cfg->connect_timeout);
+	/* The greeting arrives like a reply to a command we never sent. */
+	u->step = up_step_greeting;
+	memcpy(&u->peer, &cfg->addr.ss, cfg->addr.len);
+	if (bufferevent_socket_connect(u->bev, (struct sockaddr *)&u->peer,
+	                               (int)cfg->addr.len) < 0)
+		up_fail_later(u, "connect failed");
+	return u;
+}
+
+void
+upstream_free(struct upstream **up)
+{
+	struct upstream *u = *up;
+	evutil_socket_t fd;
+
+	if (u == NULL)
+		return;
+	if (u->state == UP_IDLE) {
+		/* Best effort: a polite QUIT if the socket takes it now. */
+		fd = bufferevent_getfd(u->bev);
+		if (fd >= 0 && send(fd, "QUIT\r\n", 6, MSG_NOSIGNAL) < 0)
+			log_debug("%s upstream quit: %s", u->fs->id,
+			          strerror(errno));
+	}
+	bufferevent_free(u->bev);
+	event_free(u->ev_fail);
+	smtp_reply_deinit(&u->reply);
+	smtp_reply_deinit(&u->last);
+	free(u);
+	*up = NULL;
+}
+
+const struct smtp_caps *
+upstream_caps(const struct upstream *u)
+{
+	return &u->caps;
+}
+
+int
+upstream_alive(const struct upstream *u)
+{
+	return u->state != UP_DEAD;
+}
+
+/* Start a request; fails it from the loop when the connection is gone
+ * or busy (a broken invariant, reported rather than crashed on). */
+static int
+up_request(struct upstream *u, upstream_reply_cb *cb)
+{
+	u->cb = cb;
+	if (u->state == UP_IDLE)
+		return 0;
+	if (u->state != UP_DEAD)
+		log_error("%s upstream request while busy", u->fs->id);
+	u->state = UP_IDLE;
+	up_fail_later(u, "upstream connection not usable");
+	return -1;
+}
+
+/* Client identity */
+
+static int
+identity_xclient(const struct upstream *u)
+{
+	return (u->cfg->identity == CONFIG_IDENTITY_AUTO ||
+	        u->cfg->identity == CONFIG_IDENTITY_XCLIENT) &&
+	       (u->caps.flags & SMTP_CAP_XCLIENT);
+}
+
+static int
+identity_xforward(const struct upstream *u)
+{
+	if (identity_xclient(u))
+		return 0;
+	return (u->cfg->identity == CONFIG_IDENTITY_AUTO ||
+	        u->cfg->identity == CONFIG_IDENTITY_XFORWARD) &&
+	       (u->caps.flags & SMTP_CAP_XFORWARD);
+}
+
+/* Append " ATTR=value" when the upstream knows ATTR. */
+static void
+identity_attr(char *line, size_t size, const char *offered, const char *attr,
+              const char *value)
+{
+	char enc[600];
+	size_t n = strlen(line);
+
+	if (!smtp_caps_has_word(offered, attr))
+		return;
+	if (value == NULL || value[0] == '\0')
+		value = "[UNAVAILABLE]";
+	if (value[0] != '[' && smtp_xtext_encode(value, enc, sizeof(enc)) < 0)
+		return;
+	snprintf(line + n, size - n, " %s=%s", attr,
+	         value[0] == '[' ? value : enc);
+}
+
+static void
+identity_line(const struct upstream *u, const char *verb, const char *offered,
+              char *line, size_t size)
+{
+	const struct filter_session *fs = u->fs;
+	char addr[NETADDR_STRLEN + 8], port[8];
+
+	snprintf(line, size, "%s", verb);
+	if (fs->client.ss.ss_family == AF_INET6)
+		snprintf(addr, sizeof(addr), "IPv6:%s", fs->client_ip);
+	else if (fs->client.ss.ss_family == AF_INET)
+		snprintf(addr, sizeof(addr), "%s", fs->client_ip);
+	else
+		addr[0] = '\0';
+	snprintf(port, sizeof(port), "%u", netaddr_port(&fs->client));
+	identity_attr(
+	    line, size, offered, "NAME",
+	    strcmp(fs->client_name, "unknown") == 0 ? NULL : fs->client_name);
+	identity_attr(line, size, offered, "ADDR", addr);
+	identity_attr(line, size, offered, "PORT", port);
+	identity_attr(line, size, offered, "PROTO", fs->proto);
+	identity_attr(line, size, offered, "HELO", fs->helo);
+	if (fs->login[0] != '\0')
+		identity_attr(line, size, offered, "LOGIN", fs->login);
+	if (strcmp(verb, "XFORWARD") == 0)
+		identity_attr(line, size, offered, "SOURCE",
+		              fs->outbound ? "LOCAL" : "REMOTE");
+}
+
+static void
+up_step_ehlo(struct upstream *u, const struct smtp_reply *r)
+{
+	if (r->code / 100 == 2)
+		smtp_caps_parse(r, &u->caps);
+	up_deliver(u, r);
+}
+
+static void
+up_send_ehlo(struct upstream *u)
+{
+	char line[UP_LINE_MAX];
+
+	snprintf(line, sizeof(line), "EHLO %s",
+	         u->fs->helo[0] ? u->fs->helo : u->cfg->helo_name);
+	up_send(u, line, up_step_ehlo);
+}
+
+static void
+up_step_xclient(struct upstream *u, const struct smtp_reply *r)
+{
+	/* Postfix answers XCLIENT with a new greeting. */
+	if (r->code / 100 != 2) {
+		up_deliver(u, r);
+		return;
+	}
+	up_send_ehlo(u);
+}
+
+void
+upstream_hello(struct upstream *u, upstream_reply_cb *cb)
+{
+	char line[UP_LINE_MAX];
+
+	if (up_request(u, cb) < 0)
+		return;
+	if (identity_xclient(u)) {
+		identity_line(u, "XCLIENT", u->caps.xclient, line,
+		              sizeof(line));
+		up_send(u, line, up_step_xclient);
+		return;
+	}
+	up_send_ehlo(u);
+}
+
+static void
+up_step_xforward(struct upstream *u, const struct smtp_reply *r)
+{
+	if (r->code / 100 != 2) {
+		up_deliver(u, r);
+		return;
+	}
+	up_send(u, u->mail_line, up_step_deliver);
+}
+
+void
+upstream_command(struct upstream *u, const char *line, int is_mail,
+                 upstream_reply_cb *cb)
+{
+	char xf[UP_LINE_MAX];
+
+	if (up_request(u, cb) < 0)
+		return;
+	if (is_mail && identity_xforward(u)) {
+		snprintf(u->mail_line, sizeof(u->mail_line), "%s", line);
+		identity_line(u, "XFORWARD", u->caps.xforward, xf, sizeof(xf));
+		up_send(u, xf, up_step_xforward);
+		return;
+	}
+	up_send(u, line, up_step_deliver);
+}
+
+/* The message */
+
+static int
+up_sink(void *arg, const char *data, size_t len)
+{
+	struct upstream *u = arg;
+
+	return evbuffer_add(bufferevent_get_output(u->bev), data, len);
+}
+
+static void
+up_encode_headers(struct upstream *u, const struct filter_header *h)
+{
+	for (; h != NULL; h = h->next) {
+		smtp_data_encode(&u->enc, h->name, strlen(h->name), up_sink, u);
+		smtp_data_encode(&u->enc, ": ", 2, up_sink, u);
+		smtp_data_encode(&u->enc, h->value, strlen(h->value), up_sink,
+		                 u);
+		smtp_data_encode(&u->enc, "\r\n", 2, up_sink, u);
+	}
+}
+
+/*
+ * Offset just past the header block's last line: where appended headers
+ * go.  0 when the message starts with the empty line, the size when
+ * there is no body.  Returns 0, or -1 on a spool read error.
+ */
+static int
+up_header_end(const struct spool *sp, size_t *end_r)
+{
+	char buf[UP_CHUNK];
+	size_t off = 0, i;
+	int matched = 2; /* of "\r\n\r\n": the start counts as after CRLF */
+	const char *error;
+	ssize_t n;
+
+	while ((n = spool_read(sp, off, buf, sizeof(buf), &error)) > 0) {
+		for (i = 0; i < (size_t)n; i++) {
+			char want = (matched % 2 == 0) ? '\r' : '\n';
+
+			if (buf[i] == want)
+				matched++;
+			else
+				matched = buf[i] == '\r' ? 1 : 0;
+			if (matched == 4) {
+				*end_r = off + i - 1; /* the empty line */
+				return 0;
+			}
+		}
+		off += (size_t)n;
+	}
+	*end_r = off;
+	return n < 0 ? -1 : 0;
+}
+
+static void
+up_pump_end(struct upstream *u)
+{
+	if (!u->appended) {
+		up_encode_headers(u, u->txn->append);
+		u->appended = 1;
+	}
+	smtp_data_encode_end(&u->enc, up_sink, u);
+	u->state = UP_WAITING;
+	u->step = up_step_deliver;
+	up_timeouts(u, u->cfg->data_timeout, u->cfg->data_timeout);
+}
+
+static void
+up_pump(struct upstream *u)
+{
+	struct evbuffer *out = bufferevent_get_output(u->bev);
+	const struct spool *sp = u->txn->message;
+	size_t size = spool_size(sp), want;
+	char buf[UP_CHUNK];
+	const char *error;
+	ssize_t n;
+
+	while (evbuffer_get_length(out) < UP_HIGHWATER && u->offset < size) {
+		if (u->offset == u->hdr_end && !u->appended) {
+			up_encode_headers(u, u->txn->append);
+			u->appended = 1;
+		}
+		want = sizeof(buf);
+		if (!u->appended && u->hdr_end - u->offset < want)
+			want = u->hdr_end - u->offset;
+		n = spool_read(sp, u->offset, buf, want, &error);
+		if (n <= 0) {
+			log_error("%s spool read failed: %s", u->fs->id,
+			          n < 0 ? error : "short spool");
+			up_fail(u, "local spool read error");
+			return;
+		}
+		smtp_data_encode(&u->enc, buf, (size_t)n, up_sink, u);
+		u->offset += (size_t)n;
+	}
+	if (u->offset >= size)
+		up_pump_end(u);
+}
+
+static void
+up_step_data(struct upstream *u, const struct smtp_reply *r)
+{
+	if (r->code != 354) {
+		up_deliver(u, r);
+		return;
+	}
+	u->state = UP_SENDING;
+	up_timeouts(u, 0, u->cfg->data_timeout);
+	smtp_data_encoder_init(&u->enc);
+	u->offset = 0;
+	u->appended = u->txn->append == NULL;
+	if (!u->appended && up_header_end(u->txn->message, &u->hdr_end) < 0) {
+		up_fail(u, "local spool read error");
+		return;
+	}
+	up_encode_headers(u, u->txn->prepend);
+	up_pump(u);
+}
+
+void
+upstream_data(struct upstream *u, const struct filter_txn *txn,
+              upstream_reply_cb *cb)
+{
+	if (up_request(u, cb) < 0)
+		return;
+	u->txn = txn;
+	up_send(u, "DATA", up_step_data);
+}
