@@ -20,9 +20,9 @@ WARN	= -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith \
 	  -Wmissing-declarations -Wwrite-strings -Wnested-externs \
 	  -Wundef -Wvla -Wno-unused-parameter
 CFLAGS	?= -O2 -g
-CFLAGS	+= -std=c11 -D_GNU_SOURCE -fno-strict-aliasing $(WARN) \
-	   -I. $(PKG_CFLAGS) $(SAN)
-LDFLAGS	+= $(SAN)
+ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -fno-strict-aliasing \
+	   $(WARN) -I. $(PKG_CFLAGS) $(SAN)
+ALL_LDFLAGS = $(LDFLAGS) $(SAN)
 LIBS	= $(PKG_LIBS) -lpthread
 
 UTIL_SRCS = \
@@ -74,7 +74,7 @@ postern: $(BUILD)/postern
 	cp $(BUILD)/postern $@
 
 $(BUILD)/postern: $(BUILD)/proxy/postern.o $(BUILD)/libpostern.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/libpostern.a: $(LIB_OBJS)
 	rm -f $@
@@ -82,11 +82,12 @@ $(BUILD)/libpostern.a: $(LIB_OBJS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpostern.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpostern.a $(LIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpostern.a \
+		$(LIBS) -lcmocka
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/proxy/postern.d
 

@@ -59,10 +59,10 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 	} while (0)
 
 /*
- * Copy at most maxlen octets of the len octets at src into dst (size
- * dstsize, always NUL-terminated), escaping every octet outside printable
- * ASCII, backslash, double quote and '=' as \xHH, and appending "..."
- * when the input was cut.  Returns dst, so it can be used inline.
+ * Copy the len octets at src into dst (size dstsize, always
+ * NUL-terminated), escaping every octet outside printable ASCII,
+ * backslash, double quote and '=' as \xHH, and ending with "..." when
+ * the input does not fit.  Returns dst, so it can be used inline.
  */
 char *log_escape(char *dst, size_t dstsize, const char *src, size_t len);
 

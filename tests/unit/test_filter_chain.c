@@ -170,6 +170,12 @@ test_chain_accepted_txn_skips_later_phases(void **state)
 }
 
 static void
+guard_cb(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopbreak(arg);
+}
+
+static void
 test_chain_blocking_hook_runs_on_worker(void **state)
 {
 	struct filter_chain *chain = filter_chain_new();
@@ -181,6 +187,8 @@ test_chain_blocking_hook_runs_on_worker(void **state)
 	struct outcome o = {0};
 	struct workpool *pool;
 	const char *error;
+	struct event *guard;
+	const struct timeval ten_seconds = {10, 0};
 
 	o.base = event_base_new();
 	pool = workpool_create(o.base, 2, &error);
@@ -192,7 +200,11 @@ test_chain_blocking_hook_runs_on_worker(void **state)
 	                 &o);
 	/* The blocking hook went to a worker: nothing decided yet. */
 	assert_int_equal(o.calls, 0);
+	/* A pending timer keeps the loop running until the verdict. */
+	guard = evtimer_new(o.base, guard_cb, o.base);
+	evtimer_add(guard, &ten_seconds);
 	event_base_dispatch(o.base);
+	event_free(guard);
 	assert_int_equal(o.calls, 1);
 	assert_string_equal(trace, "ab");
 	assert_int_equal(o.verdict.action, FILTER_REJECT);
