@@ -31,32 +31,32 @@ enum config_bare_eol {
 };
 
 struct config_listener {
-	char *name;           /* the section title */
+	char *name; /* the section title */
 	struct netaddr addr;
-	int outbound;         /* every session here is outbound */
+	int outbound; /* every session here is outbound */
 	unsigned int backlog;
 };
 
 struct config_upstream {
 	struct netaddr addr;
-	char *helo_name;               /* our EHLO name before XCLIENT */
+	char *helo_name; /* our EHLO name before XCLIENT */
 	enum config_identity identity;
-	unsigned int connect_timeout;  /* seconds */
+	unsigned int connect_timeout; /* seconds */
 	unsigned int command_timeout;
-	unsigned int data_timeout;     /* for the final reply after "." */
+	unsigned int data_timeout; /* for the final reply after "." */
 };
 
 struct config_limits {
-	size_t command_line;           /* octets incl. CRLF, 512 */
-	size_t text_line;              /* octets incl. CRLF, 1000 */
+	size_t command_line;             /* octets incl. CRLF, 512 */
+	size_t text_line;                /* octets incl. CRLF, 1000 */
 	unsigned long long message_size; /* octets, 0 = unlimited */
-	unsigned int recipients;       /* per message */
-	unsigned int sessions;         /* in total */
+	unsigned int recipients;         /* per message */
+	unsigned int sessions;           /* in total */
 	unsigned int sessions_per_client;
-	unsigned int errors;           /* before 421 and disconnect */
-	unsigned int idle_timeout;     /* seconds waiting for a command */
-	unsigned int data_timeout;     /* seconds between DATA octets */
-	size_t spool_memory;           /* per message, then a file */
+	unsigned int errors;       /* before 421 and disconnect */
+	unsigned int idle_timeout; /* seconds waiting for a command */
+	unsigned int data_timeout; /* seconds between DATA octets */
+	size_t spool_memory;       /* per message, then a file */
 	enum config_bare_eol bare_eol;
 };
 
@@ -68,11 +68,11 @@ struct config {
 	unsigned int workers; /* worker threads for blocking filter work */
 	unsigned int drain_timeout; /* seconds SIGTERM waits for sessions */
 	char *spool_dir;
-	char *pid_file;       /* NULL: none */
+	char *pid_file; /* NULL: none */
 
-	int log_syslog;       /* 0: stderr */
+	int log_syslog; /* 0: stderr */
 	int log_facility;
-	int log_level;        /* enum log_level */
+	int log_level;          /* enum log_level */
 	unsigned int log_trace; /* LOG_TRACE_* mask */
 
 	struct config_listener *listeners;
@@ -99,7 +99,7 @@ void config_unref(struct config **cfg);
 
 /* Find a listener by name; NULL if absent. */
 const struct config_listener *config_listener_find(const struct config *cfg,
-						   const char *name);
+                                                   const char *name);
 
 /* Print a summary of the checked configuration (for -t) to stdout. */
 void config_print_summary(const struct config *cfg);

@@ -44,7 +44,7 @@ struct smtp_data_decoder {
  * CRLF can an immediate ".\r\n" end the message.
  */
 void smtp_data_decoder_init(struct smtp_data_decoder *d, size_t line_limit,
-			    int prev_crlf);
+                            int prev_crlf);
 
 /*
  * Decode up to len octets of client input.  Output goes to sink.  Sets
@@ -53,8 +53,8 @@ void smtp_data_decoder_init(struct smtp_data_decoder *d, size_t line_limit,
  * number of input octets consumed, or -1 if the sink failed.
  */
 ssize_t smtp_data_decode(struct smtp_data_decoder *d, const char *in,
-			 size_t len, int *done, smtp_data_sink_cb *sink,
-			 void *arg);
+                         size_t len, int *done, smtp_data_sink_cb *sink,
+                         void *arg);
 
 struct smtp_data_encoder {
 	int state; /* private */
@@ -64,10 +64,10 @@ void smtp_data_encoder_init(struct smtp_data_encoder *e);
 
 /* Encode canonical content; output to sink.  Returns 0 or -1 (sink). */
 int smtp_data_encode(struct smtp_data_encoder *e, const char *in, size_t len,
-		     smtp_data_sink_cb *sink, void *arg);
+                     smtp_data_sink_cb *sink, void *arg);
 
 /* Finish: a CRLF if the content did not end with one, then ".\r\n". */
 int smtp_data_encode_end(struct smtp_data_encoder *e, smtp_data_sink_cb *sink,
-			 void *arg);
+                         void *arg);
 
 #endif

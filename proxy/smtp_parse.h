@@ -44,7 +44,7 @@ struct smtp_cmd {
 	enum smtp_verb verb;
 	const char *name; /* the verb as a static uppercase string */
 	char *args;       /* after the verb and its separating space(s);
-			     "" when there are none */
+	                     "" when there are none */
 };
 
 /*
@@ -55,7 +55,7 @@ struct smtp_cmd {
  * SMTP_VERB_UNKNOWN and name is NULL.
  */
 int smtp_cmd_parse(char *line, size_t len, struct smtp_cmd *cmd,
-		   const char **error_r);
+                   const char **error_r);
 
 /*
  * HELO/EHLO argument: one token, a domain or an address literal
@@ -70,9 +70,9 @@ struct smtp_param {
 };
 
 struct smtp_path_cmd {
-	char *address;   /* mailbox without <>, source route dropped;
-			    "" for the null reverse-path */
-	int utf8;        /* address has octets >= 0x80 (valid UTF-8) */
+	char *address; /* mailbox without <>, source route dropped;
+	                  "" for the null reverse-path */
+	int utf8;      /* address has octets >= 0x80 (valid UTF-8) */
 	size_t nparams;
 	struct smtp_param params[SMTP_PARAMS_MAX];
 };
@@ -84,16 +84,16 @@ struct smtp_path_cmd {
  * (RFC 5321 4.1.2, UTF-8 per RFC 6531) or empty.
  */
 int smtp_parse_mail(char *args, struct smtp_path_cmd *out,
-		    const char **error_r);
+                    const char **error_r);
 
 /* "TO:<addr> PARAMS" as sent after RCPT.  The null path is refused;
  * "<postmaster>" without a domain is allowed. */
 int smtp_parse_rcpt(char *args, struct smtp_path_cmd *out,
-		    const char **error_r);
+                    const char **error_r);
 
 /* Find a parameter by keyword (case-insensitive); NULL if absent. */
 const struct smtp_param *smtp_param_find(const struct smtp_path_cmd *cmd,
-					 const char *keyword);
+                                         const char *keyword);
 
 /*
  * Value checks for the parameters postern understands.  Each returns 0
@@ -105,7 +105,7 @@ const struct smtp_param *smtp_param_find(const struct smtp_path_cmd *cmd,
  *   ORCPT=addr-type;xtext (<= 500 octets)              (RFC 3461)
  */
 int smtp_param_size(const char *value, unsigned long long *size_r,
-		    const char **error_r);
+                    const char **error_r);
 int smtp_param_body(const char *value, const char **error_r);
 int smtp_param_ret(const char *value, const char **error_r);
 int smtp_param_envid(const char *value, const char **error_r);
@@ -146,7 +146,7 @@ struct smtp_xclient {
  * are errors.
  */
 int smtp_parse_xclient(char *args, struct smtp_xclient *out,
-		       const char **error_r);
+                       const char **error_r);
 
 /* 1 if s (NUL-terminated) is valid UTF-8 without overlongs or
  * surrogates, else 0. */

@@ -16,12 +16,12 @@
 #define SMTP_REPLY_SIZE_MAX  16384
 
 struct smtp_reply {
-	int code;         /* 0 until the first line arrived */
-	char ecode[16];   /* "2.1.0" when the first line has one, else "" */
+	int code;       /* 0 until the first line arrived */
+	char ecode[16]; /* "2.1.0" when the first line has one, else "" */
 	size_t nlines;
-	char *raw;        /* every line as received, each ending in CRLF */
+	char *raw; /* every line as received, each ending in CRLF */
 	size_t rawlen;
-	size_t rawsize;   /* allocated */
+	size_t rawsize; /* allocated */
 	int complete;
 };
 
@@ -38,33 +38,33 @@ void smtp_reply_deinit(struct smtp_reply *r);
  * a bad separator, a NUL, over the limits.
  */
 int smtp_reply_feed(struct smtp_reply *r, const char *line, size_t len,
-		    const char **error_r);
+                    const char **error_r);
 
 /*
  * Text of line i (0-based) after "NNN-" or "NNN ", without CRLF, copied
  * into buf; returns buf, or NULL if i is out of range.
  */
 char *smtp_reply_line(const struct smtp_reply *r, size_t i, char *buf,
-		      size_t size);
+                      size_t size);
 
 /* First line of the reply for a log: "250 2.0.0 Ok: queued as X",
  * escaped and bounded by log_escape(); returns buf. */
 char *smtp_reply_summary(const struct smtp_reply *r, char *buf, size_t size);
 
 /* Extensions an EHLO reply may offer. */
-#define SMTP_CAP_PIPELINING   0x0001u
-#define SMTP_CAP_SIZE         0x0002u
-#define SMTP_CAP_8BITMIME     0x0004u
-#define SMTP_CAP_ENHANCED     0x0008u /* ENHANCEDSTATUSCODES */
-#define SMTP_CAP_SMTPUTF8     0x0010u
-#define SMTP_CAP_DSN          0x0020u
-#define SMTP_CAP_XCLIENT      0x0040u
-#define SMTP_CAP_XFORWARD     0x0080u
-#define SMTP_CAP_STARTTLS     0x0100u
-#define SMTP_CAP_AUTH         0x0200u
-#define SMTP_CAP_CHUNKING     0x0400u
-#define SMTP_CAP_REQUIRETLS   0x0800u
-#define SMTP_CAP_BINARYMIME   0x1000u
+#define SMTP_CAP_PIPELINING 0x0001u
+#define SMTP_CAP_SIZE       0x0002u
+#define SMTP_CAP_8BITMIME   0x0004u
+#define SMTP_CAP_ENHANCED   0x0008u /* ENHANCEDSTATUSCODES */
+#define SMTP_CAP_SMTPUTF8   0x0010u
+#define SMTP_CAP_DSN        0x0020u
+#define SMTP_CAP_XCLIENT    0x0040u
+#define SMTP_CAP_XFORWARD   0x0080u
+#define SMTP_CAP_STARTTLS   0x0100u
+#define SMTP_CAP_AUTH       0x0200u
+#define SMTP_CAP_CHUNKING   0x0400u
+#define SMTP_CAP_REQUIRETLS 0x0800u
+#define SMTP_CAP_BINARYMIME 0x1000u
 
 struct smtp_caps {
 	unsigned int flags;
@@ -89,6 +89,6 @@ int smtp_caps_has_word(const char *list, const char *word);
  * written, or -1 if it does not fit (buf is then left truncated).
  */
 int smtp_reply_format(char *buf, size_t size, int code, const char *ecode,
-		      const char *text);
+                      const char *text);
 
 #endif

@@ -37,7 +37,7 @@ extern unsigned int log_trace_mask;
  * given facility (LOG_MAIL etc.).  May be called again, e.g. on reload.
  */
 void log_open(const char *ident, int use_syslog, int facility,
-	      enum log_level level);
+              enum log_level level);
 
 /* Map "mail", "local0".."local7", "daemon" to a syslog facility; -1 if
  * unknown. */
@@ -52,10 +52,10 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Debug line for subsystem bit(s) sub; a no-op unless enabled. */
-#define log_trace(sub, ...)                                                  \
-	do {                                                                 \
-		if (log_trace_mask & (sub))                                  \
-			log_debug(__VA_ARGS__);                              \
+#define log_trace(sub, ...)                                                    \
+	do {                                                                   \
+		if (log_trace_mask & (sub))                                    \
+			log_debug(__VA_ARGS__);                                \
 	} while (0)
 
 /*

@@ -27,7 +27,7 @@ struct netaddr {
  * or -1 with a static reason in *error_r.
  */
 int netaddr_parse_endpoint(const char *s, unsigned int default_port,
-			   struct netaddr *out, const char **error_r);
+                           struct netaddr *out, const char **error_r);
 
 /*
  * Parse a bare IP address ("1.2.3.4", "::1", "IPv6:::1" as XCLIENT

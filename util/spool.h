@@ -22,7 +22,7 @@ void spool_free(struct spool **sp);
 /* Append len octets.  Returns 0, or -1 with a reason in *error_r
  * (strerror text, static or thread-local). */
 int spool_write(struct spool *sp, const void *data, size_t len,
-		const char **error_r);
+                const char **error_r);
 
 /* Drop the content, keep the spool for the next message. */
 void spool_reset(struct spool *sp);
@@ -37,7 +37,7 @@ int spool_on_disk(const struct spool *sp);
  * Copy up to len octets starting at offset into buf.  Returns the number
  * copied (0 at the end), or -1 with *error_r set.
  */
-ssize_t spool_read(const struct spool *sp, size_t offset, void *buf,
-		   size_t len, const char **error_r);
+ssize_t spool_read(const struct spool *sp, size_t offset, void *buf, size_t len,
+                   const char **error_r);
 
 #endif

@@ -23,7 +23,7 @@ typedef void workpool_done_cb(void *arg);
  * NULL with a reason in *error_r if threads cannot be started.
  */
 struct workpool *workpool_create(struct event_base *base, unsigned nthreads,
-				 const char **error_r);
+                                 const char **error_r);
 
 /*
  * Queue a job.  work(arg) runs on a worker, then done(arg) on the loop.
@@ -31,7 +31,7 @@ struct workpool *workpool_create(struct event_base *base, unsigned nthreads,
  * sessions bound how much they submit).
  */
 void workpool_submit(struct workpool *pool, workpool_work_cb *work,
-		     workpool_done_cb *done, void *arg);
+                     workpool_done_cb *done, void *arg);
 
 /* Jobs submitted whose done function has not yet run. */
 size_t workpool_pending(const struct workpool *pool);
