@@ -225,6 +225,11 @@ mail_params(struct session *s, const struct smtp_path_cmd *p, char *line,
 			cmd_syntax(s, error ? error : "bad MAIL parameter");
 			return -1;
 		}
+		/* SIZE is ours to enforce; it goes on only when the upstream
+		 * knows it too. */
+		if (need == SMTP_CAP_SIZE &&
+		    !(upstream_caps(s->upstream)->flags & SMTP_CAP_SIZE))
+			continue;
 		n += (size_t)snprintf(line + n, size - n, " %s%s%s", k,
 		                      pa->value ? "=" : "",
 		                      pa->value ? pa->value : "");
