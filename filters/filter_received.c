@@ -75,11 +75,13 @@ received_eom(void *confp, struct filter_session *s, struct filter_txn *t,
 		snprintf(forpart, sizeof(forpart), "\r\n\tfor <%s>",
 		         t->rcpts[0]);
 
+	/* RFC 5321 4.1.3: IPv6 address literals carry the "IPv6:" tag. */
 	snprintf(value, sizeof(value),
-	         "from %s (%s [%s])\r\n\tby %s (postern) with %s id %s%s;"
+	         "from %s (%s [%s%s])\r\n\tby %s (postern) with %s id %s%s;"
 	         "\r\n\t%s",
-	         helo, name, s->client_ip, conf->hostname,
-	         received_protocol(s, t), t->id, forpart, date);
+	         helo, name, strchr(s->client_ip, ':') != NULL ? "IPv6:" : "",
+	         s->client_ip, conf->hostname, received_protocol(s, t), t->id,
+	         forpart, date);
 	filter_txn_prepend_header(t, "Received", value);
 	filter_txn_note(t, "received", "added");
 }

@@ -543,6 +543,7 @@ session_new(struct server *srv, const struct config_listener *listener, int fd,
 	s->listener = listener;
 	s->state = SESSION_CONNECT;
 	session_fill_identity(s, fd, sa, salen);
+	netaddr_tcp_nodelay(fd);
 	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	s->ev_free = evtimer_new(srv->base, session_free_cb, s);
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,

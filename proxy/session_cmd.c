@@ -135,6 +135,18 @@ hello_verdict(struct session *s, const struct filter_verdict *v)
 }
 
 static void
+hello_rset_cb(void *arg, const struct smtp_reply *reply, const char *reason)
+{
+	struct session *s = arg;
+
+	if (reply == NULL) {
+		cmd_upstream_failed(s, reason);
+		return;
+	}
+	session_filters(s, FILTER_PHASE_HELO, hello_verdict);
+}
+
+static void
 cmd_hello(struct session *s, char *args, int esmtp)
 {
 	const char *error;
@@ -144,15 +156,19 @@ cmd_hello(struct session *s, char *args, int esmtp)
 		cmd_syntax(s, error);
 		return;
 	}
-	/* RFC 5321 4.1.4: HELO/EHLO resets any transaction. */
-	if (s->in_txn)
-		session_txn_reset(s);
 	snprintf(s->fs.helo, sizeof(s->fs.helo), "%s", name);
 	snprintf(s->fs.proto, sizeof(s->fs.proto), "%s",
 	         esmtp ? "ESMTP" : "SMTP");
 	s->esmtp = esmtp;
 	s->helo_done = 0;
 	s->busy = 1;
+	/* RFC 5321 4.1.4: HELO/EHLO resets any transaction, and the
+	 * upstream must forget it too before XCLIENT or EHLO. */
+	if (s->in_txn) {
+		session_txn_reset(s);
+		upstream_command(s->upstream, "RSET", 0, hello_rset_cb);
+		return;
+	}
 	session_filters(s, FILTER_PHASE_HELO, hello_verdict);
 }
 

@@ -25,6 +25,7 @@
 #include "proxy/smtp_parse.h"
 #include "proxy/upstream.h"
 #include "util/log.h"
+#include "util/netaddr.h"
 #include "util/spool.h"
 #include "util/xalloc.h"
 
@@ -231,6 +232,7 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 	static char reason[128];
 
 	if (what & BEV_EVENT_CONNECTED) {
+		netaddr_tcp_nodelay(bufferevent_getfd(bev));
 		u->state = UP_GREETING;
 		return;
 	}

@@ -6,14 +6,18 @@ Runs `make bench`.  Everything listens on 127.0.0.1 on free ports above
 upstream for the whole run; one postern sits in front of it.
 
 1. Throughput: smtp-source sends N messages of 5 KB and 100 KB over 20
-   parallel sessions, first straight to smtp-sink (the baseline), then
+   parallel sessions (N = 10,000 and 2,000 by default, so a run takes a
+   few seconds), first straight to smtp-sink (the baseline), then
    through postern, interleaved, each pair repeated (default 3 times);
    medians are reported.  The main figure uses smtp-source's default of
    one message per connection (connect, HELO, MAIL, RCPT, DATA, QUIT);
    a secondary figure keeps each connection open for all its messages
    (smtp-source -d).  CPU time per message is utime+stime from
    /proc/PID/stat (all threads) of smtp-sink for the direct run and of
-   postern for the proxied run, divided by the message count.
+   postern for the proxied run, divided by the message count.  With
+   source, sink and postern sharing the host's CPUs, the throughput ratio
+   cannot beat the CPU-bound ceiling printed with it (client+sink CPU
+   over client+sink+postern CPU per message).
 2. Memory per idle session: postern's VmRSS before and after 5,000
    client connections have each received their 220 banner (each also
    holds an upstream connection to smtp-sink).
@@ -299,8 +303,10 @@ def measure(port, pids, size, count, sessions, per_conn):
     elapsed, client_cpu = run_source(port, size, count, sessions, per_conn)
     t1 = {name: cpu_ticks(pid) for name, pid in pids.items()}
     cpu = {name: (t1[name] - t0[name]) / CLK_TCK for name in pids}
+    total = sum(cpu.values()) + client_cpu
     return {"seconds": elapsed, "msgs_per_s": count / elapsed,
-            "cpu_s": cpu, "client_cpu_s": client_cpu}
+            "cpu_s": cpu, "client_cpu_s": client_cpu,
+            "total_cpu_s": total, "cores_busy": total / elapsed}
 
 
 def bench_case(sink, postern, case, repeat):
@@ -329,6 +335,8 @@ def summarize(case, direct, proxied):
     d_cpu = median_of(direct, lambda r: r["cpu_s"]["sink"]) / n
     p_cpu = median_of(proxied, lambda r: r["cpu_s"]["postern"]) / n
     ps_cpu = median_of(proxied, lambda r: r["cpu_s"]["sink"]) / n
+    d_total = median_of(direct, lambda r: r["total_cpu_s"])
+    p_total = median_of(proxied, lambda r: r["total_cpu_s"])
     return dict(case, direct_msgs_per_s=d_rate, postern_msgs_per_s=p_rate,
                 rate_ratio=p_rate / d_rate,
                 rate_ok=p_rate / d_rate >= TARGET_RATE,
@@ -337,6 +345,11 @@ def summarize(case, direct, proxied):
                 sink_cpu_us_per_msg_proxied=ps_cpu * 1e6,
                 cpu_ratio=p_cpu / d_cpu if d_cpu > 0 else None,
                 cpu_ok=d_cpu > 0 and p_cpu / d_cpu <= TARGET_CPU,
+                direct_cores_busy=median_of(direct,
+                                            lambda r: r["cores_busy"]),
+                postern_cores_busy=median_of(proxied,
+                                             lambda r: r["cores_busy"]),
+                cpu_bound_ratio=d_total / p_total if p_total > 0 else None,
                 direct_runs=direct, postern_runs=proxied)
 
 
@@ -458,8 +471,7 @@ def verdict(ok):
 
 
 def print_case(r):
-    name = "%dKB x%d%s" % (r["size"] // 1000, r["sessions"],
-                           " -d" if r["per_conn"] else "")
+    name = case_name(r)
     print("%-13s direct %6.0f msg/s, postern %6.0f msg/s, ratio %.2fx "
           "(target >= %.2fx) %s" % (name, r["direct_msgs_per_s"],
                                     r["postern_msgs_per_s"],
@@ -470,8 +482,14 @@ def print_case(r):
           "(target <= %.1fx) %s" % ("", r["sink_cpu_us_per_msg"],
                                     r["postern_cpu_us_per_msg"], ratio,
                                     TARGET_CPU, verdict(r["cpu_ok"])))
-    print("%-13s (smtp-sink behind postern: %.0f us/msg)" %
-          ("", r["sink_cpu_us_per_msg_proxied"]))
+    print("%-13s (smtp-sink behind postern: %.0f us/msg; CPUs busy: direct "
+          "%.2f, through postern %.2f of %d)" % (
+              "", r["sink_cpu_us_per_msg_proxied"], r["direct_cores_busy"],
+              r["postern_cores_busy"], os.cpu_count()))
+    if r["cpu_bound_ratio"]:
+        print("%-13s (ceiling if CPU-bound on this host: client+sink CPU / "
+              "client+sink+postern CPU = %.2fx)" % ("",
+                                                   r["cpu_bound_ratio"]))
 
 
 def print_memory(m):
@@ -495,9 +513,10 @@ def print_runs(r):
     for label, runs in (("direct", r["direct_runs"]),
                         ("postern", r["postern_runs"])):
         print("    %-8s" % label + "  ".join(
-            "%.0f/s %.2fs cpu[%s]" % (
+            "%.0f/s %.2fs cpu[%s client=%.2f]s" % (
                 x["msgs_per_s"], x["seconds"],
-                " ".join("%s=%.2f" % kv for kv in sorted(x["cpu_s"].items())))
+                " ".join("%s=%.2f" % kv for kv in sorted(x["cpu_s"].items())),
+                x["client_cpu_s"])
             for x in runs))
 
 
@@ -510,10 +529,10 @@ def log_problems(text):
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--n-small", type=int, default=5000,
-                   help="messages per 5 KB run")
-    p.add_argument("--n-large", type=int, default=1000,
-                   help="messages per 100 KB run")
+    p.add_argument("--n-small", type=int, default=10000,
+                   help="messages per 5 KB run (twice that with -d)")
+    p.add_argument("--n-large", type=int, default=2000,
+                   help="messages per 100 KB run (1.5 times that with -d)")
     p.add_argument("--sessions", type=int, default=20)
     p.add_argument("--idle", type=int, default=5000,
                    help="idle sessions for the memory figure")
@@ -524,11 +543,14 @@ def parse_args():
 
 def cases(args):
     out = []
+    # -d runs go faster, so they get more messages for similar durations.
     for per_conn in ([False] if args.no_reuse else [False, True]):
-        out.append({"size": 5000, "count": args.n_small,
-                    "sessions": args.sessions, "per_conn": per_conn})
-        out.append({"size": 100000, "count": args.n_large,
-                    "sessions": args.sessions, "per_conn": per_conn})
+        out.append({"size": 5000, "sessions": args.sessions,
+                    "count": args.n_small * (2 if per_conn else 1),
+                    "per_conn": per_conn})
+        out.append({"size": 100000, "sessions": args.sessions,
+                    "count": args.n_large * 3 // (2 if per_conn else 3),
+                    "per_conn": per_conn})
     return out
 
 
@@ -538,13 +560,33 @@ def check_tools():
             raise RuntimeError("%s missing (make deps, make postern)" % path)
 
 
-def run(args, workdir, results):
-    sink = Sink(workdir, max_conns=args.idle + 1000)
-    postern = Postern(workdir, sink.port)
-    results["ports"] = {"sink": sink.port, "postern": postern.port}
-    print("smtp-sink pid %d on %s:%d; postern pid %d on %s:%d; %d CPUs" %
-          (sink.pid, HOST, sink.port, postern.pid, HOST, postern.port,
-           os.cpu_count()))
+def finish_postern(postern, results, key):
+    """Stop postern and collect what it logged (level warning and up)."""
+    alive = postern.alive()
+    status = stop(postern.proc)
+    problems = log_problems(postern.log())
+    results[key] = {"alive_at_end": alive, "exit_status": status,
+                    "log": problems[:200], "log_lines": len(problems)}
+    print("postern %s at the end, exit status %s after SIGTERM; %d log "
+          "lines at level warning or above%s" % (
+              "alive" if alive else "DEAD", status, len(problems),
+              ":" if problems else ""))
+    for line in problems[:20]:
+        print("  " + line)
+
+
+def start_pair(workdir, name, max_conns):
+    sub = os.path.join(workdir, name)
+    os.makedirs(sub)
+    sink = Sink(sub, max_conns)
+    postern = Postern(sub, sink.port)
+    print("smtp-sink pid %d on %s:%d; postern pid %d on %s:%d" %
+          (sink.pid, HOST, sink.port, postern.pid, HOST, postern.port))
+    return sink, postern
+
+
+def run_throughput(args, workdir, results):
+    sink, postern = start_pair(workdir, "throughput", 1000)
     # Warm-up: page in code, grow buffers, fill caches on both paths.
     run_source(sink.port, 5000, 200, args.sessions, False)
     run_source(postern.port, 5000, 200, args.sessions, False)
@@ -557,20 +599,46 @@ def run(args, workdir, results):
         results["throughput"].append(r)
         print_case(r)
         print_runs(r)
-    print("\nMemory per idle session\n")
+    results["postern_rss_kb_after_throughput"] = status_kb(postern.pid,
+                                                           "VmRSS")
+    finish_postern(postern, results, "postern_throughput")
+    stop(sink.proc)
+
+
+def run_memory(args, workdir, results):
+    # A fresh pair: the throughput runs leave postern's heap grown.
+    print("\nMemory per idle session (fresh postern and smtp-sink)\n")
+    sink, postern = start_pair(workdir, "memory", args.idle + 1000)
     results["memory"] = bench_memory(sink, postern, args.idle)
     print_memory(results["memory"])
-    results["postern_alive_at_end"] = postern.alive()
-    status = stop(postern.proc)
-    results["postern_exit_status"] = status
-    problems = log_problems(postern.log())
-    results["postern_log"] = problems[:200]
-    print("\npostern exit status %s after SIGTERM; %d log lines at level "
-          "warning or above%s" % (status, len(problems),
-                                  ":" if problems else ""))
-    for line in problems[:20]:
-        print("  " + line)
+    finish_postern(postern, results, "postern_memory")
     stop(sink.proc)
+
+
+def case_name(r):
+    return "%dKB x%d%s" % (r["size"] // 1000, r["sessions"],
+                           " -d" if r["per_conn"] else "")
+
+
+def print_summary(results):
+    print("\nSummary (main figures: one message per connection)")
+    for r in results["throughput"]:
+        if r["per_conn"]:
+            continue
+        print("  %-10s rate %.2fx (>= %.2fx) %-6s  CPU/msg %.2fx "
+              "(<= %.1fx) %s" % (case_name(r), r["rate_ratio"], TARGET_RATE,
+                                 verdict(r["rate_ok"]), r["cpu_ratio"] or 0,
+                                 TARGET_CPU, verdict(r["cpu_ok"])))
+    m = results["memory"]
+    print("  idle       %.1f KB/session (<= %d KB) %s" %
+          (m["kb_per_session"], TARGET_IDLE_KB, verdict(m["ok"])))
+
+
+def run(args, workdir, results):
+    print("%d CPUs; postern %s" % (os.cpu_count(), POSTERN))
+    run_throughput(args, workdir, results)
+    run_memory(args, workdir, results)
+    print_summary(results)
 
 
 def print_log_tail(path, n=30):
@@ -612,7 +680,8 @@ def main():
     except (RuntimeError, OSError, BenchTimeout) as e:
         results["error"] = str(e)
         print("bench: error: %s" % e, file=sys.stderr)
-        print_log_tail(os.path.join(workdir, "postern.log"))
+        for name in ("throughput", "memory"):
+            print_log_tail(os.path.join(workdir, name, "postern.log"))
         return 1
     finally:
         kill_all()

@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -464,4 +465,13 @@ size_t
 netlist_count(const struct netlist *list)
 {
 	return list->count;
+}
+
+void
+netaddr_tcp_nodelay(int fd)
+{
+	int one = 1;
+
+	/* Fails with EOPNOTSUPP on unix sockets, which is fine. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }

@@ -49,6 +49,13 @@ char *netaddr_str(const struct netaddr *a, char *buf, size_t size);
  * IPv4-mapped IPv6 address equals its IPv4 address. */
 int netaddr_ip_equal(const struct netaddr *a, const struct netaddr *b);
 
+/*
+ * Turn off Nagle on a TCP socket: SMTP is request-reply, and a small
+ * write behind a large one must not wait for a delayed ACK.  A no-op on
+ * other sockets.
+ */
+void netaddr_tcp_nodelay(int fd);
+
 /* A list of CIDR networks. */
 struct netlist;
 

@@ -485,8 +485,8 @@ maillog_file = {base}/maillog
 maillog_file_prefixes = {base}
 alias_maps =
 alias_database =
-smtpd_authorized_xclient_hosts = 127.0.0.0/8
-smtpd_authorized_xforward_hosts = 127.0.0.0/8
+smtpd_authorized_xclient_hosts = 127.0.0.0/8 [::1]/128
+smtpd_authorized_xforward_hosts = 127.0.0.0/8 [::1]/128
 smtputf8_enable = yes
 message_size_limit = 62914560
 mailbox_size_limit = 0
@@ -501,6 +501,7 @@ relay_transport = error:outside delivery disabled in tests
 smtp_dns_support_level = disabled
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_error_sleep_time = 0
+service_throttle_time = 1s
 local_header_rewrite_clients =
 biff = no
 """
@@ -605,10 +606,23 @@ class Postfix:
             return f.read().decode("utf-8", "replace")
 
     def smtpd_sessions_open(self):
-        text = self.log_since_mark()
-        connects = len(re.findall(r"smtpd\[\d+\]: connect from ", text))
-        ends = len(re.findall(r"smtpd\[\d+\]: disconnect from ", text))
-        return connects - ends
+        """smtpd processes in a session begun since the mark: connected,
+        neither disconnected nor killed."""
+        open_pids = set()
+        for m in re.finditer(
+                r"smtpd\[(\d+)\]: (connect|disconnect) from |"
+                r"master\[\d+\]: warning: process \S+/smtpd pid (\d+) "
+                r"(killed|exit)", self.log_since_mark()):
+            if m.group(2) == "connect":
+                open_pids.add(m.group(1))
+            else:
+                open_pids.discard(m.group(1) or m.group(3))
+        return len(open_pids)
+
+    def wait_log_since_mark(self, regex, timeout=10):
+        pat = re.compile(regex, re.M)
+        return wait_until(lambda: pat.search(self.log_since_mark()),
+                          timeout)
 
     def transactions_since_mark(self):
         """Queue ids of transactions smtpd opened since the mark (at the
@@ -874,8 +888,14 @@ class FakeUpstream:
     DATA: "accept" (354, read, 250), "die_after_354" (354, close),
     "die_after_dot" (354, read the message, close without a reply),
     "accept_then_die" (354, read, 250, close), "slow" (354, read, sleep
-    final_delay, 250).  greeting: its first reply.  Records every
+    final_delay, 250), "reject" / "tempfail" (354, read, 554 / 451 from
+    FINAL_REPLIES).  greeting: its first reply (b"" for none).  Records every
     command line and message in self.sessions (a list of dicts)."""
+
+    FINAL_REPLIES = {
+        "reject": b"554 5.7.1 fake.test: message content rejected\r\n",
+        "tempfail": b"451 4.3.0 fake.test: try again later\r\n",
+    }
 
     def __init__(self, ehlo=DEFAULT_FAKE_EHLO, on_data="accept",
                  final_delay=0, greeting=b"220 fake.test ESMTP fake\r\n"):
@@ -1009,7 +1029,8 @@ class FakeUpstream:
             return False
         if self.on_data == "slow":
             time.sleep(self.final_delay)
-        conn.sendall(b"250 2.0.0 Ok: queued as FAKE1\r\n")
+        conn.sendall(self.FINAL_REPLIES.get(
+            self.on_data, b"250 2.0.0 Ok: queued as FAKE1\r\n"))
         return self.on_data != "accept_then_die"
 
 

@@ -197,6 +197,7 @@ def test_idle_timeout_gets_421_and_disconnect(start_postern, postfix):
     assert 1.5 <= elapsed <= 10, "421 after %.1f s, want about 2 s" % \
         elapsed
     assert closed
+    assert postfix.wait_idle(), "upstream session left open"
 
 
 def test_data_timeout_gets_421_and_disconnect_nothing_delivered(
@@ -235,3 +236,27 @@ def test_slow_but_steady_data_is_not_timed_out(start_postern, postfix):
         c.command("QUIT")
     assert final.code == 250, final
     assert len(postfix.wait_messages("bob", 1)) == 1
+
+
+# ------------------------------------------------------------ sessions
+
+def test_sessions_per_client_limit_refuses_the_extra_connection(
+        start_postern, postfix):
+    p = start_postern(postfix, limits={"sessions_per_client": "2"})
+    first, second = p.connect(), p.connect()
+    try:
+        assert first.greeting().code == 220
+        assert second.greeting().code == 220
+        with p.connect() as third:
+            reply = third.read_reply(timeout=10)
+            closed = third.expect_closed()
+        assert reply.code == 421, \
+            "got %r for a 3rd session, want 421" % reply.text
+        assert closed
+    finally:
+        first.close()
+        second.close()
+    assert postfix.wait_idle()
+    # Once the others have gone, the client is welcome again.
+    s = send_one(p.host, p.port, ["bob@example.net"], make_message())
+    assert s.final is not None and s.final.code == 250, s

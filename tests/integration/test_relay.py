@@ -5,6 +5,7 @@ Exim as the upstream."""
 
 import re
 import subprocess
+import threading
 
 import pytest
 
@@ -149,6 +150,9 @@ def test_several_recipients_refused_one_gets_postfix_reply_verbatim(
     for user in ("alice", "carol"):
         [raw] = postfix.wait_messages(user, 1)
         assert_relayed_intact(raw, msg)
+        received, _ = delivered_parts(raw)
+        assert " for <" not in received, \
+            "Received names one of two recipients: %r" % received
     postfix.wait_idle()
     assert postfix.messages("nobody") == []
 
@@ -222,6 +226,18 @@ def test_pipelined_commands_get_replies_in_order(postern, postfix):
     for user in ("alice", "bob"):
         [raw] = postfix.wait_messages(user, 1)
         assert_relayed_intact(raw, msg)
+
+
+def test_pipelined_quit_after_envelope_without_data(postern, postfix):
+    with postern_session(postern) as c:
+        c.send("MAIL FROM:<%s>\r\nRCPT TO:<bob@example.net>\r\n"
+               "QUIT\r\n" % SENDER)
+        codes = [c.read_reply().code for _ in range(3)]
+        closed = c.expect_closed()
+    assert codes == [250, 250, 221], codes
+    assert closed
+    assert postfix.wait_idle()
+    assert postfix.queued_since_mark() == []
 
 
 def test_swaks_pipelined_message_is_delivered(postern, postfix):
@@ -317,8 +333,167 @@ def test_ipv6_client_listener_and_upstream(start_postern, postfix):
     assert s.final is not None and s.final.code == 250, s
     [raw] = postfix.wait_messages("bob", 1)
     received, body = delivered_parts(raw)
-    assert "::1]" in received, received
+    # RFC 5321 4.4: TCP-info is an address-literal, "[IPv6:...]".
+    assert re.search(r"\(unknown \[IPv6:::1\]\)", received), \
+        "got %r, want '(unknown [IPv6:::1])'" % received
     assert body == harness.to_stored(msg)
+
+
+def test_empty_message_is_relayed(postern, postfix):
+    # The end marker's first CRLF is the one ending the DATA line.
+    with postern_session(postern) as c:
+        assert c.command("MAIL FROM:<%s>" % SENDER).code == 250
+        assert c.command("RCPT TO:<bob@example.net>").code == 250
+        assert c.command("DATA").code == 354
+        c.send(b".\r\n")
+        final = c.read_reply(timeout=30)
+        c.command("QUIT")
+    assert final.code == 250, final
+    [raw] = postfix.wait_messages("bob", 1)
+    received, rest = delivered_parts(raw)
+    assert "by postern.test (postern)" in received, received
+    assert rest in (b"", b"\n"), "got %r after the Received, want nothing" \
+        % rest[:200]
+
+
+def test_first_data_line_starting_with_a_dot_is_unstuffed(postern, postfix):
+    with postern_session(postern) as c:
+        assert c.command("MAIL FROM:<%s>" % SENDER).code == 250
+        assert c.command("RCPT TO:<bob@example.net>").code == 250
+        assert c.command("DATA").code == 354
+        c.send(b"..first line\r\nsecond line\r\n.\r\n")
+        final = c.read_reply(timeout=30)
+        c.command("QUIT")
+    assert final.code == 250, final
+    [raw] = postfix.wait_messages("bob", 1)
+    assert b"\n.first line\nsecond line\n" in raw, raw
+    assert b"..first" not in raw
+
+
+def test_null_sender_is_relayed(postern, postfix):
+    msg = make_message(subject="bounce")
+    s = send_one(postern.host, postern.port, ["bob@example.net"], msg,
+                 sender="")
+    assert s.mail.code == 250, s
+    assert s.final is not None and s.final.code == 250, s
+    [raw] = postfix.wait_messages("bob", 1)
+    assert raw.startswith(b"Return-Path: <>"), raw[:100]
+    assert_relayed_intact(raw, msg)
+
+
+def test_dsn_parameters_are_relayed(postern, postfix):
+    msg = make_message(subject="dsn")
+    with postern_session(postern) as c:
+        mail = c.command("MAIL FROM:<%s> RET=HDRS ENVID=test-envid-1" %
+                         SENDER)
+        rcpt = c.command("RCPT TO:<bob@example.net> NOTIFY=SUCCESS,FAILURE"
+                         " ORCPT=rfc822;bob@example.net")
+        data = c.command("DATA")
+        c.send(harness.dot_stuff(msg))
+        final = c.read_reply(timeout=30)
+        c.command("QUIT")
+    assert (mail.code, rcpt.code, data.code, final.code) == (
+        250, 250, 354, 250), (mail, rcpt, data, final)
+    [raw] = postfix.wait_messages("bob", 1)
+    assert_relayed_intact(raw, msg)
+    postfix.wait_idle()
+    # NOTIFY=SUCCESS reached Postfix: it sends a delivery notice.
+    assert postfix.wait_log_since_mark(r"sender delivery status notif"), \
+        postfix.log_since_mark()
+
+
+def test_commands_are_case_insensitive(postern, postfix):
+    msg = make_message(subject="case")
+    with postern.connect() as c:
+        c.greeting()
+        assert c.command("eHlO client.example").code == 250
+        assert c.command("mail from:<%s>" % SENDER).code == 250
+        assert c.command("Rcpt To:<bob@example.net>").code == 250
+        assert c.command("data").code == 354
+        c.send(harness.dot_stuff(msg))
+        assert c.read_reply(timeout=30).code == 250
+        assert c.command("qUiT").code == 221
+    [raw] = postfix.wait_messages("bob", 1)
+    assert_relayed_intact(raw, msg)
+
+
+def test_ehlo_in_a_transaction_resets_it(postern, postfix):
+    with postern_session(postern) as c:
+        assert c.command("MAIL FROM:<%s>" % SENDER).code == 250
+        assert c.command("RCPT TO:<bob@example.net>").code == 250
+        assert c.ehlo().code == 250
+        data = c.command("DATA")
+        c.command("QUIT")
+    assert data.code == 503, \
+        "got %r to DATA after a second EHLO, want 503" % data.text
+    assert postfix.wait_idle()
+    assert postfix.queued_since_mark() == []
+
+
+def test_rcpt_before_mail_and_nested_mail_get_503(postern):
+    with postern_session(postern) as c:
+        rcpt = c.command("RCPT TO:<bob@example.net>")
+        assert c.command("MAIL FROM:<%s>" % SENDER).code == 250
+        nested = c.command("MAIL FROM:<%s>" % SENDER)
+        c.command("QUIT")
+    assert rcpt.code == 503, rcpt
+    assert nested.code == 503, nested
+
+
+def test_many_pipelined_recipients_answered_in_order_452_past_limit(
+        postern, postfix):
+    msg = make_message(subject="many recipients")
+    with postern_session(postern) as c:
+        c.send("MAIL FROM:<%s>\r\n" % SENDER +
+               "RCPT TO:<alice@example.net>\r\n" * 55 + "DATA\r\n")
+        codes = [c.read_reply().code for _ in range(57)]
+        c.send(harness.dot_stuff(msg))
+        final = c.read_reply(timeout=30)
+        c.command("QUIT")
+    want = [250] + [250] * 50 + [452] * 5 + [354]
+    assert codes == want, "got %r, want %r" % (codes, want)
+    assert final.code == 250, final
+    got = postfix.wait_messages("alice", 1)
+    assert postfix.wait_idle()
+    assert len(postfix.messages("alice")) == 1, got
+
+
+def test_parallel_sessions_all_delivered(postern, postfix):
+    results = []
+
+    def client(n):
+        for k in range(2):
+            msg = make_message(subject="parallel %d.%d" % (n, k))
+            s = send_one(postern.host, postern.port, ["carol@example.net"],
+                         msg)
+            results.append((s.final.code if s.final else None, msg))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert [code for code, _ in results] == [250] * 16, results
+    got = postfix.wait_messages("carol", 16, timeout=30)
+    bodies = sorted(delivered_parts(raw)[1] for raw in got)
+    assert bodies == sorted(harness.to_stored(m) for _, m in results)
+
+
+def test_client_vanishing_mid_data_leaves_nothing_upstream(postern,
+                                                          postfix):
+    c = postern_session(postern)
+    assert c.command("MAIL FROM:<%s>" % SENDER).code == 250
+    assert c.command("RCPT TO:<bob@example.net>").code == 250
+    assert c.command("DATA").code == 354
+    c.send(b"Subject: cut\r\n\r\nhalf a message\r\n")
+    port = c.local_port
+    c.close()
+    assert postern.wait_log(r"disconnect reason=", timeout=10)
+    assert postfix.wait_idle(), \
+        "upstream session still open after the client vanished"
+    assert postfix.queued_since_mark() == []
+    lines = postern.session_lines(port)
+    assert not any("reason=quit" in l for l in lines), lines
 
 
 # ----------------------------------------------------- the simple commands

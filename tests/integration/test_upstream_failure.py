@@ -3,7 +3,6 @@ after the message, or slow past data_timeout.  The client must get a 4xx
 with a 4.4.x enhanced code (so it retries), postern must keep running,
 and a message must be delivered at most once."""
 
-import os
 import re
 import signal
 
@@ -51,8 +50,9 @@ def test_upstream_not_listening_gives_4_4_x_at_connect(start_postern):
         assert closed, "connection left open after 421"
 
 
-def test_upstream_unix_socket_missing_gives_4_4_x_at_connect(start_postern):
-    path = os.path.join(harness.make_private_dir("postern-nosock-"), "smtp")
+def test_upstream_unix_socket_missing_gives_4_4_x_at_connect(start_postern,
+                                                            tmp_path):
+    path = str(tmp_path / "smtp")
     p = start_postern("unix:" + path)
     with p.connect() as c:
         greeting = c.read_reply(timeout=20)
@@ -67,6 +67,15 @@ def test_upstream_refusing_with_554_greeting_gives_client_an_error(
         greeting = c.read_reply(timeout=20)
     assert greeting.code in (421, 554), \
         "got %r, want 421 or 554 when the upstream refuses" % greeting.text
+
+
+def test_upstream_never_greeting_gives_4_4_x_after_command_timeout(
+        start_postern, fake_upstream):
+    up = fake_upstream(greeting=b"")
+    p = start_postern(up, upstream={"command_timeout": "2s"})
+    with p.connect() as c:
+        greeting = c.read_reply(timeout=20)
+    assert_4_4_x(greeting, "as greeting with a silent upstream")
 
 
 # ---------------------------------------------------------- during DATA
@@ -146,3 +155,17 @@ def test_postern_serves_next_session_after_upstream_failure(postern,
     s = send_one(postern.host, postern.port, ["bob@example.net"], msg)
     assert s.final is not None and s.final.code == 250, s
     assert len(postfix.wait_messages("bob", 1)) == 1
+
+
+def test_upstream_final_rejection_is_relayed_verbatim(start_postern,
+                                                      fake_upstream):
+    for mode in ("reject", "tempfail"):
+        up = fake_upstream(on_data=mode)
+        p = start_postern(up)
+        with open_transaction(p) as c:
+            data, final = data_and_final(c, make_message())
+            quit_ = c.command("QUIT")
+        want = harness.FakeUpstream.FINAL_REPLIES[mode].decode().strip()
+        assert final is not None and final.text == want, \
+            "got %r, want the upstream's %r" % (final, want)
+        assert quit_.code == 221, quit_

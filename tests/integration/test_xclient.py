@@ -97,6 +97,44 @@ def test_postfix_received_names_client_not_postern_helo(postern, postfix):
         "got %r, want Postfix to name the original client" % postfix_rcvd
 
 
+def test_xclient_ipv6_address_appears_in_both_received(postern, postfix):
+    xc, final = transaction_after_xclient(
+        postern, "XCLIENT ADDR=IPV6:::1 NAME=[UNAVAILABLE]",
+        make_message())
+    assert xc.code == 220, xc
+    assert final is not None and final.code == 250, final
+    [raw] = postfix.wait_messages("bob", 1)
+    postfix_rcvd, postern_rcvd = received_fields(raw)[:2]
+    # RFC 5321 4.4: an IPv6 address-literal is "[IPv6:...]".
+    assert "[IPv6:::1]" in postfix_rcvd, postfix_rcvd
+    assert "[IPv6:::1]" in postern_rcvd, \
+        "got %r, want [IPv6:::1] in postern's Received" % postern_rcvd
+
+
+def test_malformed_xclient_is_refused_and_session_continues(postern):
+    with postern.connect() as c:
+        c.greeting()
+        c.ehlo()
+        bad_addr = c.command("XCLIENT ADDR=not-an-address")
+        no_attr = c.command("XCLIENT")
+        noop = c.command("NOOP")
+        c.command("QUIT")
+    assert 500 <= bad_addr.code < 600, bad_addr
+    assert 500 <= no_attr.code < 600, no_attr
+    assert noop.code == 250, noop
+
+
+def test_xclient_inside_a_transaction_gets_503(postern, postfix):
+    with postern.connect() as c:
+        c.greeting()
+        c.ehlo()
+        assert c.command("MAIL FROM:<%s>" % SENDER).code == 250
+        reply = c.command("XCLIENT ADDR=127.0.0.9")
+        c.command("QUIT")
+    assert reply.code == 503, \
+        "got %r to XCLIENT in a transaction, want 503" % reply.text
+
+
 # ------------------------------------------------------- upstream side
 
 def upstream_identity_lines(up):

@@ -304,6 +304,8 @@ test_received_utf8_and_many_rcpts(void **state)
 	filter_txn_add_rcpt(&t, "b@example.net");
 	run_received(&s, &t);
 	assert_non_null(strstr(t.prepend->value, "with UTF8SMTP id s2.1;"));
+	/* RFC 5321 4.1.3: an IPv6 address literal is tagged. */
+	assert_non_null(strstr(t.prepend->value, "(unknown [IPv6:::1])"));
 	assert_null(strstr(t.prepend->value, "for <"));
 	filter_txn_deinit(&t);
 }
