@@ -447,6 +447,7 @@ def make_message(subject="test", body=None, extra_headers=(),
 POSTFIX_MASTER_CF = """\
 {listen4} inet n - n - - smtpd
 {listen6} inet n - n - - smtpd
+postern-in unix n - n - - smtpd
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n -  0 cleanup
 qmgr      unix  n - n 300 1 qmgr
@@ -528,6 +529,12 @@ class Postfix:
     @property
     def address(self):
         return "%s:%d" % (self.host, self.port)
+
+    @property
+    def unix_address(self):
+        """smtpd on a unix socket (a public service of the instance)."""
+        return "unix:" + os.path.join(self.base, "queue", "public",
+                                      "postern-in")
 
     def _write_config(self):
         for sub in ("conf", "queue", "data", "mail"):

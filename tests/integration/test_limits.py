@@ -260,3 +260,23 @@ def test_sessions_per_client_limit_refuses_the_extra_connection(
     # Once the others have gone, the client is welcome again.
     s = send_one(p.host, p.port, ["bob@example.net"], make_message())
     assert s.final is not None and s.final.code == 250, s
+
+
+def test_sessions_in_total_limit_refuses_the_extra_connection(
+        start_postern, postfix):
+    p = start_postern(postfix, limits={"sessions": "2",
+                                       "sessions_per_client": "2"})
+    first, second = p.connect(), p.connect()
+    try:
+        assert first.greeting().code == 220
+        assert second.greeting().code == 220
+        with p.connect() as third:
+            reply = third.read_reply(timeout=10)
+            closed = third.expect_closed()
+        assert (reply.code, reply.enhanced) == (421, "4.3.2"), reply.text
+        assert closed
+    finally:
+        first.close()
+        second.close()
+    assert p.wait_log(r"refuse client=127\.0\.0\.1 "
+                      r"reason=too-many-sessions")

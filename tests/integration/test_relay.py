@@ -630,3 +630,13 @@ def test_exim_dot_stuffed_lines_arrive_unstuffed(start_postern, exim):
     assert s.final is not None and s.final.code == 250, s
     [raw] = exim.wait_messages("bob", 1)
     assert_relayed_intact(raw, msg)
+
+
+def test_upstream_on_a_unix_socket(start_postern, postfix):
+    p = start_postern(postfix.unix_address)
+    msg = make_message(subject="over a unix socket")
+    s = send_one(p.host, p.port, ["erin@example.net"], msg)
+    assert s.final is not None and s.final.code == 250, s
+    got = postfix.wait_messages("erin", 1)
+    assert len(got) == 1
+    assert b"Subject: over a unix socket" in got[0]
