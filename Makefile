@@ -42,7 +42,9 @@ POLICY_SRCS = \
 
 PROXY_SRCS = \
 	proxy/config.c \
+	proxy/config_build.c \
 	proxy/config_file.c \
+	proxy/config_print.c \
 	proxy/server.c \
 	proxy/session.c \
 	proxy/session_cmd.c \

@@ -1,30 +1,28 @@
 /*
- * config.c - load and check postern's configuration file.
+ * config.c - parse and check postern's configuration file.
  *
  * Declares the file's grammar to libconfuse and checks every value while
- * it is parsed, so that an error names the line of the offending value;
- * then turns the parsed tree into an immutable, reference-counted struct
- * config and builds the filter chain from the filter sections, in file
- * order.  Knows filters only by name; binding sockets, opening the log
- * and writing the pid file are the daemon's job.  Every error is one
- * allocated string, "file:line: reason", or "file: reason" when no line
- * applies (a missing section, an unreadable file).
+ * it is parsed, so that an error names the line of the offending value.
+ * config_load() reads the file, parses it here and hands the checked tree
+ * to config_build() (config_build.c), which makes the immutable,
+ * reference-counted struct config; the summary for -t is in
+ * config_print.c.  Knows filters only by name; binding sockets, opening
+ * the log and writing the pid file are the daemon's job.  Every error is
+ * one allocated string, "file:line: reason", or "file: reason" when no
+ * line applies (a missing section, an unreadable file).
  */
 #include <ctype.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <confuse.h>
 
-#include "filters/filter.h"
-#include "filters/filter_received.h"
 #include "proxy/config.h"
 #include "proxy/config_file.h"
+#include "proxy/config_private.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/xalloc.h"
@@ -40,12 +38,6 @@
 
 /* Hidden option of every section; see section_line_cb(). */
 #define SECTION_LINE "__section_line"
-
-struct config_parse {
-	const char *path; /* as the caller gave it, for messages */
-	cfg_t *root;
-	char *error; /* the first error; later ones are only consequences */
-};
 
 /*
  * libconfuse callbacks carry no user pointer, so they find the load in
@@ -70,8 +62,8 @@ parse_verror(struct config_parse *p, int line, const char *fmt, va_list ap)
 		p->error = xasprintf("%s: %s", p->path, reason);
 }
 
-static void __attribute__((format(printf, 3, 4)))
-parse_error(struct config_parse *p, int line, const char *fmt, ...)
+void __attribute__((format(printf, 3, 4)))
+config_parse_error(struct config_parse *p, int line, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -90,12 +82,6 @@ config_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
 }
 
 /* Numbers: counts, sizes (binary units) and durations (seconds). */
-
-enum num_kind {
-	NUM_COUNT = 0,
-	NUM_SIZE,
-	NUM_DURATION,
-};
 
 struct num_spec {
 	const char *section; /* "root" for top-level options */
@@ -200,8 +186,9 @@ num_parse(const char *s, enum num_kind kind, long *out)
 }
 
 /* Format n in the largest unit that divides it exactly. */
-static char *
-num_format(char *buf, size_t size, enum num_kind kind, unsigned long long n)
+char *
+config_num_format(char *buf, size_t size, enum num_kind kind,
+                  unsigned long long n)
 {
 	size_t i;
 
@@ -235,9 +222,10 @@ num_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 		return -1;
 	}
 	if (n < spec->min || n > spec->max) {
-		cfg_error(cfg, "%s: %s out of range (%s..%s)", opt->name, value,
-		          num_format(lo, sizeof(lo), spec->kind, spec->min),
-		          num_format(hi, sizeof(hi), spec->kind, spec->max));
+		cfg_error(
+		    cfg, "%s: %s out of range (%s..%s)", opt->name, value,
+		    config_num_format(lo, sizeof(lo), spec->kind, spec->min),
+		    config_num_format(hi, sizeof(hi), spec->kind, spec->max));
 		return -1;
 	}
 	*(long *)result = n;
@@ -246,21 +234,21 @@ num_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 
 /* Words: each value's index is the enum it stands for. */
 
-static const char *const target_words[] = {"stderr", "syslog", NULL};
+const char *const config_target_words[] = {"stderr", "syslog", NULL};
 
-static const char *const level_words[] = {
+const char *const config_level_words[] = {
     [LOG_LEVEL_ERROR] = "error",  [LOG_LEVEL_WARNING] = "warning",
     [LOG_LEVEL_INFO] = "info",    [LOG_LEVEL_DEBUG] = "debug",
     [LOG_LEVEL_DEBUG + 1] = NULL,
 };
 
-static const char *const trace_words[] = {"smtp",   "upstream", "filter",
+const char *const config_trace_words[] = {"smtp",   "upstream", "filter",
                                           "config", "all",      NULL};
-static const unsigned int trace_bits[] = {LOG_TRACE_SMTP, LOG_TRACE_UPSTREAM,
+const unsigned int config_trace_bits[] = {LOG_TRACE_SMTP, LOG_TRACE_UPSTREAM,
                                           LOG_TRACE_FILTER, LOG_TRACE_CONFIG,
                                           LOG_TRACE_ALL};
 
-static const char *const identity_words[] = {
+const char *const config_identity_words[] = {
     [CONFIG_IDENTITY_AUTO] = "auto",
     [CONFIG_IDENTITY_XCLIENT] = "xclient",
     [CONFIG_IDENTITY_XFORWARD] = "xforward",
@@ -268,16 +256,11 @@ static const char *const identity_words[] = {
     [CONFIG_IDENTITY_NONE + 1] = NULL,
 };
 
-static const char *const bare_eol_words[] = {
+const char *const config_bare_eol_words[] = {
     [CONFIG_BARE_EOL_REJECT] = "reject",
     [CONFIG_BARE_EOL_NORMALIZE] = "normalize",
     [CONFIG_BARE_EOL_NORMALIZE + 1] = NULL,
 };
-
-/* For the summary only; log_facility_parse() decides what is valid. */
-static const char *const facility_words[] = {
-    "mail",   "daemon", "local0", "local1", "local2", "local3",
-    "local4", "local5", "local6", "local7", NULL};
 
 struct enum_spec {
 	const char *section;
@@ -287,16 +270,18 @@ struct enum_spec {
 };
 
 static const struct enum_spec enum_specs[] = {
-    {"log", "target", target_words, "stderr or syslog"},
-    {"log", "level", level_words, "error, warning, info or debug"},
-    {"log", "trace", trace_words, "smtp, upstream, filter, config or all"},
-    {"upstream", "client_identity", identity_words,
+    {"log", "target", config_target_words, "stderr or syslog"},
+    {"log", "level", config_level_words, "error, warning, info or debug"},
+    {"log", "trace", config_trace_words,
+     "smtp, upstream, filter, config or all"},
+    {"upstream", "client_identity", config_identity_words,
      "auto, xclient, xforward or none"},
-    {"limits", "bare_line_ending", bare_eol_words, "reject or normalize"},
+    {"limits", "bare_line_ending", config_bare_eol_words,
+     "reject or normalize"},
 };
 
-static int
-word_index(const char *const *words, const char *s)
+int
+config_word_index(const char *const *words, const char *s)
 {
 	int i;
 
@@ -331,7 +316,7 @@ enum_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 		if (strcmp(spec->section, cfg->name) != 0 ||
 		    strcmp(spec->name, opt->name) != 0)
 			continue;
-		if (word_index(spec->words, value) >= 0)
+		if (config_word_index(spec->words, value) >= 0)
 			return 0;
 		cfg_error(cfg, "%s: unknown value '%s' (want %s)", opt->name,
 		          value, spec->want);
@@ -357,8 +342,8 @@ facility_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 
 /* Strings. */
 
-static int
-hostname_ok(const char *s)
+int
+config_hostname_ok(const char *s)
 {
 	size_t len = strlen(s);
 
@@ -373,7 +358,7 @@ hostname_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
 	const char *value = opt_last_str(opt);
 
-	if (hostname_ok(value))
+	if (config_hostname_ok(value))
 		return 0;
 	cfg_error(cfg, "%s: invalid host name '%s'", opt->name, value);
 	return -1;
@@ -491,8 +476,8 @@ section_line_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return 0;
 }
 
-static int
-section_line(cfg_t *sec)
+int
+config_section_line(cfg_t *sec)
 {
 	return (int)cfg_getnint(sec, SECTION_LINE, 0);
 }
@@ -511,8 +496,9 @@ section_single_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
 	if (cfg_opt_size(opt) <= 1)
 		return 0;
-	parse_error(config_parsing, section_line(section_last(opt)),
-	            "duplicate %s section", opt->name);
+	config_parse_error(config_parsing,
+	                   config_section_line(section_last(opt)),
+	                   "duplicate %s section", opt->name);
 	return -1;
 }
 
@@ -523,8 +509,8 @@ listener_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (cfg_getstr(sec, "address") != NULL)
 		return 0;
-	parse_error(config_parsing, section_line(sec),
-	            "listener %s: no address", cfg_title(sec));
+	config_parse_error(config_parsing, config_section_line(sec),
+	                   "listener %s: no address", cfg_title(sec));
 	return -1;
 }
 
@@ -537,7 +523,8 @@ upstream_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 		return -1;
 	if (cfg_getstr(sec, "address") != NULL)
 		return 0;
-	parse_error(config_parsing, section_line(sec), "upstream: no address");
+	config_parse_error(config_parsing, config_section_line(sec),
+	                   "upstream: no address");
 	return -1;
 }
 
@@ -552,42 +539,11 @@ limits_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 		return -1;
 	if (per_client <= sessions)
 		return 0;
-	parse_error(config_parsing, section_line(sec),
-	            "limits: sessions_per_client %ld exceeds sessions %ld",
-	            per_client, sessions);
+	config_parse_error(
+	    config_parsing, config_section_line(sec),
+	    "limits: sessions_per_client %ld exceeds sessions %ld", per_client,
+	    sessions);
 	return -1;
-}
-
-/* Filters, by name.  A constructor may read its section's options. */
-
-struct filter_maker {
-	const char *name;
-	int (*add)(struct filter_chain *chain, const struct config *cfg,
-	           cfg_t *sec, const char **error_r);
-};
-
-static int
-filter_make_received(struct filter_chain *chain, const struct config *cfg,
-                     cfg_t *sec, const char **error_r)
-{
-	filter_received_add(chain, cfg->hostname);
-	return 0;
-}
-
-static const struct filter_maker filter_makers[] = {
-    {"received", filter_make_received},
-};
-
-static const struct filter_maker *
-filter_maker_find(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(filter_makers) / sizeof(filter_makers[0]); i++) {
-		if (strcmp(filter_makers[i].name, name) == 0)
-			return &filter_makers[i];
-	}
-	return NULL;
 }
 
 static int
@@ -597,8 +553,8 @@ filter_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (filter_maker_find(cfg_title(sec)) != NULL)
 		return 0;
-	parse_error(config_parsing, section_line(sec), "unknown filter '%s'",
-	            cfg_title(sec));
+	config_parse_error(config_parsing, config_section_line(sec),
+	                   "unknown filter '%s'", cfg_title(sec));
 	return -1;
 }
 
@@ -706,11 +662,11 @@ config_check_sections(struct config_parse *p, cfg_t *root)
 	size_t i;
 
 	if (cfg_size(root, "listener") == 0) {
-		parse_error(p, 0, "no listener section");
+		config_parse_error(p, 0, "no listener section");
 		return -1;
 	}
 	if (cfg_size(root, "upstream") == 0) {
-		parse_error(p, 0, "no upstream section");
+		config_parse_error(p, 0, "no upstream section");
 		return -1;
 	}
 	/* An absent section is made empty, so it holds the defaults. */
@@ -747,216 +703,11 @@ config_parse_text(struct config_parse *p, const char *text)
 
 	if (rc < 0) {
 		if (p->error == NULL)
-			parse_error(p, 0, "parse error");
+			config_parse_error(p, 0, "parse error");
 		cfg_free(root);
 		return NULL;
 	}
 	return root;
-}
-
-/* Building struct config from the checked tree. */
-
-static void
-config_free(struct config *c)
-{
-	size_t i;
-
-	for (i = 0; i < c->nlisteners; i++)
-		free(c->listeners[i].name);
-	free(c->listeners);
-	free(c->upstream.helo_name);
-	netlist_free(&c->xclient_networks);
-	filter_chain_free(&c->chain);
-	free(c->hostname);
-	free(c->spool_dir);
-	free(c->pid_file);
-	free(c->path);
-	free(c);
-}
-
-static int
-build_hostname(struct config_parse *p, struct config *c, cfg_t *root)
-{
-	char name[HOST_NAME_MAX + 1];
-
-	if (cfg_getstr(root, "hostname") != NULL) {
-		c->hostname = xstrdup(cfg_getstr(root, "hostname"));
-		return 0;
-	}
-	if (gethostname(name, sizeof(name)) < 0) {
-		parse_error(p, 0, "gethostname: %s; set hostname",
-		            strerror(errno));
-		return -1;
-	}
-	name[sizeof(name) - 1] = '\0';
-	if (!hostname_ok(name)) {
-		parse_error(p, 0,
-		            "system host name '%s' is invalid; set hostname",
-		            name);
-		return -1;
-	}
-	c->hostname = xstrdup(name);
-	return 0;
-}
-
-static int
-build_main(struct config_parse *p, struct config *c, cfg_t *root)
-{
-	if (build_hostname(p, c, root) < 0)
-		return -1;
-	c->workers = (unsigned int)cfg_getint(root, "workers");
-	c->drain_timeout = (unsigned int)cfg_getint(root, "drain_timeout");
-	c->spool_dir = xstrdup(cfg_getstr(root, "spool_dir"));
-	if (cfg_getstr(root, "pid_file") != NULL)
-		c->pid_file = xstrdup(cfg_getstr(root, "pid_file"));
-	return 0;
-}
-
-static void
-build_log(struct config *c, cfg_t *sec)
-{
-	unsigned int i;
-
-	c->log_syslog = word_index(target_words, cfg_getstr(sec, "target"));
-	c->log_facility = log_facility_parse(cfg_getstr(sec, "facility"));
-	c->log_level = word_index(level_words, cfg_getstr(sec, "level"));
-	for (i = 0; i < cfg_size(sec, "trace"); i++) {
-		int w = word_index(trace_words, cfg_getnstr(sec, "trace", i));
-
-		c->log_trace |= trace_bits[w];
-	}
-}
-
-/* The address was checked while parsing; parse it again to keep it. */
-static int
-build_endpoint(struct config_parse *p, cfg_t *sec, struct netaddr *addr)
-{
-	const char *s = cfg_getstr(sec, "address"), *reason;
-
-	if (netaddr_parse_endpoint(s, 0, addr, &reason) == 0)
-		return 0;
-	parse_error(p, section_line(sec), "address: %s: %s", s, reason);
-	return -1;
-}
-
-static int
-build_listeners(struct config_parse *p, struct config *c, cfg_t *root)
-{
-	size_t i, n = cfg_size(root, "listener");
-
-	c->listeners = xcalloc(n, sizeof(*c->listeners));
-	for (i = 0; i < n; i++) {
-		cfg_t *sec = cfg_getnsec(root, "listener", (unsigned int)i);
-		struct config_listener *l = &c->listeners[i];
-
-		l->name = xstrdup(cfg_title(sec));
-		c->nlisteners++;
-		if (build_endpoint(p, sec, &l->addr) < 0)
-			return -1;
-		l->outbound = cfg_getbool(sec, "outbound") ? 1 : 0;
-		l->backlog = (unsigned int)cfg_getint(sec, "backlog");
-	}
-	return 0;
-}
-
-static int
-build_upstream(struct config_parse *p, struct config *c, cfg_t *sec)
-{
-	struct config_upstream *u = &c->upstream;
-	const char *helo = cfg_getstr(sec, "helo_name");
-
-	if (build_endpoint(p, sec, &u->addr) < 0)
-		return -1;
-	u->helo_name = xstrdup(helo != NULL ? helo : c->hostname);
-	u->identity = (enum config_identity)word_index(
-	    identity_words, cfg_getstr(sec, "client_identity"));
-	u->connect_timeout = (unsigned int)cfg_getint(sec, "connect_timeout");
-	u->command_timeout = (unsigned int)cfg_getint(sec, "command_timeout");
-	u->data_timeout = (unsigned int)cfg_getint(sec, "data_timeout");
-	return 0;
-}
-
-static void
-build_limits(struct config *c, cfg_t *sec)
-{
-	struct config_limits *l = &c->limits;
-
-	l->command_line = (size_t)cfg_getint(sec, "command_line");
-	l->text_line = (size_t)cfg_getint(sec, "text_line");
-	l->message_size = (unsigned long long)cfg_getint(sec, "message_size");
-	l->recipients = (unsigned int)cfg_getint(sec, "recipients");
-	l->sessions = (unsigned int)cfg_getint(sec, "sessions");
-	l->sessions_per_client =
-	    (unsigned int)cfg_getint(sec, "sessions_per_client");
-	l->errors = (unsigned int)cfg_getint(sec, "errors");
-	l->idle_timeout = (unsigned int)cfg_getint(sec, "idle_timeout");
-	l->data_timeout = (unsigned int)cfg_getint(sec, "data_timeout");
-	l->spool_memory = (size_t)cfg_getint(sec, "spool_memory");
-	l->bare_eol = (enum config_bare_eol)word_index(
-	    bare_eol_words, cfg_getstr(sec, "bare_line_ending"));
-}
-
-static int
-build_xclient(struct config_parse *p, struct config *c, cfg_t *root)
-{
-	unsigned int i;
-	const char *reason;
-
-	c->xclient_networks = netlist_new();
-	for (i = 0; i < cfg_size(root, "xclient_networks"); i++) {
-		const char *s = cfg_getnstr(root, "xclient_networks", i);
-
-		if (netlist_add(c->xclient_networks, s, &reason) < 0) {
-			parse_error(p, 0, "xclient_networks: %s: %s", s,
-			            reason);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int
-build_chain(struct config_parse *p, struct config *c, cfg_t *root)
-{
-	unsigned int i;
-	const char *reason = "cannot be set up";
-
-	c->chain = filter_chain_new();
-	for (i = 0; i < cfg_size(root, "filter"); i++) {
-		cfg_t *sec = cfg_getnsec(root, "filter", i);
-		const struct filter_maker *maker =
-		    filter_maker_find(cfg_title(sec));
-
-		if (maker == NULL) {
-			parse_error(p, section_line(sec), "unknown filter '%s'",
-			            cfg_title(sec));
-			return -1;
-		}
-		if (maker->add(c->chain, c, sec, &reason) < 0) {
-			parse_error(p, section_line(sec), "filter %s: %s",
-			            maker->name, reason);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static struct config *
-config_build(struct config_parse *p, cfg_t *root)
-{
-	struct config *c = xcalloc(1, sizeof(*c));
-
-	c->refs = 1;
-	c->path = xstrdup(p->path);
-	if (build_main(p, c, root) < 0 || build_listeners(p, c, root) < 0 ||
-	    build_upstream(p, c, cfg_getsec(root, "upstream")) < 0 ||
-	    build_xclient(p, c, root) < 0 || build_chain(p, c, root) < 0) {
-		config_free(c);
-		return NULL;
-	}
-	build_log(c, cfg_getsec(root, "log"));
-	build_limits(c, cfg_getsec(root, "limits"));
-	return c;
 }
 
 struct config *
@@ -1019,131 +770,4 @@ config_listener_find(const struct config *cfg, const char *name)
 			return &cfg->listeners[i];
 	}
 	return NULL;
-}
-
-/* The summary for -t. */
-
-static const char *
-facility_name(int facility)
-{
-	size_t i;
-
-	for (i = 0; facility_words[i] != NULL; i++) {
-		if (log_facility_parse(facility_words[i]) == facility)
-			return facility_words[i];
-	}
-	return "?";
-}
-
-static void
-print_main(const struct config *c)
-{
-	char d[32];
-
-	printf("config %s\n", c->path);
-	printf("hostname %s workers %u drain_timeout %s\n", c->hostname,
-	       c->workers,
-	       num_format(d, sizeof(d), NUM_DURATION, c->drain_timeout));
-	printf("spool_dir %s pid_file %s\n", c->spool_dir,
-	       c->pid_file != NULL ? c->pid_file : "none");
-}
-
-static void
-print_log(const struct config *c)
-{
-	size_t i;
-
-	printf("log %s", target_words[c->log_syslog ? 1 : 0]);
-	if (c->log_syslog)
-		printf(" facility %s", facility_name(c->log_facility));
-	printf(" level %s trace", level_words[c->log_level]);
-	if (c->log_trace == 0)
-		printf(" none");
-	for (i = 0; trace_words[i] != NULL; i++) {
-		if (c->log_trace == LOG_TRACE_ALL &&
-		    trace_bits[i] != LOG_TRACE_ALL)
-			continue;
-		if ((c->log_trace & trace_bits[i]) == trace_bits[i])
-			printf(" %s", trace_words[i]);
-	}
-	printf("\n");
-}
-
-static void
-print_listeners(const struct config *c)
-{
-	char a[NETADDR_STRLEN];
-	size_t i;
-
-	for (i = 0; i < c->nlisteners; i++) {
-		const struct config_listener *l = &c->listeners[i];
-
-		printf("listener %s %s %s backlog %u\n", l->name,
-		       netaddr_str(&l->addr, a, sizeof(a)),
-		       l->outbound ? "outbound" : "inbound", l->backlog);
-	}
-}
-
-static void
-print_upstream(const struct config *c)
-{
-	const struct config_upstream *u = &c->upstream;
-	char a[NETADDR_STRLEN], t1[32], t2[32], t3[32];
-
-	printf("upstream %s helo_name %s client_identity %s\n",
-	       netaddr_str(&u->addr, a, sizeof(a)), u->helo_name,
-	       identity_words[u->identity]);
-	printf("upstream timeouts connect %s command %s data %s\n",
-	       num_format(t1, sizeof(t1), NUM_DURATION, u->connect_timeout),
-	       num_format(t2, sizeof(t2), NUM_DURATION, u->command_timeout),
-	       num_format(t3, sizeof(t3), NUM_DURATION, u->data_timeout));
-}
-
-static void
-print_limits(const struct config *c)
-{
-	const struct config_limits *l = &c->limits;
-	char s1[32], s2[32], s3[32], s4[32], t1[32], t2[32];
-
-	printf("limits command_line %s text_line %s message_size %s "
-	       "spool_memory %s\n",
-	       num_format(s1, sizeof(s1), NUM_SIZE, l->command_line),
-	       num_format(s2, sizeof(s2), NUM_SIZE, l->text_line),
-	       l->message_size == 0
-	           ? "unlimited"
-	           : num_format(s3, sizeof(s3), NUM_SIZE, l->message_size),
-	       num_format(s4, sizeof(s4), NUM_SIZE, l->spool_memory));
-	printf("limits recipients %u sessions %u sessions_per_client %u "
-	       "errors %u\n",
-	       l->recipients, l->sessions, l->sessions_per_client, l->errors);
-	printf("limits idle_timeout %s data_timeout %s bare_line_ending %s\n",
-	       num_format(t1, sizeof(t1), NUM_DURATION, l->idle_timeout),
-	       num_format(t2, sizeof(t2), NUM_DURATION, l->data_timeout),
-	       bare_eol_words[l->bare_eol]);
-}
-
-static void
-print_filters(const struct config *c)
-{
-	size_t i, n = filter_chain_count(c->chain);
-
-	printf("xclient_networks %zu\n", netlist_count(c->xclient_networks));
-	printf("filters");
-	if (n == 0)
-		printf(" none");
-	for (i = 0; i < n; i++)
-		printf(" %s", filter_chain_name(c->chain, i));
-	printf("\n");
-}
-
-void
-config_print_summary(const struct config *cfg)
-{
-	print_main(cfg);
-	print_log(cfg);
-	print_listeners(cfg);
-	print_upstream(cfg);
-	print_limits(cfg);
-	print_filters(cfg);
-	fflush(stdout);
 }

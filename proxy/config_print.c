@@ -1,0 +1,148 @@
+/*
+ * config_print.c - the summary of a configuration that -t prints.
+ *
+ * Writes every value of a loaded struct config to stdout, one line per
+ * group, in the words and units the file uses, so that a test or an
+ * administrator can see what postern made of the file.  Reports no
+ * errors: the configuration was checked when it was loaded.
+ */
+#include <stdio.h>
+
+#include "filters/filter.h"
+#include "proxy/config.h"
+#include "proxy/config_private.h"
+#include "util/log.h"
+#include "util/netaddr.h"
+
+/* For the summary only; log_facility_parse() decides what is valid. */
+static const char *const facility_words[] = {
+    "mail",   "daemon", "local0", "local1", "local2", "local3",
+    "local4", "local5", "local6", "local7", NULL};
+
+static const char *
+facility_name(int facility)
+{
+	size_t i;
+
+	for (i = 0; facility_words[i] != NULL; i++) {
+		if (log_facility_parse(facility_words[i]) == facility)
+			return facility_words[i];
+	}
+	return "?";
+}
+
+static void
+print_main(const struct config *c)
+{
+	char d[32];
+
+	printf("config %s\n", c->path);
+	printf("hostname %s workers %u drain_timeout %s\n", c->hostname,
+	       c->workers,
+	       config_num_format(d, sizeof(d), NUM_DURATION, c->drain_timeout));
+	printf("spool_dir %s pid_file %s\n", c->spool_dir,
+	       c->pid_file != NULL ? c->pid_file : "none");
+}
+
+static void
+print_log(const struct config *c)
+{
+	size_t i;
+
+	printf("log %s", config_target_words[c->log_syslog ? 1 : 0]);
+	if (c->log_syslog)
+		printf(" facility %s", facility_name(c->log_facility));
+	printf(" level %s trace", config_level_words[c->log_level]);
+	if (c->log_trace == 0)
+		printf(" none");
+	for (i = 0; config_trace_words[i] != NULL; i++) {
+		if (c->log_trace == LOG_TRACE_ALL &&
+		    config_trace_bits[i] != LOG_TRACE_ALL)
+			continue;
+		if ((c->log_trace & config_trace_bits[i]) ==
+		    config_trace_bits[i])
+			printf(" %s", config_trace_words[i]);
+	}
+	printf("\n");
+}
+
+static void
+print_listeners(const struct config *c)
+{
+	char a[NETADDR_STRLEN];
+	size_t i;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		const struct config_listener *l = &c->listeners[i];
+
+		printf("listener %s %s %s backlog %u\n", l->name,
+		       netaddr_str(&l->addr, a, sizeof(a)),
+		       l->outbound ? "outbound" : "inbound", l->backlog);
+	}
+}
+
+static void
+print_upstream(const struct config *c)
+{
+	const struct config_upstream *u = &c->upstream;
+	char a[NETADDR_STRLEN], t1[32], t2[32], t3[32];
+
+	printf("upstream %s helo_name %s client_identity %s\n",
+	       netaddr_str(&u->addr, a, sizeof(a)), u->helo_name,
+	       config_identity_words[u->identity]);
+	printf(
+	    "upstream timeouts connect %s command %s data %s\n",
+	    config_num_format(t1, sizeof(t1), NUM_DURATION, u->connect_timeout),
+	    config_num_format(t2, sizeof(t2), NUM_DURATION, u->command_timeout),
+	    config_num_format(t3, sizeof(t3), NUM_DURATION, u->data_timeout));
+}
+
+static void
+print_limits(const struct config *c)
+{
+	const struct config_limits *l = &c->limits;
+	char s1[32], s2[32], s3[32], s4[32], t1[32], t2[32];
+
+	printf(
+	    "limits command_line %s text_line %s message_size %s "
+	    "spool_memory %s\n",
+	    config_num_format(s1, sizeof(s1), NUM_SIZE, l->command_line),
+	    config_num_format(s2, sizeof(s2), NUM_SIZE, l->text_line),
+	    l->message_size == 0
+	        ? "unlimited"
+	        : config_num_format(s3, sizeof(s3), NUM_SIZE, l->message_size),
+	    config_num_format(s4, sizeof(s4), NUM_SIZE, l->spool_memory));
+	printf("limits recipients %u sessions %u sessions_per_client %u "
+	       "errors %u\n",
+	       l->recipients, l->sessions, l->sessions_per_client, l->errors);
+	printf("limits idle_timeout %s data_timeout %s bare_line_ending %s\n",
+	       config_num_format(t1, sizeof(t1), NUM_DURATION, l->idle_timeout),
+	       config_num_format(t2, sizeof(t2), NUM_DURATION, l->data_timeout),
+	       config_bare_eol_words[l->bare_eol]);
+}
+
+static void
+print_filters(const struct config *c)
+{
+	size_t i, n = filter_chain_count(c->chain);
+
+	printf("xclient_networks %zu\n", netlist_count(c->xclient_networks));
+	printf("filters");
+	if (n == 0)
+		printf(" none");
+	for (i = 0; i < n; i++)
+		printf(" %s", filter_chain_name(c->chain, i));
+	printf("\n");
+}
+
+void
+config_print_summary(const struct config *cfg)
+{
+	print_main(cfg);
+	print_log(cfg);
+	print_listeners(cfg);
+	print_upstream(cfg);
+	print_limits(cfg);
+	print_filters(cfg);
+	fflush(stdout);
+}

@@ -1,0 +1,77 @@
+/*
+ * config_private.h - what config.c, config_build.c and config_print.c
+ * share; included by nothing else.
+ *
+ * The parser (config.c) owns the load in progress, the word tables of
+ * the enumerated options and the number formats; the builder
+ * (config_build.c) owns the filter table and the struct config's memory;
+ * the printer (config_print.c) only reads.
+ */
+#ifndef POSTERN_CONFIG_PRIVATE_H
+#define POSTERN_CONFIG_PRIVATE_H
+
+#include <stddef.h>
+
+#include <confuse.h>
+
+struct config;
+
+/* One load in progress. */
+struct config_parse {
+	const char *path; /* as the caller gave it, for messages */
+	cfg_t *root;
+	char *error; /* the first error; later ones are only consequences */
+};
+
+/*
+ * Record "path:line: reason" (or "path: reason" if line is 0) in
+ * p->error, unless an error is already there: later ones are only
+ * consequences of the first.
+ */
+void __attribute__((format(printf, 3, 4)))
+config_parse_error(struct config_parse *p, int line, const char *fmt, ...);
+
+/* The line a section starts on, for errors about the whole section. */
+int config_section_line(cfg_t *sec);
+
+/* A host name we accept: 1..255 of letters, digits, '.', '-', '_'. */
+int config_hostname_ok(const char *s);
+
+/* Numbers: counts, sizes (binary units) and durations (seconds). */
+enum num_kind {
+	NUM_COUNT = 0,
+	NUM_SIZE,
+	NUM_DURATION,
+};
+
+/* Format n into buf in the largest unit that divides it; returns buf. */
+char *config_num_format(char *buf, size_t size, enum num_kind kind,
+                        unsigned long long n);
+
+/* Words of the enumerated options, NULL-terminated; each word's index
+ * is the value it stands for.  config_trace_bits[] parallels
+ * config_trace_words[]. */
+extern const char *const config_target_words[];
+extern const char *const config_level_words[];
+extern const char *const config_trace_words[];
+extern const unsigned int config_trace_bits[];
+extern const char *const config_identity_words[];
+extern const char *const config_bare_eol_words[];
+
+/* The index of s in words, or -1. */
+int config_word_index(const char *const *words, const char *s);
+
+/* The filter of that name, or NULL; the table is in config_build.c. */
+struct filter_maker;
+const struct filter_maker *filter_maker_find(const char *name);
+
+/*
+ * Make a struct config with one reference from the checked tree root.
+ * Returns NULL with the reason recorded in p.  root is only read.
+ */
+struct config *config_build(struct config_parse *p, cfg_t *root);
+
+/* Free c and everything it holds, whatever its reference count. */
+void config_free(struct config *c);
+
+#endif
