@@ -34,6 +34,7 @@ UTIL_SRCS = \
 
 FILTER_SRCS = \
 	filters/filter_chain.c \
+	filters/filter_msg.c \
 	filters/filter_received.c \
 	filters/filter_txn.c
 
@@ -60,6 +61,7 @@ LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_TESTS = \
 	test_config \
 	test_filter_chain \
+	test_filter_msg \
 	test_log \
 	test_netaddr \
 	test_policy_clients \

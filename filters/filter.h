@@ -20,6 +20,7 @@
 
 #include "util/netaddr.h"
 
+struct filter_field;
 struct spool;
 struct workpool;
 
@@ -92,6 +93,10 @@ struct filter_txn {
 	struct filter_header *append;
 	char notes[512]; /* "name=result ..." for the log line */
 	int accepted;    /* a filter said FILTER_ACCEPT */
+	/* The header index of the message (filter_msg.h). */
+	struct filter_field *fields;
+	size_t nfields;
+	size_t body_offset;
 };
 
 /*

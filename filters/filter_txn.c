@@ -47,6 +47,7 @@ filter_txn_deinit(struct filter_txn *t)
 	free(t->rcpts);
 	header_list_free(t->prepend);
 	header_list_free(t->append);
+	free(t->fields);
 	memset(t, 0, sizeof(*t));
 }
 

@@ -16,6 +16,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "filters/filter_msg.h"
 #include "proxy/config.h"
 #include "proxy/session.h"
 #include "proxy/upstream.h"
@@ -134,7 +135,9 @@ static void
 data_end(struct session *s)
 {
 	unsigned int flags = s->decoder.flags;
+	const char *error;
 	char text[128];
+	int temporary;
 
 	s->state = SESSION_EOM;
 	s->busy = 1;
@@ -170,6 +173,16 @@ data_end(struct session *s)
 		return;
 	}
 	s->txn.message = s->spool;
+	if (filter_msg_index(&s->txn, &temporary, &error) < 0) {
+		if (temporary)
+			data_refuse(
+			    s, FILTER_TEMPFAIL, 451, "4.3.0", "tempfail-spool",
+			    "local error reading the message, try again");
+		else
+			data_refuse(s, FILTER_REJECT, 554, "5.6.0",
+			            "rejected-headers", error);
+		return;
+	}
 	session_filters(s, FILTER_PHASE_EOM, data_verdict);
 }
 

@@ -20,13 +20,13 @@
 #include <event2/event.h>
 
 #include "filters/filter.h"
+#include "filters/filter_msg.h"
 #include "proxy/config.h"
 #include "proxy/smtp_data.h"
 #include "proxy/smtp_parse.h"
 #include "proxy/upstream.h"
 #include "util/log.h"
 #include "util/netaddr.h"
-#include "util/spool.h"
 #include "util/xalloc.h"
 
 #define UP_CHUNK     (64 * 1024)  /* spool read size */
@@ -66,11 +66,8 @@ struct upstream {
 	char mail_line[UP_LINE_MAX]; /* MAIL waiting behind XFORWARD */
 
 	/* Message streaming. */
-	const struct filter_txn *txn;
+	struct filter_msg_reader reader;
 	struct smtp_data_encoder enc;
-	size_t offset;
-	size_t hdr_end;
-	int appended;
 };
 
 static void up_fail(struct upstream *u, const char *reason);
@@ -521,93 +518,30 @@ up_sink(void *arg, const char *data, size_t len)
 }
 
 static void
-up_encode_headers(struct upstream *u, const struct filter_header *h)
-{
-	for (; h != NULL; h = h->next) {
-		smtp_data_encode(&u->enc, h->name, strlen(h->name), up_sink, u);
-		smtp_data_encode(&u->enc, ": ", 2, up_sink, u);
-		smtp_data_encode(&u->enc, h->value, strlen(h->value), up_sink,
-		                 u);
-		smtp_data_encode(&u->enc, "\r\n", 2, up_sink, u);
-	}
-}
-
-/*
- * Offset just past the header block's last line: where appended headers
- * go.  0 when the message starts with the empty line, the size when
- * there is no body.  Returns 0, or -1 on a spool read error.
- */
-static int
-up_header_end(const struct spool *sp, size_t *end_r)
-{
-	char buf[UP_CHUNK];
-	size_t off = 0, i;
-	int matched = 2; /* of "\r\n\r\n": the start counts as after CRLF */
-	const char *error;
-	ssize_t n;
-
-	while ((n = spool_read(sp, off, buf, sizeof(buf), &error)) > 0) {
-		for (i = 0; i < (size_t)n; i++) {
-			char want = (matched % 2 == 0) ? '\r' : '\n';
-
-			if (buf[i] == want)
-				matched++;
-			else
-				matched = buf[i] == '\r' ? 1 : 0;
-			if (matched == 4) {
-				*end_r = off + i - 1; /* the empty line */
-				return 0;
-			}
-		}
-		off += (size_t)n;
-	}
-	*end_r = off;
-	return n < 0 ? -1 : 0;
-}
-
-static void
-up_pump_end(struct upstream *u)
-{
-	if (!u->appended) {
-		up_encode_headers(u, u->txn->append);
-		u->appended = 1;
-	}
-	smtp_data_encode_end(&u->enc, up_sink, u);
-	u->state = UP_WAITING;
-	u->step = up_step_deliver;
-	up_timeouts(u, u->cfg->data_timeout, u->cfg->data_timeout);
-}
-
-static void
 up_pump(struct upstream *u)
 {
 	struct evbuffer *out = bufferevent_get_output(u->bev);
-	const struct spool *sp = u->txn->message;
-	size_t size = spool_size(sp), want;
 	char buf[UP_CHUNK];
 	const char *error;
 	ssize_t n;
 
-	while (evbuffer_get_length(out) < UP_HIGHWATER && u->offset < size) {
-		if (u->offset == u->hdr_end && !u->appended) {
-			up_encode_headers(u, u->txn->append);
-			u->appended = 1;
-		}
-		want = sizeof(buf);
-		if (!u->appended && u->hdr_end - u->offset < want)
-			want = u->hdr_end - u->offset;
-		n = spool_read(sp, u->offset, buf, want, &error);
-		if (n <= 0) {
-			log_error("%s spool read failed: %s", u->fs->id,
-			          n < 0 ? error : "short spool");
+	while (evbuffer_get_length(out) < UP_HIGHWATER) {
+		n = filter_msg_read(&u->reader, buf, sizeof(buf), &error);
+		if (n < 0) {
+			log_error("%s spool read failed: %s", u->fs->id, error);
 			up_fail(u, "local spool read error");
 			return;
 		}
+		if (n == 0) {
+			smtp_data_encode_end(&u->enc, up_sink, u);
+			u->state = UP_WAITING;
+			u->step = up_step_deliver;
+			up_timeouts(u, u->cfg->data_timeout,
+			            u->cfg->data_timeout);
+			return;
+		}
 		smtp_data_encode(&u->enc, buf, (size_t)n, up_sink, u);
-		u->offset += (size_t)n;
 	}
-	if (u->offset >= size)
-		up_pump_end(u);
 }
 
 static void
@@ -620,13 +554,6 @@ up_step_data(struct upstream *u, const struct smtp_reply *r)
 	u->state = UP_SENDING;
 	up_timeouts(u, 0, u->cfg->data_timeout);
 	smtp_data_encoder_init(&u->enc);
-	u->offset = 0;
-	u->appended = u->txn->append == NULL;
-	if (!u->appended && up_header_end(u->txn->message, &u->hdr_end) < 0) {
-		up_fail(u, "local spool read error");
-		return;
-	}
-	up_encode_headers(u, u->txn->prepend);
 	up_pump(u);
 }
 
@@ -636,6 +563,6 @@ upstream_data(struct upstream *u, const struct filter_txn *txn,
 {
 	if (up_request(u, cb) < 0)
 		return;
-	u->txn = txn;
+	filter_msg_reader_init(&u->reader, txn);
 	up_send(u, "DATA", up_step_data);
 }
