@@ -135,9 +135,10 @@ listeners_open(struct server *srv, const struct config *cfg, char *error,
 			sl = xcalloc(1, sizeof(*sl));
 			sl->srv = srv;
 			sl->addr = cl->addr;
+			/* Backlog 0: the socket already listens with ours. */
 			sl->evl = evconnlistener_new(
 			    srv->base, listener_accept_cb, sl,
-			    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+			    LEV_OPT_CLOSE_ON_FREE, 0, fd);
 			evconnlistener_set_error_cb(sl->evl, listener_error_cb);
 			sl->reused = 0;
 		}
