@@ -75,6 +75,15 @@ struct filter_header {
 	char *value; /* may contain folded lines; no final CRLF */
 };
 
+/* One authentication result for Authentication-Results (RFC 8601). */
+struct filter_auth {
+	struct filter_auth *next;
+	char *method; /* "dkim", "spf", "dmarc", ... */
+	char *result; /* "pass", "fail", "temperror", ... */
+	char *reason; /* free text for reason="...", or NULL */
+	char *props;  /* "header.d=example.org header.s=sel", or NULL */
+};
+
 struct filter_txn {
 	struct filter_session *session;
 	char id[24];     /* "<session id>.<n>" */
@@ -91,6 +100,9 @@ struct filter_txn {
 	 * append ones at the end of the header block. */
 	struct filter_header *prepend;
 	struct filter_header *append;
+	/* Results of postern's own checks, in the order recorded; never
+	 * anything claimed by headers in the message. */
+	struct filter_auth *auth;
 	char notes[512]; /* "name=result ..." for the log line */
 	int accepted;    /* a filter said FILTER_ACCEPT */
 	/* The header index of the message (filter_msg.h). */
@@ -133,6 +145,13 @@ void filter_txn_prepend_header(struct filter_txn *t, const char *name,
                                const char *value);
 void filter_txn_append_header(struct filter_txn *t, const char *name,
                               const char *value);
+
+/*
+ * Record an authentication result (copied).  reason and props may be
+ * NULL.  Results keep the order they were recorded in.
+ */
+void filter_txn_auth(struct filter_txn *t, const char *method,
+                     const char *result, const char *reason, const char *props);
 
 /* Append "key=value" to the notes for the transaction's log line. */
 void filter_txn_note(struct filter_txn *t, const char *key, const char *value);

@@ -181,6 +181,10 @@ filter_msg_field_dup(const struct filter_txn *t, size_t i, size_t *len_r,
 	size_t len = f->len;
 	char *buf;
 
+	if (f->replacement != NULL) {
+		*len_r = strlen(f->replacement);
+		return xstrdup(f->replacement);
+	}
 	buf = xmalloc(len + 1);
 	if (spool_read(t->message, f->offset, buf, len, error_r) !=
 	    (ssize_t)len) {
@@ -201,6 +205,67 @@ filter_msg_field_delete(struct filter_txn *t, size_t i)
 {
 	if (i < t->nfields)
 		t->fields[i].deleted = 1;
+}
+
+void
+filter_msg_field_replace(struct filter_txn *t, size_t i, const char *text)
+{
+	if (i >= t->nfields)
+		return;
+	free(t->fields[i].replacement);
+	t->fields[i].replacement = xstrdup(text);
+}
+
+size_t
+filter_msg_body_start(const struct filter_txn *t)
+{
+	char two[2];
+	const char *error;
+
+	/* Skip the empty line when the header section ended with one. */
+	if (spool_read(t->message, t->body_offset, two, 2, &error) == 2 &&
+	    two[0] == '\r' && two[1] == '\n')
+		return t->body_offset + 2;
+	return t->body_offset;
+}
+
+static int
+foreach_added(const struct filter_header *h, filter_msg_field_cb *cb, void *arg)
+{
+	char *text;
+	int r;
+
+	for (; h != NULL; h = h->next) {
+		text = xasprintf("%s: %s", h->name, h->value);
+		r = cb(arg, text, strlen(text));
+		free(text);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+filter_msg_foreach_field(const struct filter_txn *t, filter_msg_field_cb *cb,
+                         void *arg, const char **error_r)
+{
+	char *text;
+	size_t i, len;
+	int r;
+
+	r = foreach_added(t->prepend, cb, arg);
+	for (i = 0; r == 0 && i < t->nfields; i++) {
+		if (t->fields[i].deleted)
+			continue;
+		text = filter_msg_field_dup(t, i, &len, error_r);
+		if (text == NULL)
+			return -1;
+		r = cb(arg, text, len);
+		free(text);
+	}
+	if (r == 0)
+		r = foreach_added(t->append, cb, arg);
+	return r;
 }
 
 /* The reader */
@@ -262,6 +327,31 @@ read_spool(struct filter_msg_reader *r, size_t start, size_t len, char *buf,
 	return n;
 }
 
+/* A replaced field: its text, then CRLF; moves on at the end. */
+static ssize_t
+read_replacement(struct filter_msg_reader *r, const struct filter_field *f,
+                 char *buf, size_t size)
+{
+	size_t tlen = strlen(f->replacement), total = tlen + 2, n, done = 0;
+
+	while (done < size && r->pos < total) {
+		n = r->pos < tlen ? tlen - r->pos : total - r->pos;
+		if (n > size - done)
+			n = size - done;
+		memcpy(buf + done,
+		       r->pos < tlen ? f->replacement + r->pos
+		                     : "\r\n" + (r->pos - tlen),
+		       n);
+		done += n;
+		r->pos += n;
+	}
+	if (r->pos == total) {
+		r->field++;
+		r->pos = 0;
+	}
+	return (ssize_t)done;
+}
+
 static void
 reader_next_stage(struct filter_msg_reader *r)
 {
@@ -294,6 +384,8 @@ filter_msg_read(struct filter_msg_reader *r, char *buf, size_t size,
 			if (r->field >= t->nfields)
 				break;
 			f = &t->fields[r->field];
+			if (f->replacement != NULL)
+				return read_replacement(r, f, buf, size);
 			if (r->pos < f->len)
 				return read_spool(r, f->offset, f->len, buf,
 				                  size, error_r);

@@ -29,6 +29,7 @@ struct filter_field {
 	size_t len;     /* the field with its folds and final CRLF */
 	size_t namelen; /* octets before the colon */
 	int deleted;
+	char *replacement; /* new text of the whole field, no final CRLF */
 };
 
 /*
@@ -58,8 +59,29 @@ char *filter_msg_field_dup(const struct filter_txn *t, size_t i, size_t *len_r,
 /* Mark field i deleted: the reader leaves it out. */
 void filter_msg_field_delete(struct filter_txn *t, size_t i);
 
-/* Offset where the body starts in the spool (the empty line, if any). */
+/* Replace the whole text of field i ("Name: value", folds as CRLF WSP,
+ * no final CRLF); copied.  Reads of the field return the new text. */
+void filter_msg_field_replace(struct filter_txn *t, size_t i,
+			      const char *text);
+
+/* Offset of the end of the header section in the spool: the empty line
+ * that separates the body, if any. */
 size_t filter_msg_body_offset(const struct filter_txn *t);
+
+/* Offset of the body proper: after that empty line. */
+size_t filter_msg_body_start(const struct filter_txn *t);
+
+typedef int filter_msg_field_cb(void *arg, const char *field, size_t len);
+
+/*
+ * Call cb for every header field of the outgoing message, in order
+ * (prepended, the message's own less deleted ones, appended), each
+ * without its final CRLF.  Stops when cb returns non-zero and returns
+ * that; -1 with *error_r on a spool read error; 0 when all were seen.
+ */
+int filter_msg_foreach_field(const struct filter_txn *t,
+			     filter_msg_field_cb *cb, void *arg,
+			     const char **error_r);
 
 struct filter_msg_reader {
 	const struct filter_txn *txn;

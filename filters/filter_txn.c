@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "filters/filter.h"
+#include "filters/filter_msg.h"
 #include "util/xalloc.h"
 
 void
@@ -35,6 +36,37 @@ header_list_free(struct filter_header *h)
 	}
 }
 
+static void
+auth_list_free(struct filter_auth *a)
+{
+	struct filter_auth *next;
+
+	for (; a != NULL; a = next) {
+		next = a->next;
+		free(a->method);
+		free(a->result);
+		free(a->reason);
+		free(a->props);
+		free(a);
+	}
+}
+
+void
+filter_txn_auth(struct filter_txn *t, const char *method, const char *result,
+                const char *reason, const char *props)
+{
+	struct filter_auth **tail, *a;
+
+	a = xcalloc(1, sizeof(*a));
+	a->method = xstrdup(method);
+	a->result = xstrdup(result);
+	a->reason = reason != NULL ? xstrdup(reason) : NULL;
+	a->props = props != NULL ? xstrdup(props) : NULL;
+	for (tail = &t->auth; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = a;
+}
+
 void
 filter_txn_deinit(struct filter_txn *t)
 {
@@ -47,6 +79,9 @@ filter_txn_deinit(struct filter_txn *t)
 	free(t->rcpts);
 	header_list_free(t->prepend);
 	header_list_free(t->append);
+	auth_list_free(t->auth);
+	for (i = 0; i < t->nfields; i++)
+		free(t->fields[i].replacement);
 	free(t->fields);
 	memset(t, 0, sizeof(*t));
 }

@@ -234,6 +234,43 @@ test_index_limits(void **state)
 	free(msg);
 }
 
+static int
+collect_field(void *arg, const char *field, size_t len)
+{
+	char *all = arg;
+
+	assert_int_equal(strlen(field), len);
+	strcat(all, field);
+	strcat(all, "|");
+	return 0;
+}
+
+static void
+test_replace_and_foreach(void **state)
+{
+	static const char msg[] = "A: 1\r\nB: 2\r\n \r\nC: 3\r\n\r\nbody\r\n";
+	struct fixture f;
+	const char *error;
+	char all[256] = "", *out;
+	int temporary;
+
+	fixture_init(&f, msg, 1 << 20);
+	assert_int_equal(filter_msg_index(&f.t, &temporary, &error), 0);
+	filter_txn_prepend_header(&f.t, "P", "top");
+	filter_txn_append_header(&f.t, "Z", "end");
+	filter_msg_field_replace(&f.t, 1, "B: two\r\n\tfolded");
+	filter_msg_field_delete(&f.t, 2);
+	assert_int_equal(
+	    filter_msg_foreach_field(&f.t, collect_field, all, &error), 0);
+	assert_string_equal(all, "P: top|A: 1|B: two\r\n\tfolded|Z: end|");
+	out = read_all(&f.t, 3);
+	assert_string_equal(out, "P: top\r\nA: 1\r\nB: two\r\n\tfolded\r\n"
+	                         "Z: end\r\n\r\nbody\r\n");
+	free(out);
+	assert_string_equal(msg + filter_msg_body_start(&f.t), "body\r\n");
+	fixture_deinit(&f);
+}
+
 int
 main(void)
 {
@@ -242,6 +279,7 @@ main(void)
 	    cmocka_unit_test(test_field_access_and_delete),
 	    cmocka_unit_test(test_reader_places_added_headers),
 	    cmocka_unit_test(test_index_limits),
+	    cmocka_unit_test(test_replace_and_foreach),
 	};
 
 	return cmocka_run_group_tests_name("filter_msg", tests, NULL, NULL);
