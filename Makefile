@@ -11,7 +11,7 @@ CC	?= cc
 BUILD	?= build
 PYTHON	?= /usr/bin/python3
 
-PKGS	= libevent libevent_pthreads libconfuse
+PKGS	= libevent libevent_pthreads libconfuse opendkim
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -34,12 +34,17 @@ UTIL_SRCS = \
 
 FILTER_SRCS = \
 	filters/filter_chain.c \
+	filters/filter_dkim.c \
+	filters/filter_dkim_sign.c \
 	filters/filter_msg.c \
 	filters/filter_received.c \
 	filters/filter_txn.c
 
 POLICY_SRCS = \
 	policy/policy_clients.c
+
+SIGN_SRCS = \
+	sign/sign_dkim.c
 
 PROXY_SRCS = \
 	proxy/config.c \
@@ -55,7 +60,8 @@ PROXY_SRCS = \
 	proxy/smtp_reply.c \
 	proxy/upstream.c
 
-LIB_SRCS = $(UTIL_SRCS) $(FILTER_SRCS) $(POLICY_SRCS) $(PROXY_SRCS)
+LIB_SRCS = $(UTIL_SRCS) $(FILTER_SRCS) $(POLICY_SRCS) $(SIGN_SRCS) \
+	$(PROXY_SRCS)
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
 UNIT_TESTS = \
@@ -97,7 +103,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpostern.a
 
 # Debian packages: build, unit tests, integration tests, demo, bench.
 DEPS_BUILD = build-essential pkg-config libevent-dev libconfuse-dev \
-	libcmocka-dev clang-format
+	libcmocka-dev clang-format libopendkim-dev
 DEPS_TEST = postfix swaks python3 python3-pytest
 deps:
 	@sh tests/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
