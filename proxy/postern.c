@@ -5,6 +5,8 @@
  *   postern [-c FILE] -t        check FILE, print a summary, exit 0 or 1
  *   postern [-c FILE] [-f] [-d] run (in the foreground with -f; -d adds
  *                               debug output of every subsystem)
+ *   postern keygen -d DOMAIN -s SELECTOR [-t rsa|ed25519] [-b BITS]
+ *                  [-D DIR]     make a DKIM key and print its DNS record
  *
  * Startup problems (bad configuration, a port we cannot bind) are fatal
  * here, with a reason naming the file or address; nothing after startup
@@ -26,7 +28,9 @@
 
 #include "proxy/config.h"
 #include "proxy/server.h"
+#include "sign/sign_keys.h"
 #include "util/log.h"
+#include "util/xalloc.h"
 
 #define POSTERN_VERSION "0.1"
 #define DEFAULT_CONFIG  "/etc/postern/postern.conf"
@@ -136,6 +140,84 @@ run(const char *path, int foreground, int debug)
 	return code;
 }
 
+static void
+keygen_usage(void)
+{
+	fprintf(stderr, "usage: postern keygen -d domain -s selector "
+	                "[-t rsa|ed25519] [-b bits] [-D dir]\n");
+}
+
+/* Print the record as a zone-file line, in strings of at most 255
+ * octets (RFC 1035 3.3.14). */
+static void
+keygen_print(const char *selector, const char *domain, const char *txt)
+{
+	size_t len = strlen(txt), at;
+
+	printf("%s._domainkey.%s. IN TXT (", selector, domain);
+	for (at = 0; at < len; at += 255)
+		printf(" \"%.*s\"", (int)(len - at < 255 ? len - at : 255),
+		       txt + at);
+	printf(" )\n");
+}
+
+static int
+keygen_main(int argc, char **argv)
+{
+	const char *domain = NULL, *selector = NULL, *dir = ".";
+	enum sign_alg alg = SIGN_ALG_RSA_SHA256;
+	unsigned int bits = 0;
+	char *path, *txt = NULL, *error = NULL;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt(argc, argv, "d:s:t:b:D:")) != -1) {
+		switch (c) {
+		case 'd':
+			domain = optarg;
+			break;
+		case 's':
+			selector = optarg;
+			break;
+		case 't':
+			if (strcmp(optarg, "ed25519") == 0)
+				alg = SIGN_ALG_ED25519_SHA256;
+			else if (strcmp(optarg, "rsa") != 0) {
+				keygen_usage();
+				return 2;
+			}
+			break;
+		case 'b':
+			bits = (unsigned int)strtoul(optarg, NULL, 10);
+			break;
+		case 'D':
+			dir = optarg;
+			break;
+		default:
+			keygen_usage();
+			return 2;
+		}
+	}
+	if (domain == NULL || selector == NULL || optind != argc ||
+	    strchr(selector, '/') != NULL) {
+		keygen_usage();
+		return 2;
+	}
+	path = xasprintf("%s/%s.private", dir, selector);
+	rc = sign_keygen(alg, bits, path, &txt, &error);
+	if (rc < 0) {
+		fprintf(stderr, "postern keygen: %s\n", error);
+		free(error);
+		free(path);
+		return 1;
+	}
+	fprintf(stderr, "postern keygen: wrote %s\n", path);
+	keygen_print(selector, domain, txt);
+	free(txt);
+	free(path);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -143,6 +225,8 @@ main(int argc, char **argv)
 	int c, test = 0, foreground = 0, debug = 0;
 
 	log_open("postern", 0, LOG_MAIL, LOG_LEVEL_INFO);
+	if (argc > 1 && strcmp(argv[1], "keygen") == 0)
+		return keygen_main(argc - 1, argv + 1);
 	while ((c = getopt(argc, argv, "c:tfdVh")) != -1) {
 		switch (c) {
 		case 'c':
