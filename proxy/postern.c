@@ -147,27 +147,13 @@ keygen_usage(void)
 	                "[-t rsa|ed25519] [-b bits] [-D dir]\n");
 }
 
-/* Print the record as a zone-file line, in strings of at most 255
- * octets (RFC 1035 3.3.14). */
-static void
-keygen_print(const char *selector, const char *domain, const char *txt)
-{
-	size_t len = strlen(txt), at;
-
-	printf("%s._domainkey.%s. IN TXT (", selector, domain);
-	for (at = 0; at < len; at += 255)
-		printf(" \"%.*s\"", (int)(len - at < 255 ? len - at : 255),
-		       txt + at);
-	printf(" )\n");
-}
-
 static int
 keygen_main(int argc, char **argv)
 {
-	const char *domain = NULL, *selector = NULL, *dir = ".";
+	const char *domain = NULL, *selector = NULL, *dir = ".", *why;
 	enum sign_alg alg = SIGN_ALG_RSA_SHA256;
-	unsigned int bits = 0;
-	char *path, *txt = NULL, *error = NULL;
+	unsigned long bits = 0;
+	char *path, *line, *end, *txt = NULL, *error = NULL;
 	int c, rc;
 
 	optind = 1;
@@ -188,7 +174,11 @@ keygen_main(int argc, char **argv)
 			}
 			break;
 		case 'b':
-			bits = (unsigned int)strtoul(optarg, NULL, 10);
+			bits = strtoul(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || bits > 65536) {
+				keygen_usage();
+				return 2;
+			}
 			break;
 		case 'D':
 			dir = optarg;
@@ -198,13 +188,17 @@ keygen_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (domain == NULL || selector == NULL || optind != argc ||
-	    strchr(selector, '/') != NULL) {
+	if (domain == NULL || selector == NULL || optind != argc) {
 		keygen_usage();
 		return 2;
 	}
+	if (sign_domain_check(domain, &why) < 0 ||
+	    sign_selector_check(selector, &why) < 0) {
+		fprintf(stderr, "postern keygen: %s\n", why);
+		return 2;
+	}
 	path = xasprintf("%s/%s.private", dir, selector);
-	rc = sign_keygen(alg, bits, path, &txt, &error);
+	rc = sign_keygen(alg, (unsigned int)bits, path, &txt, &error);
 	if (rc < 0) {
 		fprintf(stderr, "postern keygen: %s\n", error);
 		free(error);
@@ -212,7 +206,9 @@ keygen_main(int argc, char **argv)
 		return 1;
 	}
 	fprintf(stderr, "postern keygen: wrote %s\n", path);
-	keygen_print(selector, domain, txt);
+	line = sign_key_zone_line(selector, domain, txt);
+	printf("%s\n", line);
+	free(line);
 	free(txt);
 	free(path);
 	return 0;
