@@ -18,17 +18,20 @@
 struct filter_mailbox {
 	char local[FILTER_ADDR_LOCAL_MAX];   /* as written, quotes removed */
 	char domain[FILTER_ADDR_DOMAIN_MAX]; /* lowercased (ASCII letters),
-						no trailing dot */
+	                                        no trailing dot; a domain
+	                                        literal keeps its brackets */
 };
 
 /*
  * Parse a header field value (after "Name:", folds allowed) as an
  * address-list.  Fills up to max mailboxes and returns how many the
- * value holds (which may exceed max), 0 for an empty list or groups
- * without members, or -1 with a static reason in *error_r when the value
- * is not an address-list or a mailbox has no domain.
+ * value holds (which may exceed max), 0 for an empty list (a value of
+ * only whitespace and comments) or groups without members, or -1 with a
+ * static reason in *error_r when the value is not an address-list, a
+ * mailbox has no domain, or a local part or domain does not fit the
+ * struct.  out may be NULL to count only.  value is not kept.
  */
 int filter_addr_parse_list(const char *value, struct filter_mailbox *out,
-			   size_t max, const char **error_r);
+                           size_t max, const char **error_r);
 
 #endif

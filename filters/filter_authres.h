@@ -31,6 +31,6 @@ int filter_authres_servid(const char *value, char *buf, size_t size);
  */
 struct filter_auth;
 char *filter_authres_compose(const char *authserv_id,
-			     const struct filter_auth *results);
+                             const struct filter_auth *results);
 
 #endif
