@@ -6,17 +6,21 @@
  * config_load() reads the file, parses it here and hands the checked tree
  * to config_build() (config_build.c), which makes the immutable,
  * reference-counted struct config; the summary for -t is in
- * config_print.c.  Knows filters only by name; binding sockets, opening
- * the log and writing the pid file are the daemon's job.  Every error is
- * one allocated string, "file:line: reason", or "file: reason" when no
- * line applies (a missing section, an unreadable file).
+ * config_print.c.  Knows filters only by name and by the options each
+ * accepts (config_build.c's table); binding sockets, opening the log,
+ * writing the pid file and starting the resolver are others' job.
+ * Every error is one allocated string, "file:line: reason", or "file:
+ * reason" when no line applies (a missing section, an unreadable file).
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <netinet/in.h>
 
 #include <confuse.h>
 
@@ -108,6 +112,11 @@ static const struct num_spec num_specs[] = {
     {"limits", "idle_timeout", NUM_DURATION, 1, DURATION_MAX},
     {"limits", "data_timeout", NUM_DURATION, 1, DURATION_MAX},
     {"limits", "spool_memory", NUM_SIZE, 0, 1 * GIB},
+    {"dns", "timeout", NUM_DURATION, 1, 5 * 60},
+    /* Filters share one section grammar; see filter_option_cb(). */
+    {"filter", "max_signatures", NUM_COUNT, 1, 50},
+    /* RFC 8301 3.2: verifiers must not accept keys under 1024 bits. */
+    {"filter", "min_key_bits", NUM_COUNT, 1024, 16384},
 };
 
 static const struct {
@@ -278,6 +287,11 @@ static const struct enum_spec enum_specs[] = {
      "auto, xclient, xforward or none"},
     {"limits", "bare_line_ending", config_bare_eol_words,
      "reject or normalize"},
+    {"filter", "dns_error", config_dns_error_words, "tempfail or accept"},
+    {"filter", "canonicalization", config_canon_words,
+     "simple/simple, simple/relaxed, relaxed/simple or relaxed/relaxed"},
+    {"filter", "missing_from", config_missing_from_words, "skip or reject"},
+    {"filter", "long_header_lines", config_long_lines_words, "fold or reject"},
 };
 
 int
@@ -391,7 +405,99 @@ cidr_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 	return -1;
 }
 
+/* A header field name (RFC 5322 3.6.8: printable ASCII but ':'). */
+static int
+field_name_check_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *value = opt_last_str(opt);
+	size_t len, i;
+
+	if (value == NULL)
+		return 0;
+	len = strlen(value);
+	for (i = 0; i < len; i++) {
+		if (value[i] <= ' ' || value[i] >= 127 || value[i] == ':')
+			break;
+	}
+	if (len > 0 && len <= CONFIG_NAME_MAX && i == len)
+		return 0;
+	cfg_error(cfg, "%s: invalid header field name '%s'", opt->name, value);
+	return -1;
+}
+
+/* A DNS name: labels of 1..63 letters, digits, '-' or '_', an optional
+ * final dot. */
+static int
+zone_name_ok(const char *s)
+{
+	size_t len = strlen(s), label = 0, i;
+
+	if (len == 0 || len > 254)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (s[i] == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return 1;
+}
+
+static int
+zone_check_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *value = opt_last_str(opt);
+
+	if (value == NULL || zone_name_ok(value))
+		return 0;
+	cfg_error(cfg, "%s: invalid zone name '%s'", opt->name, value);
+	return -1;
+}
+
 /* Addresses. */
+
+/* "address" or "address@port", as libunbound takes a forwarder. */
+static int
+forwarder_parse(const char *s, const char **reason_r)
+{
+	char addr[INET6_ADDRSTRLEN];
+	unsigned char bin[sizeof(struct in6_addr)];
+	const char *at = strchr(s, '@');
+	size_t len = at != NULL ? (size_t)(at - s) : strlen(s);
+	long port;
+
+	*reason_r = "not an IP address";
+	if (len == 0 || len >= sizeof(addr))
+		return -1;
+	memcpy(addr, s, len);
+	addr[len] = '\0';
+	if (inet_pton(AF_INET, addr, bin) != 1 &&
+	    inet_pton(AF_INET6, addr, bin) != 1)
+		return -1;
+	*reason_r = "invalid port";
+	if (at != NULL && (num_parse(at + 1, NUM_COUNT, &port) < 0 ||
+	                   port < 1 || port > 65535))
+		return -1;
+	return 0;
+}
+
+static int
+forwarder_check_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *value = opt_last_str(opt), *reason;
+
+	if (value == NULL || forwarder_parse(value, &reason) == 0)
+		return 0;
+	cfg_error(cfg, "%s: %s: %s (want address or address@port)", opt->name,
+	          value, reason);
+	return -1;
+}
 
 static int
 same_endpoint(const struct netaddr *a, const struct netaddr *b)
@@ -546,15 +652,102 @@ limits_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 	return -1;
 }
 
+/*
+ * Every filter section has every filter's options, so one set in a
+ * section of a filter that does not take it is an error.  Unknown
+ * filters are reported when their section closes.
+ */
+static int
+filter_option_foreign(cfg_t *sec, cfg_opt_t *opt, int line)
+{
+	const struct filter_maker *m = filter_maker_find(cfg_title(sec));
+
+	if (m == NULL || filter_maker_accepts(m, opt->name))
+		return 0;
+	config_parse_error(config_parsing, line,
+	                   "filter %s: option '%s' does not belong to this "
+	                   "filter",
+	                   m->name, opt->name);
+	return 1;
+}
+
+/* Checks of the filter options' values, after filter_option_foreign();
+ * numbers were checked by num_cb() while parsing. */
+static const struct {
+	const char *name;
+	cfg_validate_callback_t cb;
+} filter_option_checks[] = {
+    {"dns_error", enum_check_cb},
+    {"authserv_id", hostname_check_cb},
+    {"key_table", path_check_cb},
+    {"signing_table", path_check_cb},
+    {"canonicalization", enum_check_cb},
+    {"sign_headers", field_name_check_cb},
+    {"oversign_headers", field_name_check_cb},
+    {"missing_from", enum_check_cb},
+    {"long_header_lines", enum_check_cb},
+};
+
+/* Set as the validator of every filter option, to name its line. */
+static int
+filter_option_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	size_t i;
+
+	if (filter_option_foreign(cfg, opt, cfg->line))
+		return -1;
+	for (i = 0;
+	     i < sizeof(filter_option_checks) / sizeof(filter_option_checks[0]);
+	     i++) {
+		if (strcmp(filter_option_checks[i].name, opt->name) == 0)
+			return filter_option_checks[i].cb(cfg, opt);
+	}
+	return 0;
+}
+
+/* libconfuse runs no validator for an empty list ("x = {}"), so at the
+ * end of the section every option set (libconfuse marks it modified)
+ * is checked once more. */
+static int
+filter_options_check(cfg_t *sec)
+{
+	unsigned int i;
+
+	for (i = 0; i < cfg_num(sec); i++) {
+		cfg_opt_t *opt = cfg_getnopt(sec, i);
+
+		if ((opt->flags & CFGF_MODIFIED) == 0 ||
+		    strcmp(opt->name, SECTION_LINE) == 0)
+			continue;
+		if (filter_option_foreign(sec, opt, config_section_line(sec)))
+			return -1;
+	}
+	return 0;
+}
+
 static int
 filter_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
-	cfg_t *sec = section_last(opt);
+	cfg_t *sec = section_last(opt), *prev;
+	const struct filter_maker *m;
 
-	if (filter_maker_find(cfg_title(sec)) != NULL)
+	if (filter_maker_find(cfg_title(sec)) == NULL) {
+		config_parse_error(config_parsing, config_section_line(sec),
+		                   "unknown filter '%s'", cfg_title(sec));
+		return -1;
+	}
+	if (filter_options_check(sec) < 0)
+		return -1;
+	if (cfg_opt_size(opt) < 2)
 		return 0;
-	config_parse_error(config_parsing, config_section_line(sec),
-	                   "unknown filter '%s'", cfg_title(sec));
+	prev = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 2);
+	m = filter_maker_find(cfg_title(prev));
+	if ((m->flags & FILTER_MAKER_LAST) == 0)
+		return 0;
+	config_parse_error(config_parsing, config_section_line(prev),
+	                   "%s must be the last filter: it signs the final "
+	                   "message",
+	                   m->name);
 	return -1;
 }
 
@@ -604,9 +797,31 @@ config_cfg_new(void)
 	    CFG_INT_LIST_CB(SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
-	cfg_opt_t filter_opts[] = {CFG_INT_LIST_CB(SECTION_LINE, line_default,
-	                                           CFGF_NONE, section_line_cb),
-	                           CFG_END()};
+	cfg_opt_t dns_opts[] = {
+	    CFG_STR_LIST("forwarders", NULL, CFGF_NONE),
+	    CFG_INT_CB("timeout", CONFIG_DNS_TIMEOUT, CFGF_NONE, num_cb),
+	    CFG_STR("trust_anchor", NULL, CFGF_NODEFAULT),
+	    CFG_STR_LIST("nodefault_zones", NULL, CFGF_NONE),
+	    CFG_INT_LIST_CB(SECTION_LINE, line_default, CFGF_NONE,
+	                    section_line_cb),
+	    CFG_END()};
+	/* The options of every filter; each filter's entry in
+	 * config_build.c says which are its own. */
+	cfg_opt_t filter_opts[] = {
+	    CFG_INT_CB("max_signatures", 5, CFGF_NONE, num_cb),
+	    CFG_INT_CB("min_key_bits", 1024, CFGF_NONE, num_cb),
+	    CFG_STR("dns_error", "tempfail", CFGF_NONE),
+	    CFG_STR("authserv_id", NULL, CFGF_NODEFAULT),
+	    CFG_STR("key_table", NULL, CFGF_NODEFAULT),
+	    CFG_STR("signing_table", NULL, CFGF_NODEFAULT),
+	    CFG_STR("canonicalization", "relaxed/relaxed", CFGF_NONE),
+	    CFG_STR_LIST("sign_headers", NULL, CFGF_NONE),
+	    CFG_STR_LIST("oversign_headers", NULL, CFGF_NONE),
+	    CFG_STR("missing_from", "skip", CFGF_NONE),
+	    CFG_STR("long_header_lines", "fold", CFGF_NONE),
+	    CFG_INT_LIST_CB(SECTION_LINE, line_default, CFGF_NONE,
+	                    section_line_cb),
+	    CFG_END()};
 	cfg_opt_t opts[] = {
 	    CFG_STR("hostname", NULL, CFGF_NODEFAULT),
 	    CFG_INT_CB("workers", 4, CFGF_NONE, num_cb),
@@ -619,6 +834,8 @@ config_cfg_new(void)
 	    CFG_SEC("upstream", upstream_opts, CFGF_MULTI),
 	    CFG_SEC("limits", limits_opts, CFGF_MULTI),
 	    CFG_STR_LIST("xclient_networks", NULL, CFGF_NONE),
+	    CFG_STR_LIST("internal_networks", NULL, CFGF_NONE),
+	    CFG_SEC("dns", dns_opts, CFGF_MULTI),
 	    CFG_SEC("filter", filter_opts,
 	            CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	    CFG_END()};
@@ -637,6 +854,7 @@ static const struct {
     {"spool_dir", path_check_cb},
     {"pid_file", path_check_cb},
     {"xclient_networks", cidr_check_cb},
+    {"internal_networks", cidr_check_cb},
     {"log", section_single_cb},
     {"log|target", enum_check_cb},
     {"log|facility", facility_check_cb},
@@ -650,8 +868,32 @@ static const struct {
     {"upstream|client_identity", enum_check_cb},
     {"limits", limits_done_cb},
     {"limits|bare_line_ending", enum_check_cb},
+    {"dns", section_single_cb},
+    {"dns|forwarders", forwarder_check_cb},
+    {"dns|trust_anchor", path_check_cb},
+    {"dns|nodefault_zones", zone_check_cb},
     {"filter", filter_done_cb},
 };
+
+static void
+config_set_validators(cfg_t *root)
+{
+	cfg_opt_t *opt;
+	char path[64];
+	size_t i;
+
+	for (i = 0;
+	     i < sizeof(config_validators) / sizeof(config_validators[0]); i++)
+		cfg_set_validate_func(root, config_validators[i].path,
+		                      config_validators[i].cb);
+	for (opt = cfg_getopt(root, "filter")->subopts; opt->name != NULL;
+	     opt++) {
+		if (strcmp(opt->name, SECTION_LINE) == 0)
+			continue;
+		snprintf(path, sizeof(path), "filter|%s", opt->name);
+		cfg_set_validate_func(root, path, filter_option_cb);
+	}
+}
 
 /* Parsing. */
 
@@ -684,14 +926,10 @@ static cfg_t *
 config_parse_text(struct config_parse *p, const char *text)
 {
 	cfg_t *root = config_cfg_new();
-	size_t i;
 	int rc;
 
 	cfg_set_error_function(root, config_cfg_error);
-	for (i = 0;
-	     i < sizeof(config_validators) / sizeof(config_validators[0]); i++)
-		cfg_set_validate_func(root, config_validators[i].path,
-		                      config_validators[i].cb);
+	config_set_validators(root);
 
 	p->root = root;
 	config_parsing = p;

@@ -2,9 +2,9 @@
  * config.h - postern's configuration.
  *
  * One file, parsed with libconfuse, describes the listeners, the
- * upstream, the limits, logging and the filter chain.  A loaded
- * configuration is immutable and reference counted: every session keeps
- * the generation it started with, so SIGHUP can swap in a new one
+ * upstream, the limits, logging, the resolver and the filter chain.  A
+ * loaded configuration is immutable and reference counted: every session
+ * keeps the generation it started with, so SIGHUP can swap in a new one
  * without disturbing open sessions.  Every error is reported as
  * "file:line: reason".
  */
@@ -15,6 +15,7 @@
 
 #include "util/netaddr.h"
 
+struct dns;
 struct filter_chain;
 struct netlist;
 
@@ -60,6 +61,16 @@ struct config_limits {
 	enum config_bare_eol bare_eol;
 };
 
+/* The resolver's settings, as the file gave them. */
+struct config_dns {
+	char **forwarders;    /* "address" or "address@port" */
+	size_t nforwarders;   /* 0: the servers of /etc/resolv.conf */
+	unsigned int timeout; /* seconds per query */
+	char *trust_anchor;   /* DNSSEC root key file; NULL: none */
+	char **nodefault_zones;
+	size_t nnodefault_zones;
+};
+
 struct config {
 	int refs;
 	char *path;
@@ -81,9 +92,18 @@ struct config {
 	struct config_upstream upstream;
 	struct config_limits limits;
 
-	struct netlist *xclient_networks; /* may send us XCLIENT */
+	struct netlist *xclient_networks;  /* may send us XCLIENT */
+	struct netlist *internal_networks; /* their mail is outbound */
+
+	struct config_dns dns_conf;
+	/* The resolver, when a dns section or a filter asks for it, else
+	 * NULL.  Filters keep this pointer: it outlives the chain. */
+	struct dns *dns;
 
 	struct filter_chain *chain;
+	/* Per filter of the chain, its settings in the file's words for
+	 * the -t summary ("" for none); NULL-terminated. */
+	char **filter_settings;
 };
 
 /*

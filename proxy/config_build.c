@@ -3,12 +3,15 @@
  *
  * Copies every value of the tree config.c has parsed and checked into a
  * new struct config with one reference, and frees it again on the last
- * reference.  Holds the table that maps a filter section's title to the
- * constructor that adds the filter to the chain; the chain is built in
- * file order.  What can still fail here is what the parser cannot know
- * (the system host name) or a filter refusing its section; errors go to
+ * reference.  Starts the resolver when the file has a dns section or a
+ * filter needs DNS.  Holds the table that maps a filter section's title
+ * to the options it accepts and the constructor that adds the filter to
+ * the chain; the chain is built in file order.  What can still fail here
+ * is what the parser cannot know (the system host name, the resolver
+ * starting, key files) or a filter refusing its section; errors go to
  * config_parse_error() like the parser's.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -18,31 +21,253 @@
 #include <confuse.h>
 
 #include "filters/filter.h"
+#include "filters/filter_authres.h"
+#include "filters/filter_dkim.h"
 #include "filters/filter_received.h"
 #include "proxy/config.h"
 #include "proxy/config_private.h"
+#include "sign/sign_keys.h"
+#include "util/dns.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/xalloc.h"
 
-/* Filters, by name.  A constructor may read its section's options. */
+/* A NULL-terminated array of allocated strings; NULL is fine. */
+static void
+strv_free(char **v)
+{
+	size_t i;
 
-struct filter_maker {
-	const char *name;
-	int (*add)(struct filter_chain *chain, const struct config *cfg,
-	           cfg_t *sec, const char **error_r);
+	for (i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Words of the filters' enumerated options; see config_private.h. */
+
+const char *const config_dns_error_words[] = {"tempfail", "accept", NULL};
+
+const char *const config_canon_words[] = {"simple/simple", "simple/relaxed",
+                                          "relaxed/simple", "relaxed/relaxed",
+                                          NULL};
+
+const char *const config_missing_from_words[] = {
+    [FILTER_DKIM_FROM_SKIP] = "skip",
+    [FILTER_DKIM_FROM_REJECT] = "reject",
+    [FILTER_DKIM_FROM_REJECT + 1] = NULL,
 };
+
+const char *const config_long_lines_words[] = {
+    [FILTER_DKIM_LONG_FOLD] = "fold",
+    [FILTER_DKIM_LONG_REJECT] = "reject",
+    [FILTER_DKIM_LONG_REJECT + 1] = NULL,
+};
+
+/* Filters, by name. */
 
 static int
 filter_make_received(struct filter_chain *chain, const struct config *cfg,
-                     cfg_t *sec, const char **error_r)
+                     cfg_t *sec, char **settings_r, char **error_r)
 {
 	filter_received_add(chain, cfg->hostname);
+	*settings_r = xstrdup("");
 	return 0;
 }
 
+static int
+filter_make_dkim_verify(struct filter_chain *chain, const struct config *cfg,
+                        cfg_t *sec, char **settings_r, char **error_r)
+{
+	const char *dns_error = cfg_getstr(sec, "dns_error"), *reason;
+	struct filter_dkim_verify_opts o = {
+	    .dns = cfg->dns,
+	    .max_signatures = (unsigned int)cfg_getint(sec, "max_signatures"),
+	    .min_key_bits = (unsigned int)cfg_getint(sec, "min_key_bits"),
+	    .tempfail_on_dns_error =
+	        config_word_index(config_dns_error_words, dns_error) == 0,
+	};
+
+	if (filter_dkim_verify_add(chain, &o, &reason) < 0) {
+		*error_r = xstrdup(reason);
+		return -1;
+	}
+	*settings_r = xasprintf("max_signatures %u min_key_bits %u "
+	                        "dns_error %s",
+	                        o.max_signatures, o.min_key_bits, dns_error);
+	return 0;
+}
+
+static int
+filter_make_authres(struct filter_chain *chain, const struct config *cfg,
+                    cfg_t *sec, char **settings_r, char **error_r)
+{
+	const char *id = cfg_getstr(sec, "authserv_id");
+
+	if (id == NULL)
+		id = cfg->hostname;
+	filter_authres_add(chain, id);
+	*settings_r = xasprintf("authserv_id %s", id);
+	return 0;
+}
+
+/* dkim_sign's header lists: NULL when not set (the signer's default),
+ * else the names lowercased, as libopendkim wants them. */
+static char **
+sign_field_list(cfg_t *sec, const char *name, size_t *n_r)
+{
+	cfg_opt_t *opt = cfg_getopt(sec, name);
+	char **list;
+	size_t i, j;
+
+	*n_r = 0;
+	if ((opt->flags & CFGF_MODIFIED) == 0)
+		return NULL;
+	*n_r = cfg_opt_size(opt);
+	list = xcalloc(*n_r + 1, sizeof(*list));
+	for (i = 0; i < *n_r; i++) {
+		list[i] = xstrdup(cfg_opt_getnstr(opt, (unsigned int)i));
+		for (j = 0; list[i][j] != '\0'; j++)
+			list[i][j] = (char)tolower((unsigned char)list[i][j]);
+	}
+	return list;
+}
+
+/* "{a, b}" for the summary, "default" for NULL. */
+static char *
+sign_field_list_text(char *const *list)
+{
+	char *text, *more;
+	size_t i;
+
+	if (list == NULL)
+		return xstrdup("default");
+	text = xstrdup("{");
+	for (i = 0; list[i] != NULL; i++) {
+		more = xasprintf("%s%s%s", text, i > 0 ? ", " : "", list[i]);
+		free(text);
+		text = more;
+	}
+	more = xasprintf("%s}", text);
+	free(text);
+	return more;
+}
+
+/* The key table, then the signing table whose names must be in it;
+ * their errors name their own file and line. */
+static int
+sign_tables_load(cfg_t *sec, struct filter_dkim_sign_opts *o, char **error_r)
+{
+	const char *keys = cfg_getstr(sec, "key_table");
+	const char *table = cfg_getstr(sec, "signing_table");
+
+	if (keys == NULL || table == NULL) {
+		*error_r = xasprintf("no %s", keys == NULL ? "key_table"
+		                                           : "signing_table");
+		return -1;
+	}
+	o->keys = sign_keytable_load(keys, error_r);
+	if (o->keys == NULL)
+		return -1;
+	o->table = sign_signtable_load(table, o->keys, error_r);
+	if (o->table == NULL) {
+		sign_keytable_free(&o->keys);
+		return -1;
+	}
+	return 0;
+}
+
+static char *
+sign_settings(cfg_t *sec, const struct filter_dkim_sign_opts *o, char **sign,
+              char **over)
+{
+	char *sign_text = sign_field_list_text(sign);
+	char *over_text = sign_field_list_text(over);
+	char *s;
+
+	s = xasprintf("key_table %s keys %zu signing_table %s "
+	              "canonicalization %s sign_headers %s "
+	              "oversign_headers %s missing_from %s "
+	              "long_header_lines %s",
+	              cfg_getstr(sec, "key_table"),
+	              sign_keytable_count(o->keys),
+	              cfg_getstr(sec, "signing_table"),
+	              cfg_getstr(sec, "canonicalization"), sign_text, over_text,
+	              config_missing_from_words[o->from_policy],
+	              config_long_lines_words[o->long_lines]);
+	free(sign_text);
+	free(over_text);
+	return s;
+}
+
+static int
+sign_list_has(char *const *list, const char *name)
+{
+	size_t i;
+
+	for (i = 0; list[i] != NULL; i++) {
+		if (strcmp(list[i], name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+filter_make_dkim_sign(struct filter_chain *chain, const struct config *cfg,
+                      cfg_t *sec, char **settings_r, char **error_r)
+{
+	struct filter_dkim_sign_opts o = {0};
+	char **sign = sign_field_list(sec, "sign_headers", &o.nsign_headers);
+	char **over =
+	    sign_field_list(sec, "oversign_headers", &o.noversign_headers);
+	int canon = config_word_index(config_canon_words,
+	                              cfg_getstr(sec, "canonicalization"));
+	const char *reason;
+	int rc = -1;
+
+	/* RFC 6376 5.4: the From field MUST be signed. */
+	if (sign != NULL && !sign_list_has(sign, "from")) {
+		*error_r = xstrdup("sign_headers must include from "
+		                   "(RFC 6376 5.4)");
+		goto out;
+	}
+	if (sign_tables_load(sec, &o, error_r) < 0)
+		goto out;
+	o.header_relaxed = canon >> 1;
+	o.body_relaxed = canon & 1;
+	o.sign_headers = (const char *const *)sign;
+	o.oversign_headers = (const char *const *)over;
+	o.from_policy = (enum filter_dkim_from_policy)config_word_index(
+	    config_missing_from_words, cfg_getstr(sec, "missing_from"));
+	o.long_lines = (enum filter_dkim_long_lines)config_word_index(
+	    config_long_lines_words, cfg_getstr(sec, "long_header_lines"));
+	/* Now: the add hands the tables over. */
+	*settings_r = sign_settings(sec, &o, sign, over);
+	rc = filter_dkim_sign_add(chain, &o, &reason);
+	if (rc < 0) {
+		free(*settings_r);
+		*settings_r = NULL;
+		*error_r = xstrdup(reason);
+	}
+out:
+	strv_free(sign);
+	strv_free(over);
+	return rc;
+}
+
+static const char *const dkim_verify_options[] = {
+    "max_signatures", "min_key_bits", "dns_error", NULL};
+static const char *const authres_options[] = {"authserv_id", NULL};
+static const char *const dkim_sign_options[] = {
+    "key_table",        "signing_table", "canonicalization",  "sign_headers",
+    "oversign_headers", "missing_from",  "long_header_lines", NULL};
+static const char *const no_options[] = {NULL};
+
 static const struct filter_maker filter_makers[] = {
-    {"received", filter_make_received},
+    {"received", no_options, 0, filter_make_received},
+    {"dkim_verify", dkim_verify_options, FILTER_MAKER_DNS,
+     filter_make_dkim_verify},
+    {"authres", authres_options, 0, filter_make_authres},
+    {"dkim_sign", dkim_sign_options, FILTER_MAKER_LAST, filter_make_dkim_sign},
 };
 
 const struct filter_maker *
@@ -57,6 +282,18 @@ filter_maker_find(const char *name)
 	return NULL;
 }
 
+int
+filter_maker_accepts(const struct filter_maker *m, const char *option)
+{
+	size_t i;
+
+	for (i = 0; m->options[i] != NULL; i++) {
+		if (strcmp(m->options[i], option) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* Building struct config from the checked tree. */
 
 void
@@ -69,7 +306,14 @@ config_free(struct config *c)
 	free(c->listeners);
 	free(c->upstream.helo_name);
 	netlist_free(&c->xclient_networks);
+	netlist_free(&c->internal_networks);
+	/* Filters keep the resolver: it goes after them. */
 	filter_chain_free(&c->chain);
+	dns_destroy(&c->dns);
+	strv_free(c->filter_settings);
+	strv_free(c->dns_conf.forwarders);
+	strv_free(c->dns_conf.nodefault_zones);
+	free(c->dns_conf.trust_anchor);
 	free(c->hostname);
 	free(c->spool_dir);
 	free(c->pid_file);
@@ -204,18 +448,18 @@ build_limits(struct config *c, cfg_t *sec)
 }
 
 static int
-build_xclient(struct config_parse *p, struct config *c, cfg_t *root)
+build_netlist(struct config_parse *p, cfg_t *root, const char *name,
+              struct netlist **list)
 {
 	unsigned int i;
 	const char *reason;
 
-	c->xclient_networks = netlist_new();
-	for (i = 0; i < cfg_size(root, "xclient_networks"); i++) {
-		const char *s = cfg_getnstr(root, "xclient_networks", i);
+	*list = netlist_new();
+	for (i = 0; i < cfg_size(root, name); i++) {
+		const char *s = cfg_getnstr(root, name, i);
 
-		if (netlist_add(c->xclient_networks, s, &reason) < 0) {
-			config_parse_error(p, 0, "xclient_networks: %s: %s", s,
-			                   reason);
+		if (netlist_add(*list, s, &reason) < 0) {
+			config_parse_error(p, 0, "%s: %s: %s", name, s, reason);
 			return -1;
 		}
 	}
@@ -223,13 +467,104 @@ build_xclient(struct config_parse *p, struct config *c, cfg_t *root)
 }
 
 static int
-build_chain(struct config_parse *p, struct config *c, cfg_t *root)
+build_networks(struct config_parse *p, struct config *c, cfg_t *root)
+{
+	struct netlist **xclient = &c->xclient_networks;
+	struct netlist **internal = &c->internal_networks;
+
+	if (build_netlist(p, root, "xclient_networks", xclient) < 0)
+		return -1;
+	return build_netlist(p, root, "internal_networks", internal);
+}
+
+/* A copy of a string list option, NULL-terminated; NULL if empty. */
+static char **
+strings_copy(cfg_t *sec, const char *name, size_t *n_r)
+{
+	char **list;
+	size_t i;
+
+	*n_r = cfg_size(sec, name);
+	if (*n_r == 0)
+		return NULL;
+	list = xcalloc(*n_r + 1, sizeof(*list));
+	for (i = 0; i < *n_r; i++)
+		list[i] = xstrdup(cfg_getnstr(sec, name, (unsigned int)i));
+	return list;
+}
+
+static void
+build_dns_conf(struct config_dns *d, cfg_t *sec)
+{
+	const char *anchor;
+
+	d->timeout = CONFIG_DNS_TIMEOUT;
+	if (sec == NULL)
+		return;
+	d->forwarders = strings_copy(sec, "forwarders", &d->nforwarders);
+	d->nodefault_zones =
+	    strings_copy(sec, "nodefault_zones", &d->nnodefault_zones);
+	d->timeout = (unsigned int)cfg_getint(sec, "timeout");
+	anchor = cfg_getstr(sec, "trust_anchor");
+	if (anchor != NULL)
+		d->trust_anchor = xstrdup(anchor);
+}
+
+/* The line of the first filter that needs DNS; 0 if none does. */
+static int
+dns_filter_line(cfg_t *root)
 {
 	unsigned int i;
-	const char *reason = "cannot be set up";
+
+	for (i = 0; i < cfg_size(root, "filter"); i++) {
+		cfg_t *sec = cfg_getnsec(root, "filter", i);
+		const struct filter_maker *m =
+		    filter_maker_find(cfg_title(sec));
+
+		if (m != NULL && (m->flags & FILTER_MAKER_DNS) != 0)
+			return config_section_line(sec);
+	}
+	return 0;
+}
+
+static int
+build_dns(struct config_parse *p, struct config *c, cfg_t *root)
+{
+	cfg_t *sec = cfg_size(root, "dns") > 0 ? cfg_getsec(root, "dns") : NULL;
+	const struct config_dns *d = &c->dns_conf;
+	struct dns_options o = {0};
+	const char *reason;
+	int line;
+
+	build_dns_conf(&c->dns_conf, sec);
+	/* A resolver is started for a dns section even when no filter
+	 * uses it yet, so that its errors show up at once. */
+	line = sec != NULL ? config_section_line(sec) : dns_filter_line(root);
+	if (line == 0)
+		return 0;
+	/* dns_create() copies what these point to. */
+	o.forwarders = (const char *const *)d->forwarders;
+	o.nforwarders = d->nforwarders;
+	o.timeout_ms = d->timeout * 1000;
+	o.trust_anchor_file = d->trust_anchor;
+	o.nodefault_zones = (const char *const *)d->nodefault_zones;
+	o.nnodefault_zones = d->nnodefault_zones;
+	c->dns = dns_create(&o, &reason);
+	if (c->dns != NULL)
+		return 0;
+	config_parse_error(p, line, "%s", reason);
+	return -1;
+}
+
+static int
+build_chain(struct config_parse *p, struct config *c, cfg_t *root)
+{
+	unsigned int i, n = cfg_size(root, "filter");
+	char *error;
 
 	c->chain = filter_chain_new();
-	for (i = 0; i < cfg_size(root, "filter"); i++) {
+	c->filter_settings = xcalloc(n + 1, sizeof(*c->filter_settings));
+	for (i = 0; i < n; i++) {
 		cfg_t *sec = cfg_getnsec(root, "filter", i);
 		const struct filter_maker *maker =
 		    filter_maker_find(cfg_title(sec));
@@ -240,10 +575,14 @@ build_chain(struct config_parse *p, struct config *c, cfg_t *root)
 			                   cfg_title(sec));
 			return -1;
 		}
-		if (maker->add(c->chain, c, sec, &reason) < 0) {
+		error = NULL;
+		if (maker->add(c->chain, c, sec, &c->filter_settings[i],
+		               &error) < 0) {
 			config_parse_error(p, config_section_line(sec),
 			                   "filter %s: %s", maker->name,
-			                   reason);
+			                   error != NULL ? error
+			                                 : "cannot be set up");
+			free(error);
 			return -1;
 		}
 	}
@@ -259,7 +598,8 @@ config_build(struct config_parse *p, cfg_t *root)
 	c->path = xstrdup(p->path);
 	if (build_main(p, c, root) < 0 || build_listeners(p, c, root) < 0 ||
 	    build_upstream(p, c, cfg_getsec(root, "upstream")) < 0 ||
-	    build_xclient(p, c, root) < 0 || build_chain(p, c, root) < 0) {
+	    build_networks(p, c, root) < 0 || build_dns(p, c, root) < 0 ||
+	    build_chain(p, c, root) < 0) {
 		config_free(c);
 		return NULL;
 	}

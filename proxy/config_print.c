@@ -121,18 +121,61 @@ print_limits(const struct config *c)
 	       config_bare_eol_words[l->bare_eol]);
 }
 
+/* " {a, b}", or " none_word" for an empty list. */
+static void
+print_list(char *const *list, size_t n, const char *none_word)
+{
+	size_t i;
+
+	if (n == 0) {
+		printf(" %s", none_word);
+		return;
+	}
+	printf(" {");
+	for (i = 0; i < n; i++)
+		printf("%s%s", i > 0 ? ", " : "", list[i]);
+	printf("}");
+}
+
+static void
+print_dns(const struct config *c)
+{
+	const struct config_dns *d = &c->dns_conf;
+	char t[32];
+
+	if (c->dns == NULL) {
+		printf("dns none\n");
+		return;
+	}
+	printf("dns forwarders");
+	print_list(d->forwarders, d->nforwarders, "resolv.conf");
+	printf(" timeout %s trust_anchor %s nodefault_zones",
+	       config_num_format(t, sizeof(t), NUM_DURATION, d->timeout),
+	       d->trust_anchor != NULL ? d->trust_anchor : "none");
+	print_list(d->nodefault_zones, d->nnodefault_zones, "none");
+	printf("\n");
+}
+
 static void
 print_filters(const struct config *c)
 {
 	size_t i, n = filter_chain_count(c->chain);
 
 	printf("xclient_networks %zu\n", netlist_count(c->xclient_networks));
+	printf("internal_networks %zu\n", netlist_count(c->internal_networks));
 	printf("filters");
 	if (n == 0)
 		printf(" none");
 	for (i = 0; i < n; i++)
 		printf(" %s", filter_chain_name(c->chain, i));
 	printf("\n");
+	for (i = 0; i < n; i++) {
+		const char *settings = c->filter_settings[i];
+
+		if (settings != NULL && settings[0] != '\0')
+			printf("filter %s %s\n", filter_chain_name(c->chain, i),
+			       settings);
+	}
 }
 
 void
@@ -143,6 +186,7 @@ config_print_summary(const struct config *cfg)
 	print_listeners(cfg);
 	print_upstream(cfg);
 	print_limits(cfg);
+	print_dns(cfg);
 	print_filters(cfg);
 	fflush(stdout);
 }

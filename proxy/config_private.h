@@ -37,6 +37,9 @@ int config_section_line(cfg_t *sec);
 /* A host name we accept: 1..255 of letters, digits, '.', '-', '_'. */
 int config_hostname_ok(const char *s);
 
+/* Seconds per DNS query when the file does not say. */
+#define CONFIG_DNS_TIMEOUT 5
+
 /* Numbers: counts, sizes (binary units) and durations (seconds). */
 enum num_kind {
 	NUM_COUNT = 0,
@@ -57,13 +60,42 @@ extern const char *const config_trace_words[];
 extern const unsigned int config_trace_bits[];
 extern const char *const config_identity_words[];
 extern const char *const config_bare_eol_words[];
+/* The filters' enumerated options, defined in config_build.c next to
+ * the filters' enums they stand for; canonicalization's index is
+ * 2 * (header relaxed) + (body relaxed). */
+extern const char *const config_dns_error_words[];
+extern const char *const config_canon_words[];
+extern const char *const config_missing_from_words[];
+extern const char *const config_long_lines_words[];
 
 /* The index of s in words, or -1. */
 int config_word_index(const char *const *words, const char *s);
 
-/* The filter of that name, or NULL; the table is in config_build.c. */
-struct filter_maker;
+/*
+ * A filter the file may name: the options its section accepts and the
+ * constructor that adds it to the chain.  add() reads sec and what
+ * cfg holds so far (hostname, dns), and returns 0 with the filter's
+ * settings for the summary (allocated, "" for none) in *settings_r, or
+ * -1 with an allocated reason in *error_r.  The table is in
+ * config_build.c.
+ */
+struct filter_chain;
+
+#define FILTER_MAKER_DNS  (1u << 0) /* needs the resolver */
+#define FILTER_MAKER_LAST (1u << 1) /* must be the last filter */
+
+struct filter_maker {
+	const char *name;
+	const char *const *options; /* NULL-terminated */
+	unsigned int flags;         /* FILTER_MAKER_* */
+	int (*add)(struct filter_chain *chain, const struct config *cfg,
+	           cfg_t *sec, char **settings_r, char **error_r);
+};
+
+/* The filter of that name, or NULL. */
 const struct filter_maker *filter_maker_find(const char *name);
+/* 1 if a section of filter m may set option, else 0. */
+int filter_maker_accepts(const struct filter_maker *m, const char *option);
 
 /*
  * Make a struct config with one reference from the checked tree root.

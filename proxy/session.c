@@ -470,6 +470,16 @@ session_reconnect_filters(struct session *s)
 	session_filters(s, FILTER_PHASE_CONNECT, session_connect_verdict);
 }
 
+void
+session_classify(struct session *s)
+{
+	/* Outbound: a listener for submission, or a client inside
+	 * internal_networks (IPv4-mapped addresses match IPv4 networks). */
+	s->fs.outbound =
+	    s->listener->outbound ||
+	    netlist_match(s->cfg->internal_networks, &s->fs.client);
+}
+
 static void
 session_fill_identity(struct session *s, int fd, const struct sockaddr *sa,
                       int salen)
@@ -487,7 +497,7 @@ session_fill_identity(struct session *s, int fd, const struct sockaddr *sa,
 		fs->local.len = len;
 	snprintf(fs->proto, sizeof(fs->proto), "SMTP");
 	fs->listener = s->listener->name;
-	fs->outbound = s->listener->outbound;
+	session_classify(s);
 	fs->hostname = s->cfg->hostname;
 	fs->start = time(NULL);
 }
@@ -554,9 +564,9 @@ session_new(struct server *srv, const struct config_listener *listener, int fd,
 	TAILQ_INSERT_TAIL(&srv->sessions, s, entry);
 	srv->nsessions++;
 
-	log_info("%s connect client=%s listener=%s", s->fs.id,
-	         netaddr_str(&s->fs.client, addr, sizeof(addr)),
-	         listener->name);
+	log_info("%s connect client=%s listener=%s direction=%s", s->fs.id,
+	         netaddr_str(&s->fs.client, addr, sizeof(addr)), listener->name,
+	         s->fs.outbound ? "outbound" : "inbound");
 	session_reconnect_filters(s);
 }
 

@@ -117,6 +117,9 @@ void session_resume(struct session *s);
 /* Start listening for commands again after a transaction or reset. */
 void session_txn_reset(struct session *s);
 
+/* Decide whether the client's mail is outbound (ours to sign). */
+void session_classify(struct session *s);
+
 /* Run the connect filters (again, after XCLIENT), then greet. */
 void session_reconnect_filters(struct session *s);
 

@@ -608,9 +608,11 @@ cmd_xclient(struct session *s, char *args)
 		return;
 	}
 	xclient_apply(s, &x);
-	log_info("%s xclient client=%s name=%s", s->fs.id,
+	session_classify(s);
+	log_info("%s xclient client=%s name=%s direction=%s", s->fs.id,
 	         netaddr_str(&s->fs.client, addr, sizeof(addr)),
-	         log_escape_str(name, sizeof(name), s->fs.client_name));
+	         log_escape_str(name, sizeof(name), s->fs.client_name),
+	         s->fs.outbound ? "outbound" : "inbound");
 	/* As after a new connection: greet again, expect EHLO. */
 	s->helo_done = 0;
 	s->esmtp = 0;

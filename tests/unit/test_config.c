@@ -4,7 +4,10 @@
  * Good files (a minimal one, contrib/postern.conf and one-option
  * variants) load with the right values; bad files fail with the exact
  * "file:line: reason"; references count; the -t summary shows what was
- * loaded.  Each file is written to a temporary path.  Tests run from the
+ * loaded, each filter's settings included.  Each file is written to a
+ * temporary path.  dkim_sign gets real tables in a temporary directory
+ * (%D in the cases), with the corpus's RSA key ($CORPUS, default
+ * ../shared/corpus) copied there with mode 0600.  Tests run from the
  * repository root, where contrib/postern.conf is.
  */
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -26,23 +30,143 @@
 #include "util/netaddr.h"
 
 #define CONTRIB_CONF "contrib/postern.conf"
+#define CORPUS_KEY   "dkim/dkimpy/test.private"
+#define TEXT_MAX     4096
 
 /* A listener on line 1 and an upstream on line 2. */
 #define LU                                                                     \
 	"listener smtp { address = \"127.0.0.1:2525\" }\n"                     \
 	"upstream { address = \"127.0.0.1:10025\" }\n"
 
+/* LU and a resolver on line 3 that needs no /etc/resolv.conf. */
+#define LUD LU "dns { forwarders = {\"127.0.0.1\"} }\n"
+
+/* dkim_sign's two required options, on two lines. */
+#define SIGN_TABLES                                                            \
+	"\tkey_table = \"%D/keytable\"\n"                                      \
+	"\tsigning_table = \"%D/signtable\"\n"
+
+/* The directory of dkim_sign's key, tables and the like; see
+ * sign_setup(). */
+static char sign_dir[] = "/tmp/test_config.XXXXXX";
+
+/* tmpl with each "%s" replaced by path and each "%D" by sign_dir. */
+static void
+expand(char *buf, size_t size, const char *tmpl, const char *path)
+{
+	size_t len = 0;
+	const char *t, *sub;
+
+	for (t = tmpl; *t != '\0'; t++) {
+		sub = NULL;
+		if (t[0] == '%' && t[1] == 's')
+			sub = path;
+		else if (t[0] == '%' && t[1] == 'D')
+			sub = sign_dir;
+		if (sub == NULL) {
+			assert_true(len + 1 < size);
+			buf[len++] = *t;
+			continue;
+		}
+		assert_true(len + strlen(sub) < size);
+		memcpy(buf + len, sub, strlen(sub));
+		len += strlen(sub);
+		t++;
+	}
+	buf[len] = '\0';
+}
+
+static void
+write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+/* Write text, with %D expanded, to a new temporary file. */
 static char *
 write_temp(const char *text)
 {
-	char path[] = "/tmp/test_config.XXXXXX";
-	size_t len = strlen(text);
+	char path[] = "/tmp/test_config.XXXXXX", buf[TEXT_MAX];
 	int fd = mkstemp(path);
 
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
 	close(fd);
+	expand(buf, sizeof(buf), text, "");
+	write_file(path, buf, 0600);
 	return strdup(path);
+}
+
+/* Files in sign_dir: name and content, %D expanded. */
+static const struct {
+	const char *name;
+	const char *text;
+} sign_files[] = {
+    {"keytable", "# name domain:selector:keyfile\n"
+                 "sel1 example.org:sel1:%D/key.private\n"},
+    {"signtable", "example.org sel1\n"},
+    {"resigntable", "*@example.org sel1\n"},
+    {"badkeytable", "sel1 example.org:sel1:%D/key.private\n"
+                    "sel2 example.org:sel2:%D/missing.private\n"},
+    {"badsigntable", "example.org sel1\nexample.net nokey\n"},
+};
+
+static void
+sign_file_path(char *buf, size_t size, const char *name)
+{
+	snprintf(buf, size, "%s/%s", sign_dir, name);
+}
+
+static int
+sign_setup(void **state)
+{
+	const char *corpus = getenv("CORPUS");
+	char src[1024], path[1024], text[TEXT_MAX], *key;
+	size_t i, len;
+	FILE *f;
+
+	if (mkdtemp(sign_dir) == NULL)
+		return -1;
+	snprintf(src, sizeof(src), "%s/" CORPUS_KEY,
+	         corpus != NULL ? corpus : "../shared/corpus");
+	f = fopen(src, "r");
+	if (f == NULL)
+		return -1;
+	key = calloc(1, TEXT_MAX);
+	len = fread(key, 1, TEXT_MAX - 1, f);
+	fclose(f);
+	sign_file_path(path, sizeof(path), "key.private");
+	if (len > 0)
+		write_file(path, key, 0600);
+	free(key);
+	if (len == 0)
+		return -1;
+	for (i = 0; i < sizeof(sign_files) / sizeof(sign_files[0]); i++) {
+		expand(text, sizeof(text), sign_files[i].text, "");
+		sign_file_path(path, sizeof(path), sign_files[i].name);
+		write_file(path, text, 0600);
+	}
+	return 0;
+}
+
+static int
+sign_teardown(void **state)
+{
+	char path[1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(sign_files) / sizeof(sign_files[0]); i++) {
+		sign_file_path(path, sizeof(path), sign_files[i].name);
+		unlink(path);
+	}
+	sign_file_path(path, sizeof(path), "key.private");
+	unlink(path);
+	rmdir(sign_dir);
+	return 0;
 }
 
 static struct config *
@@ -108,7 +232,14 @@ test_config_defaults(void **state)
 	assert_int_equal(cfg->limits.spool_memory, 1024 * 1024);
 	assert_int_equal(cfg->limits.bare_eol, CONFIG_BARE_EOL_REJECT);
 	assert_int_equal(netlist_count(cfg->xclient_networks), 0);
+	assert_int_equal(netlist_count(cfg->internal_networks), 0);
+	assert_null(cfg->dns);
+	assert_int_equal(cfg->dns_conf.nforwarders, 0);
+	assert_int_equal(cfg->dns_conf.timeout, 5);
+	assert_null(cfg->dns_conf.trust_anchor);
+	assert_int_equal(cfg->dns_conf.nnodefault_zones, 0);
 	assert_int_equal(filter_chain_count(cfg->chain), 0);
+	assert_null(cfg->filter_settings[0]);
 	config_unref(&cfg);
 }
 
@@ -145,8 +276,17 @@ test_config_contrib(void **state)
 	assert_int_equal(netlist_match(cfg->xclient_networks, &a), 1);
 	assert_int_equal(netaddr_parse_ip("127.0.0.9", &a), 0);
 	assert_int_equal(netlist_match(cfg->xclient_networks, &a), 1);
-	assert_int_equal(filter_chain_count(cfg->chain), 1);
+	assert_int_equal(netlist_count(cfg->internal_networks), 2);
+	assert_int_equal(netlist_match(cfg->internal_networks, &a), 1);
+	assert_non_null(cfg->dns);
+	assert_int_equal(cfg->dns_conf.nforwarders, 1);
+	assert_string_equal(cfg->dns_conf.forwarders[0], "127.0.0.1@53");
+	assert_int_equal(cfg->dns_conf.timeout, 5);
+	assert_null(cfg->dns_conf.trust_anchor);
+	assert_int_equal(filter_chain_count(cfg->chain), 3);
 	assert_string_equal(filter_chain_name(cfg->chain, 0), "received");
+	assert_string_equal(filter_chain_name(cfg->chain, 1), "dkim_verify");
+	assert_string_equal(filter_chain_name(cfg->chain, 2), "authres");
 	config_unref(&cfg);
 }
 
@@ -254,6 +394,31 @@ get_nxclient(const struct config *c)
 {
 	return netlist_count(c->xclient_networks);
 }
+static unsigned long long
+get_ninternal(const struct config *c)
+{
+	return netlist_count(c->internal_networks);
+}
+static unsigned long long
+get_has_dns(const struct config *c)
+{
+	return c->dns != NULL;
+}
+static unsigned long long
+get_dns_timeout(const struct config *c)
+{
+	return c->dns_conf.timeout;
+}
+static unsigned long long
+get_nforwarders(const struct config *c)
+{
+	return c->dns_conf.nforwarders;
+}
+static unsigned long long
+get_nzones(const struct config *c)
+{
+	return c->dns_conf.nnodefault_zones;
+}
 
 struct good_case {
 	const char *name;
@@ -332,6 +497,35 @@ static const struct good_case good_cases[] = {
     {"xclient networks", LU "xclient_networks = {\"127.0.0.0/8\", \"::1\"}\n",
      get_nxclient, 2},
     {"received filter", LU "filter received {}\n", get_nfilters, 1},
+    {"internal networks",
+     LU "internal_networks = {\"127.0.0.0/8\", \"::1\", \"127.0.0.1\"}\n",
+     get_ninternal, 3},
+    {"no resolver unless asked for", LU "filter authres {}\n", get_has_dns, 0},
+    {"a dns section starts the resolver",
+     LU "dns { forwarders = {\"127.0.0.1\"} }\n", get_has_dns, 1},
+    {"dkim_verify starts the resolver",
+     LU "dns { forwarders = {\"127.0.0.1@53\"} }\nfilter dkim_verify {}\n",
+     get_has_dns, 1},
+    {"dns timeout maximum",
+     LU "dns {\n\tforwarders = {\"127.0.0.1@5353\"}\n\ttimeout = 5m\n}\n",
+     get_dns_timeout, 300},
+    {"dns timeout minimum",
+     LU "dns { forwarders = {\"127.0.0.1\"} timeout = 1 }\n", get_dns_timeout,
+     1},
+    {"forwarders IPv4 and IPv6 with and without port",
+     LU "dns { forwarders = {\"127.0.0.1\", \"127.0.0.2@65535\", \"::1\",\n"
+        "\t\"::1@5353\"} }\n",
+     get_nforwarders, 4},
+    {"nodefault zones",
+     LU "dns {\n\tforwarders = {\"127.0.0.1\"}\n"
+        "\tnodefault_zones = {\"test.\", \"invalid\", \"_x.example.\"}\n}\n",
+     get_nzones, 3},
+    {"filters of every kind in order",
+     LU "dns { forwarders = {\"127.0.0.1\"} }\n"
+        "filter received {}\nfilter dkim_verify {}\nfilter authres {}\n"
+        "filter dkim_sign {\n\tkey_table = \"%D/keytable\"\n"
+        "\tsigning_table = \"%D/signtable\"\n}\n",
+     get_nfilters, 4},
     {"comments of every kind",
      "# hash\n// slashes\n/* C\n comment */\n" LU
      "workers = 2 # trailing, with \"quote\n",
@@ -369,9 +563,100 @@ test_config_good(void **state)
 		fail();
 }
 
-/* Bad files.  want is the whole error with %s for the file; a want
- * ending in "..." gives only the start, where the reason itself comes
- * from util/netaddr. */
+/* Each filter's settings as the -t summary shows them, defaults
+ * included: those of the last filter of the file. */
+
+struct settings_case {
+	const char *name;
+	const char *text;
+	const char *want;
+};
+
+static const struct settings_case settings_cases[] = {
+    {"received has none", LU "filter received {}\n", ""},
+    {"dkim_verify defaults", LUD "filter dkim_verify {}\n",
+     "max_signatures 5 min_key_bits 1024 dns_error tempfail"},
+    {"dkim_verify every option",
+     LUD "filter dkim_verify {\n\tmax_signatures = 50\n"
+         "\tmin_key_bits = 16384\n\tdns_error = accept\n}\n",
+     "max_signatures 50 min_key_bits 16384 dns_error accept"},
+    {"dkim_verify least", LUD "filter dkim_verify { max_signatures = 1 }\n",
+     "max_signatures 1 min_key_bits 1024 dns_error tempfail"},
+    {"authres authserv_id defaults to hostname",
+     LU "hostname = \"mx.example.net\"\nfilter authres {}\n",
+     "authserv_id mx.example.net"},
+    {"authres authserv_id",
+     LU "hostname = \"mx.example.net\"\n"
+        "filter authres { authserv_id = \"auth.example.org\" }\n",
+     "authserv_id auth.example.org"},
+    {"dkim_sign defaults", LU "filter dkim_sign {\n" SIGN_TABLES "}\n",
+     "key_table %D/keytable keys 1 signing_table %D/signtable "
+     "canonicalization relaxed/relaxed sign_headers default "
+     "oversign_headers default missing_from skip long_header_lines fold"},
+    {"dkim_sign every option",
+     LU "filter dkim_sign {\n"
+        "\tkey_table = \"%D/keytable\"\n"
+        "\tsigning_table = \"refile:%D/resigntable\"\n"
+        "\tcanonicalization = simple/relaxed\n"
+        "\tsign_headers = {From, TO, subject, X-Mailer}\n"
+        "\toversign_headers = {}\n"
+        "\tmissing_from = reject\n"
+        "\tlong_header_lines = reject\n}\n",
+     "key_table %D/keytable keys 1 signing_table refile:%D/resigntable "
+     "canonicalization simple/relaxed "
+     "sign_headers {from, to, subject, x-mailer} oversign_headers {} "
+     "missing_from reject long_header_lines reject"},
+    {"dkim_sign simple/simple, oversigning from",
+     LU "filter authres {}\nfilter dkim_sign {\n" SIGN_TABLES
+        "\tcanonicalization = simple/simple\n"
+        "\toversign_headers = {from}\n}\n",
+     "key_table %D/keytable keys 1 signing_table %D/signtable "
+     "canonicalization simple/simple sign_headers default "
+     "oversign_headers {from} missing_from skip long_header_lines fold"},
+    {"dkim_sign relaxed/simple",
+     LU "filter dkim_sign {\n" SIGN_TABLES
+        "\tcanonicalization = \"relaxed/simple\"\n}\n",
+     "key_table %D/keytable keys 1 signing_table %D/signtable "
+     "canonicalization relaxed/simple sign_headers default "
+     "oversign_headers default missing_from skip long_header_lines fold"},
+};
+
+static void
+test_config_filter_settings(void **state)
+{
+	size_t i, n;
+	int failed = 0;
+
+	for (i = 0; i < sizeof(settings_cases) / sizeof(settings_cases[0]);
+	     i++) {
+		const struct settings_case *c = &settings_cases[i];
+		char *error = NULL, want[TEXT_MAX];
+		struct config *cfg = load_text(c->text, &error);
+
+		if (cfg == NULL) {
+			print_error("%s: load failed: %s\n", c->name, error);
+			free(error);
+			failed = 1;
+			continue;
+		}
+		expand(want, sizeof(want), c->want, "");
+		n = filter_chain_count(cfg->chain);
+		if (n == 0 || strcmp(cfg->filter_settings[n - 1], want) != 0) {
+			print_error("%s:\n  got  %s\n  want %s\n", c->name,
+			            n == 0 ? "no filter"
+			                   : cfg->filter_settings[n - 1],
+			            want);
+			failed = 1;
+		}
+		config_unref(&cfg);
+	}
+	if (failed)
+		fail();
+}
+
+/* Bad files.  want is the whole error with %s for the file and %D for
+ * sign_dir; a want ending in "..." gives only the start, where the
+ * reason itself comes from util/netaddr or sign/sign_keys. */
 
 struct bad_case {
 	const char *name;
@@ -564,27 +849,175 @@ static const struct bad_case bad_cases[] = {
      "%s:4: unterminated string"},
     {"unterminated comment", LU "/* no end\nworkers = 4\n",
      "%s:3: unterminated comment"},
+    /* filters' options */
+    {"option of another filter",
+     LU "filter received {\n\tkey_table = \"/etc/keytable\"\n}\n",
+     "%s:4: filter received: option 'key_table' does not belong to this "
+     "filter"},
+    {"number of another filter",
+     LU "filter authres {\n\tauthserv_id = \"a.example\"\n"
+        "\tmax_signatures = 5\n}\n",
+     "%s:5: filter authres: option 'max_signatures' does not belong to "
+     "this filter"},
+    {"another filter's option set to its default",
+     LU "filter dkim_verify {\n\tmissing_from = skip\n}\n",
+     "%s:4: filter dkim_verify: option 'missing_from' does not belong to "
+     "this filter"},
+    {"list of another filter",
+     LU "filter dkim_verify {\n\toversign_headers = {from,\n\t\tto}\n}\n",
+     "%s:4: filter dkim_verify: option 'oversign_headers' does not belong "
+     "to this filter"},
+    {"empty list of another filter, at its section",
+     LU "filter authres {\n\tsign_headers = {}\n}\n",
+     "%s:3: filter authres: option 'sign_headers' does not belong to this "
+     "filter"},
+    {"dkim_sign option in dkim_verify",
+     LUD "filter dkim_verify { max_signatures = 3 canonicalization = "
+         "simple/simple }\n",
+     "%s:4: filter dkim_verify: option 'canonicalization' does not belong "
+     "to this filter"},
+    /* dkim_verify */
+    {"dns_error unknown", LU "filter dkim_verify {\n\tdns_error = ignore\n}\n",
+     "%s:4: dns_error: unknown value 'ignore' (want tempfail or accept)"},
+    {"max_signatures zero", LU "filter dkim_verify { max_signatures = 0 }\n",
+     "%s:3: max_signatures: 0 out of range (1..50)"},
+    {"max_signatures too many",
+     LU "filter dkim_verify {\n\tmax_signatures = 51\n}\n",
+     "%s:4: max_signatures: 51 out of range (1..50)"},
+    {"max_signatures not a number",
+     LU "filter dkim_verify { max_signatures = five }\n",
+     "%s:3: max_signatures: invalid number 'five'"},
+    {"min_key_bits below RFC 8301",
+     LU "filter dkim_verify { min_key_bits = 1023 }\n",
+     "%s:3: min_key_bits: 1023 out of range (1024..16384)"},
+    {"min_key_bits too large",
+     LU "filter dkim_verify { min_key_bits = 16385 }\n",
+     "%s:3: min_key_bits: 16385 out of range (1024..16384)"},
+    /* authres */
+    {"authserv_id not a host name",
+     LU "filter authres { authserv_id = \"mx example\" }\n",
+     "%s:3: authserv_id: invalid host name 'mx example'"},
+    /* dns */
+    {"forwarder a host name",
+     LU "dns {\n\tforwarders = {\"127.0.0.1@53\",\n\t\t\"localhost\"}\n}\n",
+     "%s:5: forwarders: localhost: not an IP address "
+     "(want address or address@port)"},
+    {"forwarder port zero", LU "dns { forwarders = {\"127.0.0.1@0\"} }\n",
+     "%s:3: forwarders: 127.0.0.1@0: invalid port "
+     "(want address or address@port)"},
+    {"forwarder port too large", LU "dns { forwarders = {\"::1@65536\"} }\n",
+     "%s:3: forwarders: ::1@65536: invalid port "
+     "(want address or address@port)"},
+    {"forwarder port empty", LU "dns { forwarders = {\"127.0.0.1@\"} }\n",
+     "%s:3: forwarders: 127.0.0.1@: invalid port "
+     "(want address or address@port)"},
+    {"forwarder port with a unit",
+     LU "dns { forwarders = {\"127.0.0.1@53s\"} }\n",
+     "%s:3: forwarders: 127.0.0.1@53s: invalid port "
+     "(want address or address@port)"},
+    {"forwarder with a colon port",
+     LU "dns { forwarders = {\"127.0.0.1:53\"} }\n",
+     "%s:3: forwarders: 127.0.0.1:53: not an IP address "
+     "(want address or address@port)"},
+    {"forwarder in brackets", LU "dns { forwarders = {\"[::1]@53\"} }\n",
+     "%s:3: forwarders: [::1]@53: not an IP address "
+     "(want address or address@port)"},
+    {"forwarder empty", LU "dns { forwarders = {\"\"} }\n",
+     "%s:3: forwarders: : not an IP address "
+     "(want address or address@port)"},
+    {"dns timeout zero", LU "dns {\n\ttimeout = 0\n}\n",
+     "%s:4: timeout: 0 out of range (1s..5m)"},
+    {"dns timeout over 5m", LU "dns { timeout = 301 }\n",
+     "%s:3: timeout: 301 out of range (1s..5m)"},
+    {"dns twice", LU "dns { timeout = 2 }\ndns { timeout = 3 }\n",
+     "%s:4: duplicate dns section"},
+    {"trust anchor empty", LU "dns { trust_anchor = \"\" }\n",
+     "%s:3: trust_anchor: empty path"},
+    {"trust anchor missing, at the dns section",
+     LU "dns {\n\tforwarders = {\"127.0.0.1\"}\n"
+        "\ttrust_anchor = \"/nonexistent/root.key\"\n}\n",
+     "%s:3: dns: trust anchor /nonexistent/root.key: "
+     "No such file or directory"},
+    {"nodefault zone with a space",
+     LU "dns { nodefault_zones = {\"test.\", \"a b\"} }\n",
+     "%s:3: nodefault_zones: invalid zone name 'a b'"},
+    {"nodefault zone with an empty label",
+     LU "dns { nodefault_zones = {\"a..test\"} }\n",
+     "%s:3: nodefault_zones: invalid zone name 'a..test'"},
+    {"nodefault zone the root", LU "dns { nodefault_zones = {\".\"} }\n",
+     "%s:3: nodefault_zones: invalid zone name '.'"},
+    {"dns option outside the section", LU "forwarders = {\"127.0.0.1\"}\n",
+     "%s:3: no such option 'forwarders'"},
+    {"internal network with host bits",
+     LU "internal_networks = {\"127.0.0.1/8\"}\n",
+     "%s:3: internal_networks: 127.0.0.1/8: ..."},
+    /* dkim_sign */
+    {"dkim_sign not last",
+     LU "filter dkim_sign {\n" SIGN_TABLES "}\nfilter received {}\n",
+     "%s:3: dkim_sign must be the last filter: it signs the final message"},
+    {"dkim_sign without key_table",
+     LU "filter dkim_sign {\n\tsigning_table = \"%D/signtable\"\n}\n",
+     "%s:3: filter dkim_sign: no key_table"},
+    {"dkim_sign without signing_table",
+     LU "\nfilter dkim_sign {\n\tkey_table = \"%D/keytable\"\n}\n",
+     "%s:4: filter dkim_sign: no signing_table"},
+    {"key table error keeps its file and line",
+     LU "filter dkim_sign {\n\tkey_table = \"%D/badkeytable\"\n"
+        "\tsigning_table = \"%D/signtable\"\n}\n",
+     "%s:3: filter dkim_sign: %D/badkeytable:2: ..."},
+    {"key table missing",
+     LU "filter dkim_sign {\n\tkey_table = \"%D/nonexistent\"\n"
+        "\tsigning_table = \"%D/signtable\"\n}\n",
+     "%s:3: filter dkim_sign: %D/nonexistent: ..."},
+    {"resolver started, then a filter fails",
+     LUD "filter dkim_verify {}\nfilter dkim_sign {\n"
+         "\tkey_table = \"%D/nonexistent\"\n"
+         "\tsigning_table = \"%D/signtable\"\n}\n",
+     "%s:5: filter dkim_sign: %D/nonexistent: ..."},
+    {"signing table error keeps its file and line",
+     LU "filter dkim_sign {\n\tkey_table = \"%D/keytable\"\n"
+        "\tsigning_table = \"%D/badsigntable\"\n}\n",
+     "%s:3: filter dkim_sign: %D/badsigntable:2: ..."},
+    {"sign_headers without from",
+     LU "filter dkim_sign {\n" SIGN_TABLES
+        "\tsign_headers = {to, subject}\n}\n",
+     "%s:3: filter dkim_sign: sign_headers must include from "
+     "(RFC 6376 5.4)"},
+    {"sign_headers empty",
+     LU "filter dkim_sign {\n" SIGN_TABLES "\tsign_headers = {}\n}\n",
+     "%s:3: filter dkim_sign: sign_headers must include from "
+     "(RFC 6376 5.4)"},
+    {"sign_headers with a colon",
+     LU "filter dkim_sign {\n" SIGN_TABLES
+        "\tsign_headers = {from,\n\t\t\"x:y\"}\n}\n",
+     "%s:7: sign_headers: invalid header field name 'x:y'"},
+    {"oversign_headers with a space",
+     LU "filter dkim_sign {\n" SIGN_TABLES
+        "\toversign_headers = {\"reply to\"}\n}\n",
+     "%s:6: oversign_headers: invalid header field name 'reply to'"},
+    {"canonicalization one word",
+     LU "filter dkim_sign {\n" SIGN_TABLES "\tcanonicalization = relaxed\n}\n",
+     "%s:6: canonicalization: unknown value 'relaxed' (want simple/simple, "
+     "simple/relaxed, relaxed/simple or relaxed/relaxed)"},
+    {"missing_from unknown",
+     LU "filter dkim_sign {\n" SIGN_TABLES "\tmissing_from = ignore\n}\n",
+     "%s:6: missing_from: unknown value 'ignore' (want skip or reject)"},
+    {"long_header_lines unknown",
+     LU "filter dkim_sign {\n" SIGN_TABLES "\tlong_header_lines = cut\n}\n",
+     "%s:6: long_header_lines: unknown value 'cut' (want fold or reject)"},
+    {"key_table empty", LU "filter dkim_sign {\n\tkey_table = ''\n}\n",
+     "%s:4: key_table: empty path"},
 };
-
-/* want with its "%s" replaced by path. */
-static void
-want_expand(char *buf, size_t size, const char *tmpl, const char *path)
-{
-	const char *at = strstr(tmpl, "%s");
-
-	assert_non_null(at);
-	snprintf(buf, size, "%.*s%s%s", (int)(at - tmpl), tmpl, path, at + 2);
-}
 
 static void
 check_bad(const struct bad_case *c, const char *path, const char *got,
           int *failed)
 {
-	char want[1024];
+	char want[TEXT_MAX];
 	size_t len;
 	int prefix;
 
-	want_expand(want, sizeof(want), c->want, path);
+	expand(want, sizeof(want), c->want, path);
 	len = strlen(want);
 	prefix = len > 3 && strcmp(want + len - 3, "...") == 0;
 	if (prefix)
@@ -731,8 +1164,14 @@ test_config_summary(void **state)
 	    "limits recipients 100 sessions 1000 sessions_per_client 20 "
 	    "errors 10\n",
 	    "limits idle_timeout 5m data_timeout 10m bare_line_ending reject\n",
+	    "dns forwarders {127.0.0.1@53} timeout 5s trust_anchor none "
+	    "nodefault_zones none\n",
 	    "xclient_networks 2\n",
-	    "filters received\n",
+	    "internal_networks 2\n",
+	    "filters received dkim_verify authres\n",
+	    "filter dkim_verify max_signatures 5 min_key_bits 1024 "
+	    "dns_error tempfail\n",
+	    "filter authres authserv_id mx.example.org\n",
 	};
 	char *error = NULL;
 	struct config *cfg = config_load(CONTRIB_CONF, &error);
@@ -754,6 +1193,61 @@ test_config_summary(void **state)
 	config_unref(&cfg);
 }
 
+/* The summary of a file with every new option set, and without DNS. */
+static void
+test_config_summary_dns(void **state)
+{
+	static const char *const with[] = {
+	    "dns forwarders {127.0.0.1@5353, ::1} timeout 30s "
+	    "trust_anchor none nodefault_zones {test., invalid.}\n",
+	    "filters dkim_verify dkim_sign\n",
+	    "filter dkim_sign key_table ",
+	};
+	struct config *cfg = load_ok(
+	    LU
+	    "dns {\n\tforwarders = {\"127.0.0.1@5353\", \"::1\"}\n"
+	    "\ttimeout = 30s\n\tnodefault_zones = {\"test.\", \"invalid.\"}\n"
+	    "}\nfilter dkim_verify {}\nfilter dkim_sign {\n" SIGN_TABLES "}\n");
+	const char *out = capture_summary(cfg);
+	size_t i;
+
+	for (i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
+		if (strstr(out, with[i]) == NULL) {
+			print_error("summary:\n%s\nwant line: %s", out,
+			            with[i]);
+			fail();
+		}
+	}
+	config_unref(&cfg);
+	cfg = load_ok(LU);
+	out = capture_summary(cfg);
+	if (strstr(out, "dns none\n") == NULL ||
+	    strstr(out, "filters none\n") == NULL ||
+	    strstr(out, "\nfilter ") != NULL) {
+		print_error("summary:\n%s\nwant dns none, filters none", out);
+		fail();
+	}
+	config_unref(&cfg);
+}
+
+/* dkim_verify without a dns section starts the resolver on the servers
+ * of /etc/resolv.conf (libunbound reads it; nothing is sent). */
+static void
+test_config_dns_resolv_conf(void **state)
+{
+	struct config *cfg;
+
+	if (access("/etc/resolv.conf", R_OK) != 0)
+		skip();
+	cfg = load_ok(LU "filter dkim_verify {}\n");
+	assert_non_null(cfg->dns);
+	assert_int_equal(cfg->dns_conf.nforwarders, 0);
+	assert_int_equal(cfg->dns_conf.timeout, 5);
+	assert_non_null(
+	    strstr(capture_summary(cfg), "dns forwarders resolv.conf "));
+	config_unref(&cfg);
+}
+
 int
 main(void)
 {
@@ -767,7 +1261,10 @@ main(void)
 	    cmocka_unit_test(test_config_refcount),
 	    cmocka_unit_test(test_config_listener_find),
 	    cmocka_unit_test(test_config_summary),
+	    cmocka_unit_test(test_config_filter_settings),
+	    cmocka_unit_test(test_config_summary_dns),
+	    cmocka_unit_test(test_config_dns_resolv_conf),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, sign_setup, sign_teardown);
 }
