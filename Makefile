@@ -11,7 +11,7 @@ CC	?= cc
 BUILD	?= build
 PYTHON	?= /usr/bin/python3
 
-PKGS	= libevent libevent_pthreads libconfuse opendkim
+PKGS	= libevent libevent_pthreads libconfuse opendkim libcrypto libunbound
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -26,6 +26,7 @@ ALL_LDFLAGS = $(LDFLAGS) $(SAN)
 LIBS	= $(PKG_LIBS) -lpthread
 
 UTIL_SRCS = \
+	util/dns.c \
 	util/log.c \
 	util/netaddr.c \
 	util/spool.c \
@@ -33,6 +34,8 @@ UTIL_SRCS = \
 	util/xalloc.c
 
 FILTER_SRCS = \
+	filters/filter_addr.c \
+	filters/filter_authres.c \
 	filters/filter_chain.c \
 	filters/filter_dkim.c \
 	filters/filter_dkim_sign.c \
@@ -44,7 +47,8 @@ POLICY_SRCS = \
 	policy/policy_clients.c
 
 SIGN_SRCS = \
-	sign/sign_dkim.c
+	sign/sign_dkim.c \
+	sign/sign_keys.c
 
 PROXY_SRCS = \
 	proxy/config.c \
@@ -66,11 +70,15 @@ LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
 UNIT_TESTS = \
 	test_config \
+	test_dns \
+	test_filter_addr \
+	test_filter_authres \
 	test_filter_chain \
 	test_filter_msg \
 	test_log \
 	test_netaddr \
 	test_policy_clients \
+	test_sign_keys \
 	test_smtp_data \
 	test_smtp_parse \
 	test_smtp_reply \
@@ -103,8 +111,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpostern.a
 
 # Debian packages: build, unit tests, integration tests, demo, bench.
 DEPS_BUILD = build-essential pkg-config libevent-dev libconfuse-dev \
-	libcmocka-dev clang-format libopendkim-dev
-DEPS_TEST = postfix swaks python3 python3-pytest
+	libcmocka-dev clang-format libopendkim-dev libssl-dev libunbound-dev
+DEPS_TEST = postfix swaks python3 python3-pytest unbound python3-dnspython \
+	python3-dkim opendkim-tools libmail-dkim-perl
 deps:
 	@sh tests/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
 

@@ -231,10 +231,14 @@ authres_eom(void *confp, struct filter_session *s, struct filter_txn *t,
 		removed++;
 	}
 
-	value = filter_authres_compose(conf->servid, t->auth);
-	filter_txn_prepend_header(t, AUTHRES_FIELD, value);
-	free(value);
-	filter_txn_note(t, "authres", "added");
+	/* Our own outbound mail was not checked: there is nothing to
+	 * report, and a forged claim of ours still goes. */
+	if (!s->outbound) {
+		value = filter_authres_compose(conf->servid, t->auth);
+		filter_txn_prepend_header(t, AUTHRES_FIELD, value);
+		free(value);
+		filter_txn_note(t, "authres", "added");
+	}
 	if (removed > 0) {
 		snprintf(num, sizeof(num), "%zu", removed);
 		filter_txn_note(t, "authres_removed", num);

@@ -132,3 +132,15 @@ def fake_upstream():
     yield start
     for s in servers:
         s.stop()
+
+
+@pytest.fixture(scope="session")
+def dns_server():
+    """One unbound for the run (harness.Unbound): postern's forwarder is
+    dns_server.address ("127.0.0.1@port"); tools that read
+    /etc/resolv.conf reach it on 127.0.0.153:53 when run through
+    harness.resolver_namespace_cmd.  Records stay from test to test: a
+    test serves what it needs with set_records() or add_records()."""
+    if not harness.Unbound.available():
+        pytest.fail("%s missing: run `make deps`" % harness.UNBOUND)
+    yield from _run_mta(harness.Unbound())

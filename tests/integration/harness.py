@@ -1191,3 +1191,290 @@ class Postern:
 
     def cleanup(self):
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+# --------------------------------------------------------------- DNS
+
+UNBOUND = os.environ.get("POSTERN_TEST_UNBOUND", "/usr/sbin/unbound")
+UNBOUND_CONTROL = os.environ.get("POSTERN_TEST_UNBOUND_CONTROL",
+                                 "/usr/sbin/unbound-control")
+# The nameserver that tools reading /etc/resolv.conf are pointed at
+# (see resolver_namespace_cmd).
+RESOLVER_ADDRESS = "127.0.0.153"
+GENERATION_NAME = "_generation.harness.test."
+
+_TXT_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_RECORD_LINE = re.compile(
+    r"^\s*(\S+)((?:\s+(?:\d+|IN|CH|HS))*)\s+([A-Za-z][A-Za-z0-9]*)\s+"
+    r"(.*?)\s*$", re.I)
+
+
+def _txt_unescape(text):
+    """Zone-file string text (\\X and \\DDD escapes) to bytes."""
+    out = bytearray()
+    raw = text.encode("utf-8")
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == 0x5C and raw[i + 1:i + 4].isdigit():
+            out.append(int(raw[i + 1:i + 4]))
+            i += 4
+        elif c == 0x5C and i + 1 < len(raw):
+            out.append(raw[i + 1])
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return bytes(out)
+
+
+def _txt_escape(octets):
+    """Bytes as the inside of a zone-file string that unbound.conf can
+    hold between single quotes."""
+    return "".join(chr(b) if 0x20 <= b < 0x7F and chr(b) not in "\"\\'"
+                   else "\\%03d" % b for b in octets)
+
+
+def txt_rdata(value):
+    """TXT RDATA text for value (str or bytes): quoted character-strings
+    of at most 255 octets, as DKIM keys are published."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    chunks = [value[i:i + 255] for i in range(0, len(value), 255)] or [b""]
+    return " ".join('"%s"' % _txt_escape(c) for c in chunks)
+
+
+def record_line(line):
+    """Normalise one zone line ("name [ttl] [class] TYPE rdata") for
+    unbound's local-data: every TXT string longer than 255 octets is
+    split, and TXT rdata given without quotes becomes one value."""
+    m = _RECORD_LINE.match(line)
+    if not m:
+        raise ValueError("not a record line: %r" % line)
+    name, extra, rtype, rdata = m.groups()
+    if rtype.upper() == "TXT":
+        strings = _TXT_STRING.findall(rdata)
+        if not strings:
+            rdata = txt_rdata(rdata)
+        else:
+            rdata = " ".join(txt_rdata(_txt_unescape(s)) for s in strings)
+    elif "'" in rdata or "'" in name:
+        raise ValueError("a quote in a record line: %r" % line)
+    return "%s%s %s %s" % (name, extra, rtype.upper(), rdata)
+
+
+def records_lines(records):
+    """Zone lines from records: a list of lines, or a dict mapping a name
+    to a TXT value (str), a (type, rdata) pair, or a list of those."""
+    if not isinstance(records, dict):
+        return [record_line(r) for r in records]
+    lines = []
+    for name, values in records.items():
+        if not isinstance(values, list):
+            values = [values]
+        for v in values:
+            if isinstance(v, tuple):
+                lines.append(record_line("%s %s %s" % (name, v[0], v[1])))
+            else:
+                lines.append(record_line("%s TXT %s" % (name,
+                                                       txt_rdata(v))))
+    return lines
+
+
+def _udp_tcp_port_free(port):
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind((LOOPBACK4, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_dns_port():
+    """A port free for both UDP and TCP on 127.0.0.1 (and TCP on ::1)."""
+    for _ in range(50):
+        port = free_port()
+        if _udp_tcp_port_free(port):
+            return port
+    raise RuntimeError("no free UDP+TCP port found")
+
+
+UNBOUND_CONF = """\
+server:
+    interface: {host}@{port}
+    interface: {resolver}@53
+    do-ip6: no
+    so-reuseport: no
+    do-not-query-localhost: no
+    chroot: ""
+    username: ""
+    directory: "{base}"
+    pidfile: "{base}/unbound.pid"
+    do-daemonize: no
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    num-threads: 1
+    module-config: "iterator"
+    # Everything not in local-data is NXDOMAIN: nothing is ever
+    # resolved on the network.
+    local-zone: "." static
+    local-zone: "test." nodefault
+{data}
+remote-control:
+    control-enable: yes
+    control-interface: "{base}/control.sock"
+    control-use-cert: no
+"""
+
+
+class Unbound:
+    """A private unbound serving test records from local-data, on
+    127.0.0.1:port (self.address, "127.0.0.1@port", is what postern's
+    forwarder setting takes) and on RESOLVER_ADDRESS port 53 for tools
+    that read /etc/resolv.conf (run them through resolver_namespace_cmd).
+    Every name without records is NXDOMAIN; nothing goes to the network.
+
+    set_records()/add_records() take zone lines like
+    'sel._domainkey.example.test. TXT "v=DKIM1; k=rsa; p=..."' (long TXT
+    strings are split into 255-octet strings) or a dict (records_lines).
+    The new records are served when they return: the config is rewritten,
+    `unbound-control reload` runs, and a generation record is polled
+    until it shows the new generation."""
+
+    name = "unbound"
+
+    def __init__(self, records=(), resolver_address=RESOLVER_ADDRESS):
+        self.host = LOOPBACK4
+        self.port = free_dns_port()
+        self.resolver_address = resolver_address
+        self.base = make_private_dir("postern-unbound-")
+        self.conf = os.path.join(self.base, "unbound.conf")
+        self.log_path = os.path.join(self.base, "unbound.log")
+        self.records = records_lines(records)
+        self.generation = 0
+        self.proc = None
+
+    @property
+    def address(self):
+        return "%s@%d" % (self.host, self.port)
+
+    @staticmethod
+    def available():
+        return os.access(UNBOUND, os.X_OK) and os.access(UNBOUND_CONTROL,
+                                                         os.X_OK)
+
+    def _write_config(self):
+        self.generation += 1
+        lines = self.records + ['%s TXT "%d"' % (GENERATION_NAME,
+                                                 self.generation)]
+        data = "\n".join("    local-data: '%s'" % l for l in lines)
+        with open(self.conf + ".new", "w") as f:
+            f.write(UNBOUND_CONF.format(host=self.host, port=self.port,
+                                        resolver=self.resolver_address,
+                                        base=self.base, data=data))
+        os.replace(self.conf + ".new", self.conf)
+
+    def _generation_served(self):
+        import dns.exception
+        import dns.message
+        import dns.query
+        import dns.rdatatype
+        q = dns.message.make_query(GENERATION_NAME, dns.rdatatype.TXT)
+        try:
+            r = dns.query.udp(q, self.host, port=self.port, timeout=0.5)
+        except (dns.exception.DNSException, OSError):
+            return False
+        want = str(self.generation).encode()
+        return any(b"".join(rd.strings) == want
+                   for rrset in r.answer for rd in rrset)
+
+    def _wait_served(self, what, timeout=10):
+        def ready():
+            if self.proc.poll() is not None:
+                return "exited"
+            return self._generation_served()
+        if wait_until(ready, timeout) is not True:
+            raise RuntimeError("unbound %s failed (port %d):\n%s" %
+                               (what, self.port, self.log()))
+
+    def start(self):
+        self._write_config()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([UNBOUND, "-d", "-c", self.conf],
+                                         stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL)
+        self._wait_served("start")
+        return self
+
+    def set_records(self, records):
+        """Serve exactly records from now on."""
+        self.records = records_lines(records)
+        self._reload()
+
+    def add_records(self, records):
+        """Serve records too."""
+        self.records = self.records + records_lines(records)
+        self._reload()
+
+    def _reload(self):
+        self._write_config()
+        res = subprocess.run([UNBOUND_CONTROL, "-c", self.conf, "reload"],
+                             stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True,
+                             timeout=30)
+        if res.returncode != 0:
+            raise RuntimeError("unbound-control reload: %s" % res.stdout)
+        self._wait_served("reload")
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log(self):
+        try:
+            with open(self.log_path, encoding="utf-8",
+                      errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def cleanup(self):
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+_resolv_conf_dir = None
+
+
+def resolver_namespace_cmd(cmd, nameserver=RESOLVER_ADDRESS):
+    """cmd (a list) wrapped to run in a private mount namespace where a
+    temporary resolv.conf naming only nameserver is bind-mounted over
+    /etc/resolv.conf, so tools that read it (dkimverify, opendkim,
+    Net::DNS, Exim) ask the test server; the machine's file is never
+    touched.  Needs root (unshare -m)."""
+    global _resolv_conf_dir
+    if _resolv_conf_dir is None:
+        import atexit
+        _resolv_conf_dir = make_private_dir("postern-resolv-")
+        atexit.register(shutil.rmtree, _resolv_conf_dir, True)
+    path = os.path.join(_resolv_conf_dir, "resolv-%s.conf" % nameserver)
+    if not os.path.exists(path):
+        with open(path + ".new", "w") as f:
+            f.write("nameserver %s\noptions attempts:2 timeout:2\n" %
+                    nameserver)
+        os.chmod(path + ".new", 0o644)
+        os.replace(path + ".new", path)
+    return ["unshare", "--mount", "--propagation", "private", "/bin/sh",
+            "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"',
+            path] + list(cmd)
