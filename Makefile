@@ -48,6 +48,7 @@ POLICY_SRCS = \
 
 SIGN_SRCS = \
 	sign/sign_dkim.c \
+	sign/sign_keygen.c \
 	sign/sign_keys.c
 
 PROXY_SRCS = \
@@ -78,6 +79,7 @@ UNIT_TESTS = \
 	test_log \
 	test_netaddr \
 	test_policy_clients \
+	test_sign_keygen \
 	test_sign_keys \
 	test_smtp_data \
 	test_smtp_parse \
@@ -102,7 +104,7 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpostern.a
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit*.h $(BUILD)/libpostern.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpostern.a \
 		$(LIBS) -lcmocka
@@ -113,7 +115,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpostern.a
 DEPS_BUILD = build-essential pkg-config libevent-dev libconfuse-dev \
 	libcmocka-dev clang-format libopendkim-dev libssl-dev libunbound-dev
 DEPS_TEST = postfix swaks python3 python3-pytest unbound python3-dnspython \
-	python3-dkim opendkim-tools libmail-dkim-perl
+	python3-dkim python3-cryptography opendkim-tools libmail-dkim-perl
 deps:
 	@sh tests/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
 

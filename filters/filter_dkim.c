@@ -8,6 +8,7 @@
  * than as a missing key.  The message is fed as the client sent it:
  * header fields from the index, then the body from the spool.
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,12 @@ struct dkim_verify_conf {
 	unsigned int max_signatures;
 	unsigned int min_key_bits;
 	int tempfail_on_dns_error;
+};
+
+/* Per signature: the tags as written, kept through libopendkim's
+ * signature handle. */
+struct dkim_sig_tags {
+	char alg[32]; /* a= */
 };
 
 /* Per message, reached from libopendkim's callbacks. */
@@ -88,6 +95,52 @@ dkim_key_lookup_cb(DKIM *dkim, DKIM_SIGINFO *sig, u_char *buf, size_t buflen)
 	return st;
 }
 
+static void *
+dkim_sig_handle_cb(void *closure)
+{
+	return xcalloc(1, sizeof(struct dkim_sig_tags));
+}
+
+static void
+dkim_sig_handle_free_cb(void *closure, void *user)
+{
+	free(user);
+}
+
+static void
+dkim_sig_tag_cb(void *user, dkim_param_t pcode, const u_char *param,
+                const u_char *value)
+{
+	struct dkim_sig_tags *tags = user;
+
+	if (tags != NULL && strcmp((const char *)param, "a") == 0)
+		snprintf(tags->alg, sizeof(tags->alg), "%s",
+		         (const char *)value);
+}
+
+/* The algorithms RFC 6376 and 8463 define; anything else is unusable,
+ * whatever libopendkim fell back to for it. */
+static int
+sig_alg_known(DKIM_SIGINFO *sig)
+{
+	const struct dkim_sig_tags *tags = dkim_sig_getcontext(sig);
+
+	return tags == NULL || strcmp(tags->alg, "rsa-sha256") == 0 ||
+	       strcmp(tags->alg, "rsa-sha1") == 0 ||
+	       strcmp(tags->alg, "ed25519-sha256") == 0;
+}
+
+/* a= as written when we saw it, else libopendkim's name. */
+static const char *
+sig_alg_name(DKIM_SIGINFO *sig)
+{
+	const struct dkim_sig_tags *tags = dkim_sig_getcontext(sig);
+
+	if (tags != NULL && tags->alg[0] != '\0')
+		return tags->alg;
+	return (const char *)dkim_sig_getalgorithm(sig);
+}
+
 /* Look at no more than max_signatures signatures (RFC 6376 6.1). */
 static DKIM_CBSTAT
 dkim_prescreen_cb(DKIM *dkim, DKIM_SIGINFO **sigs, int nsigs)
@@ -122,6 +175,10 @@ sig_result(const struct dkim_verify_ctx *ctx, DKIM_SIGINFO *sig,
 	unsigned int bits = 0;
 
 	*reason_r = NULL;
+	if (!sig_alg_known(sig)) {
+		*reason_r = "unknown signature algorithm";
+		return "permerror";
+	}
 	if (sig_tempfailed(ctx, sig) || err == DKIM_SIGERROR_KEYFAIL) {
 		*reason_r = "key lookup failed";
 		return "temperror";
@@ -214,6 +271,25 @@ count_signatures(const struct filter_txn *t)
 	return n;
 }
 
+/*
+ * A tag value from the signature as a property value for
+ * Authentication-Results: only characters that cannot start a comment,
+ * a quoted string or a new result pass; anything else is '?'.
+ */
+static const char *
+prop_token(char *buf, size_t size, const void *value)
+{
+	const unsigned char *v = value != NULL ? value : (const u_char *)"";
+	size_t i;
+
+	for (i = 0; v[i] != '\0' && i + 1 < size; i++)
+		buf[i] = (isalnum(v[i]) || strchr(".-_+/=", v[i]) != NULL)
+		             ? (char)v[i]
+		             : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
 /* Record each signature's result; returns the count of passes and sets
  * *temp_r when one was a temperror. */
 static unsigned int
@@ -223,7 +299,7 @@ record_results(DKIM *dkim, struct dkim_verify_ctx *ctx, struct filter_txn *t,
 	DKIM_SIGINFO **sigs = NULL;
 	unsigned char bsub[16];
 	size_t blen;
-	char props[600];
+	char props[600], d[256], sl[128], al[32], b[16];
 	const char *result, *reason;
 	unsigned int passes = 0;
 	int i, nsigs = 0;
@@ -239,11 +315,14 @@ record_results(DKIM *dkim, struct dkim_verify_ctx *ctx, struct filter_txn *t,
 		if (dkim_get_sigsubstring(dkim, sigs[i], (char *)bsub, &blen) !=
 		    DKIM_STAT_OK)
 			blen = 0;
-		snprintf(props, sizeof(props),
-		         "header.d=%s header.s=%s header.a=%s header.b=%.*s",
-		         dkim_sig_getdomain(sigs[i]),
-		         dkim_sig_getselector(sigs[i]),
-		         dkim_sig_getalgorithm(sigs[i]), (int)blen, bsub);
+		bsub[blen < sizeof(bsub) ? blen : sizeof(bsub) - 1] = '\0';
+		snprintf(
+		    props, sizeof(props),
+		    "header.d=%s header.s=%s header.a=%s header.b=%s",
+		    prop_token(d, sizeof(d), dkim_sig_getdomain(sigs[i])),
+		    prop_token(sl, sizeof(sl), dkim_sig_getselector(sigs[i])),
+		    prop_token(al, sizeof(al), sig_alg_name(sigs[i])),
+		    prop_token(b, sizeof(b), bsub));
 		filter_txn_auth(t, "dkim", result, reason, props);
 		passes += strcmp(result, "pass") == 0;
 		*temp_r |= strcmp(result, "temperror") == 0;
@@ -339,6 +418,9 @@ filter_dkim_verify_add(struct filter_chain *chain,
 	dkim_options(conf->lib, DKIM_OP_SETOPT, DKIM_OPTS_MINKEYBITS, &bits,
 	             sizeof(bits));
 	dkim_set_key_lookup(conf->lib, dkim_key_lookup_cb);
+	dkim_set_signature_handle(conf->lib, dkim_sig_handle_cb);
+	dkim_set_signature_handle_free(conf->lib, dkim_sig_handle_free_cb);
+	dkim_set_signature_tagvalues(conf->lib, dkim_sig_tag_cb);
 	dkim_set_prescreen(conf->lib, dkim_prescreen_cb);
 	filter_chain_add(chain, &dkim_verify_ops, conf);
 	return 0;

@@ -3,7 +3,11 @@
  *
  * The decoder is where SMTP smuggling is stopped, so besides tables of
  * shapes it is checked on every split of its input and against a
- * simple line-based reference on random input.
+ * simple line-based reference on random input.  The encoder gets the
+ * same against its own reference.  Both have fast paths for plain CRLF
+ * lines, so they are also run on a megabyte of mixed lines cut into
+ * random chunks, and on bulk input that would expose a rescanning
+ * (quadratic) search.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -770,6 +775,371 @@ test_encode_decode_random_round_trip(void **state)
 	}
 }
 
+/* Whole-buffer encoder written the obvious way, one line at a time,
+ * including what smtp_data_encode_end() adds. */
+static void
+reference_encode(const char *in, size_t len, struct out *o)
+{
+	size_t pos = 0, i;
+
+	memset(o, 0, sizeof(*o));
+	while (pos < len) {
+		for (i = pos; i < len && in[i] != '\r' && in[i] != '\n'; i++)
+			;
+		if (i > pos && in[pos] == '.')
+			out_sink(o, ".", 1);
+		out_sink(o, in + pos, i - pos);
+		out_sink(o, "\r\n", 2);
+		if (i + 1 < len && in[i] == '\r' && in[i + 1] == '\n')
+			i++;
+		pos = i + 1;
+	}
+	out_sink(o, ".\r\n", 3);
+}
+
+static void
+encode_bytewise(const char *in, size_t len, struct out *o)
+{
+	size_t *cuts = calloc(len + 1, sizeof(*cuts));
+	size_t i;
+
+	assert_non_null(cuts);
+	for (i = 0; i + 1 < len; i++)
+		cuts[i] = i + 1;
+	encode_split(in, len, cuts, len > 0 ? len - 1 : 0, o);
+	free(cuts);
+}
+
+static void
+test_encode_random_vs_reference(void **state)
+{
+	char in[128], name[64];
+	size_t iter, len, cuts[8], ncuts;
+	struct out want, got;
+
+	for (iter = 0; iter < 20000; iter++) {
+		len = rng() % 80;
+		random_input(in, len);
+		snprintf(name, sizeof(name), "random encode %zu", iter);
+
+		reference_encode(in, len, &want);
+		random_cuts(len, cuts, &ncuts);
+		encode_split(in, len, cuts, ncuts, &got);
+		check_bytes(name, "random split", got.data, got.len, want.data,
+		            want.len);
+		out_free(&got);
+		encode_bytewise(in, len, &got);
+		check_bytes(name, "bytewise", got.data, got.len, want.data,
+		            want.len);
+		out_free(&got);
+		out_free(&want);
+	}
+}
+
+/* Long inputs: about 1 MB of mixed lines, cut into random chunks. */
+
+#define BIG_SIZE (1024 * 1024)
+
+struct big {
+	char *data;
+	size_t len;
+	int bare; /* the last line ending was bare */
+};
+
+static void
+big_add(struct big *b, const char *p, size_t n)
+{
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+/* Random text of up to max octets without CR or LF; mostly letters,
+ * with dots, spaces and now and then a NUL. */
+static void
+big_text(struct big *b, size_t max)
+{
+	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz   ...";
+	size_t n = max > 0 ? rng() % (max + 1) : 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (rng() % 5000 == 0)
+			b->data[b->len++] = '\0';
+		else
+			b->data[b->len++] =
+			    alphabet[rng() % (sizeof(alphabet) - 1)];
+	}
+}
+
+/* One line ending: mostly CRLF, sometimes bare LF, bare CR or CR CRLF. */
+static void
+big_eol(struct big *b)
+{
+	uint32_t r = rng() % 40;
+
+	b->bare = r < 3;
+	if (r == 0)
+		big_add(b, "\n", 1);
+	else if (r == 1)
+		big_add(b, "\r", 1);
+	else if (r == 2)
+		big_add(b, "\r\r\n", 3);
+	else
+		big_add(b, "\r\n", 2);
+}
+
+/* One wire line of a random shape; never the end of data. */
+static void
+big_line(struct big *b)
+{
+	uint32_t r = rng() % 100;
+
+	if (r < 5) {
+		big_add(b, "..", 2);
+		big_text(b, 60);
+	} else if (r < 7) {
+		big_add(b, ".x", 2); /* an unstuffed dot, dropped */
+		big_text(b, 60);
+	} else if (r < 8 && b->bare) {
+		big_add(b, ".", 1); /* a lone dot after a bare ending */
+	} else if (r < 12) {
+		big_text(b, 1500); /* over the limit now and then */
+	} else if (r >= 20) {
+		big_text(b, 100);
+	}
+	big_eol(b);
+}
+
+/* Random text may make a "." CRLF line right after a CRLF, which would
+ * end the message early. */
+static void
+big_fix_lone_dot(struct big *b, size_t start)
+{
+	if (b->len - start != 3 || memcmp(b->data + start, ".\r\n", 3) != 0)
+		return;
+	if (start == 0 || (start >= 2 && b->data[start - 2] == '\r' &&
+	                   b->data[start - 1] == '\n'))
+		b->data[start] = 'y';
+}
+
+static void
+big_message(struct big *b, int wire)
+{
+	size_t start;
+
+	b->data = malloc(BIG_SIZE + 4096);
+	assert_non_null(b->data);
+	b->len = 0;
+	b->bare = 0;
+	while (b->len < BIG_SIZE - 2000) {
+		start = b->len;
+		big_line(b);
+		if (wire)
+			big_fix_lone_dot(b, start);
+	}
+	if (wire)
+		big_add(b, "\r\n.\r\nQUIT\r\n", 11);
+}
+
+/* Ascending cut offsets: small, medium and large chunks mixed. */
+static size_t
+big_cuts(size_t len, size_t *cuts, size_t max)
+{
+	static const size_t scale[] = {3, 200, 5000, 70000};
+	size_t n = 0, pos = 0;
+
+	while (n < max) {
+		pos += 1 + rng() % scale[rng() % 4];
+		if (pos >= len)
+			break;
+		cuts[n++] = pos;
+	}
+	return n;
+}
+
+static void
+test_decode_long_input(void **state)
+{
+	size_t *cuts = calloc(BIG_SIZE, sizeof(*cuts));
+	struct decoded want, got;
+	struct big b;
+	char name[64];
+	int round;
+
+	assert_non_null(cuts);
+	for (round = 0; round < 8; round++) {
+		snprintf(name, sizeof(name), "long input %d", round);
+		big_message(&b, 1);
+		reference_decode(b.data, b.len, 1, LIMIT, &want);
+		/* The input ends where it should and has every shape. */
+		check_num(name, "reference consumed", (long long)want.consumed,
+		          (long long)(b.len - strlen("QUIT\r\n")));
+		check_num(name, "reference flags", want.flags,
+		          LF | CR | LONG | NUL);
+
+		decode_whole(b.data, b.len, 1, LIMIT, &got);
+		check_same(name, "whole", &got, &want);
+		out_free(&got.out);
+		decode_split(b.data, b.len, 1, LIMIT, cuts,
+		             big_cuts(b.len, cuts, BIG_SIZE), &got);
+		check_same(name, "random chunks", &got, &want);
+		out_free(&got.out);
+		out_free(&want.out);
+		free(b.data);
+	}
+	free(cuts);
+}
+
+static void
+test_encode_long_input(void **state)
+{
+	size_t *cuts = calloc(BIG_SIZE, sizeof(*cuts));
+	struct out want, got;
+	struct big b;
+	char name[64];
+	int round;
+
+	assert_non_null(cuts);
+	for (round = 0; round < 8; round++) {
+		snprintf(name, sizeof(name), "long input %d", round);
+		big_message(&b, 0);
+		reference_encode(b.data, b.len, &want);
+
+		encode_split(b.data, b.len, NULL, 0, &got);
+		check_bytes(name, "whole", got.data, got.len, want.data,
+		            want.len);
+		out_free(&got);
+		encode_split(b.data, b.len, cuts,
+		             big_cuts(b.len, cuts, BIG_SIZE), &got);
+		check_bytes(name, "random chunks", got.data, got.len, want.data,
+		            want.len);
+		out_free(&got);
+		out_free(&want);
+		free(b.data);
+	}
+	free(cuts);
+}
+
+/*
+ * Three megabytes of short lines of one shape in one call: with only
+ * bare LFs (or only bare CRs) the other octet is never found, which is
+ * where a scanner that searched the rest of the input again at every
+ * line would go quadratic.  Correctness is checked here; speed is for
+ * `make bench`, never for a test.
+ */
+struct bulk_case {
+	const char *name;
+	const char *line;
+	unsigned int flags;
+};
+
+static const struct bulk_case bulk_cases[] = {
+    {"bare LF lines in bulk", "a\n", LF},
+    {"bare CR lines in bulk", "a\r", CR},
+    {"CRLF lines in bulk", "a\r\n", 0},
+};
+
+static void
+test_bulk_line_shapes(void **state)
+{
+	const size_t nlines = 1000000;
+	char *in = malloc(nlines * 3 + 8), *want = malloc(nlines * 3 + 8);
+	size_t i, j, linelen, len;
+	struct decoded res;
+	struct out enc;
+
+	assert_non_null(in);
+	assert_non_null(want);
+	for (i = 0; i < nlines; i++)
+		memcpy(want + i * 3, "a\r\n", 3);
+	for (i = 0; i < sizeof(bulk_cases) / sizeof(bulk_cases[0]); i++) {
+		const struct bulk_case *c = &bulk_cases[i];
+		linelen = strlen(c->line);
+		for (j = 0; j < nlines; j++)
+			memcpy(in + j * linelen, c->line, linelen);
+		len = nlines * linelen;
+
+		/* An empty line, then the end of data. */
+		memcpy(in + len, "\r\n.\r\n", 5);
+		memcpy(want + nlines * 3, "\r\n", 2);
+		decode_whole(in, len + 5, 1, LIMIT, &res);
+		check_bytes(c->name, "decoded", res.out.data, res.out.len, want,
+		            nlines * 3 + 2);
+		check_num(c->name, "done", res.done, 1);
+		check_num(c->name, "lines", (long long)res.lines,
+		          (long long)nlines + 1);
+		check_num(c->name, "flags", res.flags, c->flags);
+		out_free(&res.out);
+
+		encode_split(in, len, NULL, 0, &enc);
+		memcpy(want + nlines * 3, ".\r\n", 3);
+		check_bytes(c->name, "encoded", enc.data, enc.len, want,
+		            nlines * 3 + 3);
+		out_free(&enc);
+	}
+	free(in);
+	free(want);
+}
+
+struct batch_case {
+	const char *name;
+	const char *line;
+};
+
+static const struct batch_case encode_batch_cases[] = {
+    {"plain lines", "0123456789abcdefghijklmnopqrstuvwxyz.\r\n"},
+    {"every line dotted", ".123456789abcdefghijklmnopqrstuvwxyz.\r\n"},
+    {"every line bare LF", "0123456789abcdefghijklmnopqrstuvwxyz.\n"},
+};
+
+static void
+test_encode_batches_output(void **state)
+{
+	const size_t nlines = 2000;
+	struct out o;
+	char *in;
+	size_t i, j, linelen;
+
+	for (i = 0;
+	     i < sizeof(encode_batch_cases) / sizeof(encode_batch_cases[0]);
+	     i++) {
+		const struct batch_case *c = &encode_batch_cases[i];
+		linelen = strlen(c->line);
+		in = malloc(nlines * linelen);
+		assert_non_null(in);
+		for (j = 0; j < nlines; j++)
+			memcpy(in + j * linelen, c->line, linelen);
+		encode_split(in, nlines * linelen, NULL, 0, &o);
+		/* About 80000 octets: a sink call per line would be
+		 * 2000 or more. */
+		if (o.calls > 40) {
+			print_error("%s: sink calls: got %zu, want <= 40\n",
+			            c->name, o.calls);
+			fail();
+		}
+		out_free(&o);
+		free(in);
+	}
+}
+
+static void
+test_encode_sink_failure(void **state)
+{
+	static const char in[] = "a\r\n.b\r\n";
+	struct smtp_data_encoder e;
+	struct out o = {.fail = 1};
+
+	smtp_data_encoder_init(&e);
+	check_num("encode sink failure", "return",
+	          smtp_data_encode(&e, in, strlen(in), out_sink, &o), -1);
+	check_num("encode sink failure", "sink calls", (long long)o.calls, 1);
+	out_free(&o);
+
+	o.fail = 1;
+	check_num("encode end sink failure", "return",
+	          smtp_data_encode_end(&e, out_sink, &o), -1);
+	out_free(&o);
+}
+
 int
 main(void)
 {
@@ -783,6 +1153,12 @@ main(void)
 	    cmocka_unit_test(test_corpus_dot_stuffing),
 	    cmocka_unit_test(test_decode_random_vs_reference),
 	    cmocka_unit_test(test_encode_decode_random_round_trip),
+	    cmocka_unit_test(test_encode_random_vs_reference),
+	    cmocka_unit_test(test_decode_long_input),
+	    cmocka_unit_test(test_encode_long_input),
+	    cmocka_unit_test(test_bulk_line_shapes),
+	    cmocka_unit_test(test_encode_batches_output),
+	    cmocka_unit_test(test_encode_sink_failure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
