@@ -35,15 +35,24 @@ struct dkim_verify_conf {
 	int tempfail_on_dns_error;
 };
 
-/* Per signature: the tags as written, kept through libopendkim's
- * signature handle. */
+#define DKIM_FIELDS_MAX 50
+
+/*
+ * Per DKIM-Signature field: tags as written.  libopendkim keeps no
+ * handle for a signature it gave up on early (an unknown a=, say) and
+ * then reports a stale algorithm, so postern reads a= itself and finds
+ * the field again by its b= value.
+ */
 struct dkim_sig_tags {
 	char alg[32]; /* a= */
+	char b[96];   /* the start of b=, folding removed */
 };
 
 /* Per message, reached from libopendkim's callbacks. */
 struct dkim_verify_ctx {
 	const struct dkim_verify_conf *conf;
+	struct dkim_sig_tags tags[DKIM_FIELDS_MAX];
+	size_t ntags;
 	DKIM_SIGINFO *tempfailed[DKIM_TEMPFAILS_MAX];
 	size_t ntempfailed;
 };
@@ -95,47 +104,71 @@ dkim_key_lookup_cb(DKIM *dkim, DKIM_SIGINFO *sig, u_char *buf, size_t buflen)
 	return st;
 }
 
-static void *
-dkim_sig_handle_cb(void *closure)
+/* Copy tag `name` of a DKIM-Signature field value into buf, white
+ * space removed; "" when absent. */
+static void
+tag_value(const char *value, const char *name, char *buf, size_t size)
 {
-	return xcalloc(1, sizeof(struct dkim_sig_tags));
+	size_t nlen = strlen(name), n = 0;
+	const char *p = value;
+
+	buf[0] = '\0';
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+			p++;
+		if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+			for (p += nlen + 1; *p != '\0' && *p != ';'; p++)
+				if (!isspace((unsigned char)*p) && n + 1 < size)
+					buf[n++] = *p;
+			buf[n] = '\0';
+			return;
+		}
+		p = strchr(p, ';');
+		if (p == NULL)
+			return;
+		p++;
+	}
 }
 
 static void
-dkim_sig_handle_free_cb(void *closure, void *user)
+tags_record(struct dkim_verify_ctx *ctx, const char *field, size_t namelen)
 {
-	free(user);
+	struct dkim_sig_tags *t;
+
+	if (ctx->ntags >= DKIM_FIELDS_MAX)
+		return;
+	t = &ctx->tags[ctx->ntags++];
+	tag_value(field + namelen + 1, "a", t->alg, sizeof(t->alg));
+	tag_value(field + namelen + 1, "b", t->b, sizeof(t->b));
 }
 
-static void
-dkim_sig_tag_cb(void *user, dkim_param_t pcode, const u_char *param,
-                const u_char *value)
+/* The field of the signature whose b= starts with sub; NULL if none. */
+static const struct dkim_sig_tags *
+tags_find(const struct dkim_verify_ctx *ctx, const char *sub)
 {
-	struct dkim_sig_tags *tags = user;
+	size_t i, len = strlen(sub);
 
-	if (tags != NULL && strcmp((const char *)param, "a") == 0)
-		snprintf(tags->alg, sizeof(tags->alg), "%s",
-		         (const char *)value);
+	for (i = 0; len > 0 && i < ctx->ntags; i++) {
+		if (strncmp(ctx->tags[i].b, sub, len) == 0)
+			return &ctx->tags[i];
+	}
+	return NULL;
 }
 
-/* The algorithms RFC 6376 and 8463 define; anything else is unusable,
- * whatever libopendkim fell back to for it. */
+/* The algorithms RFC 6376 and 8463 define; anything else makes the
+ * signature unusable. */
 static int
-sig_alg_known(DKIM_SIGINFO *sig)
+sig_alg_known(const struct dkim_sig_tags *tags)
 {
-	const struct dkim_sig_tags *tags = dkim_sig_getcontext(sig);
-
 	return tags == NULL || strcmp(tags->alg, "rsa-sha256") == 0 ||
 	       strcmp(tags->alg, "rsa-sha1") == 0 ||
 	       strcmp(tags->alg, "ed25519-sha256") == 0;
 }
 
-/* a= as written when we saw it, else libopendkim's name. */
+/* a= as written, else libopendkim's name. */
 static const char *
-sig_alg_name(DKIM_SIGINFO *sig)
+sig_alg_name(DKIM_SIGINFO *sig, const struct dkim_sig_tags *tags)
 {
-	const struct dkim_sig_tags *tags = dkim_sig_getcontext(sig);
-
 	if (tags != NULL && tags->alg[0] != '\0')
 		return tags->alg;
 	return (const char *)dkim_sig_getalgorithm(sig);
@@ -168,14 +201,14 @@ sig_tempfailed(const struct dkim_verify_ctx *ctx, const DKIM_SIGINFO *sig)
 /* RFC 8601 result of one signature, with a reason for the non-passes. */
 static const char *
 sig_result(const struct dkim_verify_ctx *ctx, DKIM_SIGINFO *sig,
-           const char **reason_r)
+           const struct dkim_sig_tags *tags, const char **reason_r)
 {
 	int err = dkim_sig_geterror(sig);
 	dkim_alg_t alg = DKIM_SIGN_UNKNOWN;
 	unsigned int bits = 0;
 
 	*reason_r = NULL;
-	if (!sig_alg_known(sig)) {
+	if (!sig_alg_known(tags)) {
 		*reason_r = "unknown signature algorithm";
 		return "permerror";
 	}
@@ -230,7 +263,8 @@ feed_header_cb(void *arg, const char *field, size_t len)
 
 /* The message as the client sent it: its own fields, then the body. */
 static int
-feed_message(DKIM *dkim, const struct filter_txn *t, const char **error_r)
+feed_message(DKIM *dkim, struct dkim_verify_ctx *ctx,
+             const struct filter_txn *t, const char **error_r)
 {
 	size_t i, len, off = filter_msg_body_start(t);
 	size_t end = spool_size(t->message);
@@ -241,6 +275,8 @@ feed_message(DKIM *dkim, const struct filter_txn *t, const char **error_r)
 		field = filter_msg_field_dup(t, i, &len, error_r);
 		if (field == NULL)
 			return -1;
+		if (filter_msg_field_is(t, i, "DKIM-Signature"))
+			tags_record(ctx, field, t->fields[i].namelen);
 		feed_header_cb(dkim, field, len);
 		free(field);
 	}
@@ -290,17 +326,40 @@ prop_token(char *buf, size_t size, const void *value)
 	return buf;
 }
 
-/* Record each signature's result; returns the count of passes and sets
- * *temp_r when one was a temperror. */
+/* Record one signature's result for Authentication-Results; returns
+ * the result word. */
+static const char *
+record_one(DKIM *dkim, const struct dkim_verify_ctx *ctx, struct filter_txn *t,
+           DKIM_SIGINFO *sig)
+{
+	const struct dkim_sig_tags *tags;
+	const char *result, *reason;
+	char props[600], d[256], sl[128], al[32], b[16], sub[16];
+	size_t len = sizeof(sub) - 1;
+
+	if (dkim_get_sigsubstring(dkim, sig, sub, &len) != DKIM_STAT_OK)
+		len = 0;
+	sub[len] = '\0';
+	tags = tags_find(ctx, sub);
+	result = sig_result(ctx, sig, tags, &reason);
+	snprintf(props, sizeof(props),
+	         "header.d=%s header.s=%s header.a=%s header.b=%s",
+	         prop_token(d, sizeof(d), dkim_sig_getdomain(sig)),
+	         prop_token(sl, sizeof(sl), dkim_sig_getselector(sig)),
+	         prop_token(al, sizeof(al), sig_alg_name(sig, tags)),
+	         prop_token(b, sizeof(b), sub));
+	filter_txn_auth(t, "dkim", result, reason, props);
+	return result;
+}
+
+/* Record every signature's result; returns the count of passes and
+ * sets *temp_r when one was a temperror. */
 static unsigned int
 record_results(DKIM *dkim, struct dkim_verify_ctx *ctx, struct filter_txn *t,
                int *temp_r)
 {
 	DKIM_SIGINFO **sigs = NULL;
-	unsigned char bsub[16];
-	size_t blen;
-	char props[600], d[256], sl[128], al[32], b[16];
-	const char *result, *reason;
+	const char *result;
 	unsigned int passes = 0;
 	int i, nsigs = 0;
 
@@ -310,20 +369,7 @@ record_results(DKIM *dkim, struct dkim_verify_ctx *ctx, struct filter_txn *t,
 	for (i = 0; i < nsigs; i++) {
 		if (dkim_sig_getflags(sigs[i]) & DKIM_SIGFLAG_IGNORE)
 			continue;
-		result = sig_result(ctx, sigs[i], &reason);
-		blen = sizeof(bsub);
-		if (dkim_get_sigsubstring(dkim, sigs[i], (char *)bsub, &blen) !=
-		    DKIM_STAT_OK)
-			blen = 0;
-		bsub[blen < sizeof(bsub) ? blen : sizeof(bsub) - 1] = '\0';
-		snprintf(
-		    props, sizeof(props),
-		    "header.d=%s header.s=%s header.a=%s header.b=%s",
-		    prop_token(d, sizeof(d), dkim_sig_getdomain(sigs[i])),
-		    prop_token(sl, sizeof(sl), dkim_sig_getselector(sigs[i])),
-		    prop_token(al, sizeof(al), sig_alg_name(sigs[i])),
-		    prop_token(b, sizeof(b), bsub));
-		filter_txn_auth(t, "dkim", result, reason, props);
+		result = record_one(dkim, ctx, t, sigs[i]);
 		passes += strcmp(result, "pass") == 0;
 		*temp_r |= strcmp(result, "temperror") == 0;
 	}
@@ -357,7 +403,7 @@ dkim_verify_eom(void *confp, struct filter_session *s, struct filter_txn *t,
 		return;
 	}
 	dkim_set_user_context(dkim, &ctx);
-	if (feed_message(dkim, t, &error) < 0) {
+	if (feed_message(dkim, &ctx, t, &error) < 0) {
 		log_error("%s dkim verify: spool read failed: %s", t->id,
 		          error);
 		filter_verdict_set(v, FILTER_TEMPFAIL, 451, "4.3.0",
@@ -418,9 +464,6 @@ filter_dkim_verify_add(struct filter_chain *chain,
 	dkim_options(conf->lib, DKIM_OP_SETOPT, DKIM_OPTS_MINKEYBITS, &bits,
 	             sizeof(bits));
 	dkim_set_key_lookup(conf->lib, dkim_key_lookup_cb);
-	dkim_set_signature_handle(conf->lib, dkim_sig_handle_cb);
-	dkim_set_signature_handle_free(conf->lib, dkim_sig_handle_free_cb);
-	dkim_set_signature_tagvalues(conf->lib, dkim_sig_tag_cb);
 	dkim_set_prescreen(conf->lib, dkim_prescreen_cb);
 	filter_chain_add(chain, &dkim_verify_ops, conf);
 	return 0;
