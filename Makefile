@@ -55,6 +55,7 @@ PROXY_SRCS = \
 	proxy/config.c \
 	proxy/config_build.c \
 	proxy/config_file.c \
+	proxy/config_filter.c \
 	proxy/config_print.c \
 	proxy/server.c \
 	proxy/session.c \

@@ -32,16 +32,12 @@
 #include "util/xalloc.h"
 
 #define CONFIG_REASON_MAX 512
-#define CONFIG_NAME_MAX   255
 
 #define KIB 1024L
 #define MIB (1024L * KIB)
 #define GIB (1024L * MIB)
 
 #define DURATION_MAX (7L * 86400)
-
-/* Hidden option of every section; see section_line_cb(). */
-#define SECTION_LINE "__section_line"
 
 /*
  * libconfuse callbacks carry no user pointer, so they find the load in
@@ -74,6 +70,12 @@ config_parse_error(struct config_parse *p, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	parse_verror(p, line, fmt, ap);
 	va_end(ap);
+}
+
+struct config_parse *
+config_parse_current(void)
+{
+	return config_parsing;
 }
 
 /* libconfuse's own errors and those our callbacks raise by cfg_error();
@@ -113,7 +115,7 @@ static const struct num_spec num_specs[] = {
     {"limits", "data_timeout", NUM_DURATION, 1, DURATION_MAX},
     {"limits", "spool_memory", NUM_SIZE, 0, 1 * GIB},
     {"dns", "timeout", NUM_DURATION, 1, 5 * 60},
-    /* Filters share one section grammar; see filter_option_cb(). */
+    /* Filters share one section grammar; see config_filter.c. */
     {"filter", "max_signatures", NUM_COUNT, 1, 50},
     /* RFC 8301 3.2: verifiers must not accept keys under 1024 bits. */
     {"filter", "min_key_bits", NUM_COUNT, 1024, 16384},
@@ -306,20 +308,18 @@ config_word_index(const char *const *words, const char *s)
 	return -1;
 }
 
-/* The value just parsed: a list's validator runs after every element
- * and again at the closing brace; NULL for an empty list. */
-static const char *
-opt_last_str(cfg_opt_t *opt)
+const char *
+config_opt_last_str(cfg_opt_t *opt)
 {
 	unsigned int n = cfg_opt_size(opt);
 
 	return n > 0 ? cfg_opt_getnstr(opt, n - 1) : NULL;
 }
 
-static int
-enum_check_cb(cfg_t *cfg, cfg_opt_t *opt)
+int
+config_enum_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
-	const char *value = opt_last_str(opt);
+	const char *value = config_opt_last_str(opt);
 	size_t i;
 
 	if (value == NULL)
@@ -343,7 +343,7 @@ enum_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 static int
 facility_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
-	const char *value = opt_last_str(opt);
+	const char *value = config_opt_last_str(opt);
 
 	if (log_facility_parse(value) >= 0)
 		return 0;
@@ -367,10 +367,10 @@ config_hostname_ok(const char *s)
 	                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == len;
 }
 
-static int
-hostname_check_cb(cfg_t *cfg, cfg_opt_t *opt)
+int
+config_hostname_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
-	const char *value = opt_last_str(opt);
+	const char *value = config_opt_last_str(opt);
 
 	if (config_hostname_ok(value))
 		return 0;
@@ -378,10 +378,10 @@ hostname_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 	return -1;
 }
 
-static int
-path_check_cb(cfg_t *cfg, cfg_opt_t *opt)
+int
+config_path_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
-	if (opt_last_str(opt)[0] != '\0')
+	if (config_opt_last_str(opt)[0] != '\0')
 		return 0;
 	cfg_error(cfg, "%s: empty path", opt->name);
 	return -1;
@@ -390,7 +390,7 @@ path_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 static int
 cidr_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
-	const char *value = opt_last_str(opt), *reason;
+	const char *value = config_opt_last_str(opt), *reason;
 	struct netlist *scratch;
 	int rc;
 
@@ -402,26 +402,6 @@ cidr_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 	if (rc == 0)
 		return 0;
 	cfg_error(cfg, "%s: %s: %s", opt->name, value, reason);
-	return -1;
-}
-
-/* A header field name (RFC 5322 3.6.8: printable ASCII but ':'). */
-static int
-field_name_check_cb(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char *value = opt_last_str(opt);
-	size_t len, i;
-
-	if (value == NULL)
-		return 0;
-	len = strlen(value);
-	for (i = 0; i < len; i++) {
-		if (value[i] <= ' ' || value[i] >= 127 || value[i] == ':')
-			break;
-	}
-	if (len > 0 && len <= CONFIG_NAME_MAX && i == len)
-		return 0;
-	cfg_error(cfg, "%s: invalid header field name '%s'", opt->name, value);
 	return -1;
 }
 
@@ -452,7 +432,7 @@ zone_name_ok(const char *s)
 static int
 zone_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
-	const char *value = opt_last_str(opt);
+	const char *value = config_opt_last_str(opt);
 
 	if (value == NULL || zone_name_ok(value))
 		return 0;
@@ -490,7 +470,7 @@ forwarder_parse(const char *s, const char **reason_r)
 static int
 forwarder_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
-	const char *value = opt_last_str(opt), *reason;
+	const char *value = config_opt_last_str(opt), *reason;
 
 	if (value == NULL || forwarder_parse(value, &reason) == 0)
 		return 0;
@@ -529,7 +509,7 @@ listener_with_address(cfg_t *self, const struct netaddr *a)
 static int
 listener_address_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
-	const char *value = opt_last_str(opt), *reason;
+	const char *value = config_opt_last_str(opt), *reason;
 	struct netaddr a;
 	cfg_t *other;
 
@@ -553,7 +533,7 @@ listener_address_cb(cfg_t *cfg, cfg_opt_t *opt)
 static int
 upstream_address_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
-	const char *value = opt_last_str(opt), *reason;
+	const char *value = config_opt_last_str(opt), *reason;
 	struct netaddr a;
 
 	if (netaddr_parse_endpoint(value, 0, &a, &reason) == 0)
@@ -585,12 +565,11 @@ section_line_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 int
 config_section_line(cfg_t *sec)
 {
-	return (int)cfg_getnint(sec, SECTION_LINE, 0);
+	return (int)cfg_getnint(sec, CONFIG_SECTION_LINE, 0);
 }
 
-/* The section just closed: the last of its name. */
-static cfg_t *
-section_last(cfg_opt_t *opt)
+cfg_t *
+config_section_last(cfg_opt_t *opt)
 {
 	return cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
 }
@@ -603,7 +582,7 @@ section_single_cb(cfg_t *cfg, cfg_opt_t *opt)
 	if (cfg_opt_size(opt) <= 1)
 		return 0;
 	config_parse_error(config_parsing,
-	                   config_section_line(section_last(opt)),
+	                   config_section_line(config_section_last(opt)),
 	                   "duplicate %s section", opt->name);
 	return -1;
 }
@@ -611,7 +590,7 @@ section_single_cb(cfg_t *cfg, cfg_opt_t *opt)
 static int
 listener_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
-	cfg_t *sec = section_last(opt);
+	cfg_t *sec = config_section_last(opt);
 
 	if (cfg_getstr(sec, "address") != NULL)
 		return 0;
@@ -623,7 +602,7 @@ listener_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 static int
 upstream_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
-	cfg_t *sec = section_last(opt);
+	cfg_t *sec = config_section_last(opt);
 
 	if (section_single_cb(cfg, opt) < 0)
 		return -1;
@@ -637,7 +616,7 @@ upstream_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 static int
 limits_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
-	cfg_t *sec = section_last(opt);
+	cfg_t *sec = config_section_last(opt);
 	long sessions = cfg_getint(sec, "sessions");
 	long per_client = cfg_getint(sec, "sessions_per_client");
 
@@ -652,105 +631,6 @@ limits_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 	return -1;
 }
 
-/*
- * Every filter section has every filter's options, so one set in a
- * section of a filter that does not take it is an error.  Unknown
- * filters are reported when their section closes.
- */
-static int
-filter_option_foreign(cfg_t *sec, cfg_opt_t *opt, int line)
-{
-	const struct filter_maker *m = filter_maker_find(cfg_title(sec));
-
-	if (m == NULL || filter_maker_accepts(m, opt->name))
-		return 0;
-	config_parse_error(config_parsing, line,
-	                   "filter %s: option '%s' does not belong to this "
-	                   "filter",
-	                   m->name, opt->name);
-	return 1;
-}
-
-/* Checks of the filter options' values, after filter_option_foreign();
- * numbers were checked by num_cb() while parsing. */
-static const struct {
-	const char *name;
-	cfg_validate_callback_t cb;
-} filter_option_checks[] = {
-    {"dns_error", enum_check_cb},
-    {"authserv_id", hostname_check_cb},
-    {"key_table", path_check_cb},
-    {"signing_table", path_check_cb},
-    {"canonicalization", enum_check_cb},
-    {"sign_headers", field_name_check_cb},
-    {"oversign_headers", field_name_check_cb},
-    {"missing_from", enum_check_cb},
-    {"long_header_lines", enum_check_cb},
-};
-
-/* Set as the validator of every filter option, to name its line. */
-static int
-filter_option_cb(cfg_t *cfg, cfg_opt_t *opt)
-{
-	size_t i;
-
-	if (filter_option_foreign(cfg, opt, cfg->line))
-		return -1;
-	for (i = 0;
-	     i < sizeof(filter_option_checks) / sizeof(filter_option_checks[0]);
-	     i++) {
-		if (strcmp(filter_option_checks[i].name, opt->name) == 0)
-			return filter_option_checks[i].cb(cfg, opt);
-	}
-	return 0;
-}
-
-/* libconfuse runs no validator for an empty list ("x = {}"), so at the
- * end of the section every option set (libconfuse marks it modified)
- * is checked once more. */
-static int
-filter_options_check(cfg_t *sec)
-{
-	unsigned int i;
-
-	for (i = 0; i < cfg_num(sec); i++) {
-		cfg_opt_t *opt = cfg_getnopt(sec, i);
-
-		if ((opt->flags & CFGF_MODIFIED) == 0 ||
-		    strcmp(opt->name, SECTION_LINE) == 0)
-			continue;
-		if (filter_option_foreign(sec, opt, config_section_line(sec)))
-			return -1;
-	}
-	return 0;
-}
-
-static int
-filter_done_cb(cfg_t *cfg, cfg_opt_t *opt)
-{
-	cfg_t *sec = section_last(opt), *prev;
-	const struct filter_maker *m;
-
-	if (filter_maker_find(cfg_title(sec)) == NULL) {
-		config_parse_error(config_parsing, config_section_line(sec),
-		                   "unknown filter '%s'", cfg_title(sec));
-		return -1;
-	}
-	if (filter_options_check(sec) < 0)
-		return -1;
-	if (cfg_opt_size(opt) < 2)
-		return 0;
-	prev = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 2);
-	m = filter_maker_find(cfg_title(prev));
-	if ((m->flags & FILTER_MAKER_LAST) == 0)
-		return 0;
-	config_parse_error(config_parsing, config_section_line(prev),
-	                   "%s must be the last filter: it signs the final "
-	                   "message",
-	                   m->name);
-	return -1;
-}
-
 /* The grammar. */
 
 static cfg_t *
@@ -762,14 +642,15 @@ config_cfg_new(void)
 	                        CFG_STR("facility", "mail", CFGF_NONE),
 	                        CFG_STR("level", "info", CFGF_NONE),
 	                        CFG_STR_LIST("trace", NULL, CFGF_NONE),
-	                        CFG_INT_LIST_CB(SECTION_LINE, line_default,
-	                                        CFGF_NONE, section_line_cb),
+	                        CFG_INT_LIST_CB(CONFIG_SECTION_LINE,
+	                                        line_default, CFGF_NONE,
+	                                        section_line_cb),
 	                        CFG_END()};
 	cfg_opt_t listener_opts[] = {
 	    CFG_STR("address", NULL, CFGF_NODEFAULT),
 	    CFG_BOOL("outbound", cfg_false, CFGF_NONE),
 	    CFG_INT_CB("backlog", 128, CFGF_NONE, num_cb),
-	    CFG_INT_LIST_CB(SECTION_LINE, line_default, CFGF_NONE,
+	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
 	cfg_opt_t upstream_opts[] = {
@@ -779,7 +660,7 @@ config_cfg_new(void)
 	    CFG_INT_CB("connect_timeout", 30, CFGF_NONE, num_cb),
 	    CFG_INT_CB("command_timeout", 5 * 60, CFGF_NONE, num_cb),
 	    CFG_INT_CB("data_timeout", 10 * 60, CFGF_NONE, num_cb),
-	    CFG_INT_LIST_CB(SECTION_LINE, line_default, CFGF_NONE,
+	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
 	cfg_opt_t limits_opts[] = {
@@ -794,7 +675,7 @@ config_cfg_new(void)
 	    CFG_INT_CB("data_timeout", 10 * 60, CFGF_NONE, num_cb),
 	    CFG_INT_CB("spool_memory", 1 * MIB, CFGF_NONE, num_cb),
 	    CFG_STR("bare_line_ending", "reject", CFGF_NONE),
-	    CFG_INT_LIST_CB(SECTION_LINE, line_default, CFGF_NONE,
+	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
 	cfg_opt_t dns_opts[] = {
@@ -802,7 +683,7 @@ config_cfg_new(void)
 	    CFG_INT_CB("timeout", CONFIG_DNS_TIMEOUT, CFGF_NONE, num_cb),
 	    CFG_STR("trust_anchor", NULL, CFGF_NODEFAULT),
 	    CFG_STR_LIST("nodefault_zones", NULL, CFGF_NONE),
-	    CFG_INT_LIST_CB(SECTION_LINE, line_default, CFGF_NONE,
+	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
 	/* The options of every filter; each filter's entry in
@@ -819,7 +700,7 @@ config_cfg_new(void)
 	    CFG_STR_LIST("oversign_headers", NULL, CFGF_NONE),
 	    CFG_STR("missing_from", "skip", CFGF_NONE),
 	    CFG_STR("long_header_lines", "fold", CFGF_NONE),
-	    CFG_INT_LIST_CB(SECTION_LINE, line_default, CFGF_NONE,
+	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
 	cfg_opt_t opts[] = {
@@ -850,49 +731,40 @@ static const struct {
 	const char *path;
 	cfg_validate_callback_t cb;
 } config_validators[] = {
-    {"hostname", hostname_check_cb},
-    {"spool_dir", path_check_cb},
-    {"pid_file", path_check_cb},
+    {"hostname", config_hostname_check_cb},
+    {"spool_dir", config_path_check_cb},
+    {"pid_file", config_path_check_cb},
     {"xclient_networks", cidr_check_cb},
     {"internal_networks", cidr_check_cb},
     {"log", section_single_cb},
-    {"log|target", enum_check_cb},
+    {"log|target", config_enum_check_cb},
     {"log|facility", facility_check_cb},
-    {"log|level", enum_check_cb},
-    {"log|trace", enum_check_cb},
+    {"log|level", config_enum_check_cb},
+    {"log|trace", config_enum_check_cb},
     {"listener", listener_done_cb},
     {"listener|address", listener_address_cb},
     {"upstream", upstream_done_cb},
     {"upstream|address", upstream_address_cb},
-    {"upstream|helo_name", hostname_check_cb},
-    {"upstream|client_identity", enum_check_cb},
+    {"upstream|helo_name", config_hostname_check_cb},
+    {"upstream|client_identity", config_enum_check_cb},
     {"limits", limits_done_cb},
-    {"limits|bare_line_ending", enum_check_cb},
+    {"limits|bare_line_ending", config_enum_check_cb},
     {"dns", section_single_cb},
     {"dns|forwarders", forwarder_check_cb},
-    {"dns|trust_anchor", path_check_cb},
+    {"dns|trust_anchor", config_path_check_cb},
     {"dns|nodefault_zones", zone_check_cb},
-    {"filter", filter_done_cb},
 };
 
 static void
 config_set_validators(cfg_t *root)
 {
-	cfg_opt_t *opt;
-	char path[64];
 	size_t i;
 
 	for (i = 0;
 	     i < sizeof(config_validators) / sizeof(config_validators[0]); i++)
 		cfg_set_validate_func(root, config_validators[i].path,
 		                      config_validators[i].cb);
-	for (opt = cfg_getopt(root, "filter")->subopts; opt->name != NULL;
-	     opt++) {
-		if (strcmp(opt->name, SECTION_LINE) == 0)
-			continue;
-		snprintf(path, sizeof(path), "filter|%s", opt->name);
-		cfg_set_validate_func(root, path, filter_option_cb);
-	}
+	config_filter_validators_set(root);
 }
 
 /* Parsing. */

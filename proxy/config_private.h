@@ -1,9 +1,10 @@
 /*
- * config_private.h - what config.c, config_build.c and config_print.c
- * share; included by nothing else.
+ * config_private.h - what config.c, config_filter.c, config_build.c and
+ * config_print.c share; included by nothing else.
  *
  * The parser (config.c) owns the load in progress, the word tables of
- * the enumerated options and the number formats; the builder
+ * the enumerated options and the number formats; the checks of the
+ * filter sections (config_filter.c) use its validators; the builder
  * (config_build.c) owns the filter table and the struct config's memory;
  * the printer (config_print.c) only reads.
  */
@@ -31,8 +32,38 @@ struct config_parse {
 void __attribute__((format(printf, 3, 4)))
 config_parse_error(struct config_parse *p, int line, const char *fmt, ...);
 
+/* The load in progress while libconfuse runs the validators, else
+ * NULL. */
+struct config_parse *config_parse_current(void);
+
+/* Hidden option of every section, holding the line it starts on. */
+#define CONFIG_SECTION_LINE "__section_line"
+
 /* The line a section starts on, for errors about the whole section. */
 int config_section_line(cfg_t *sec);
+/* The section just closed: the last of opt's. */
+cfg_t *config_section_last(cfg_opt_t *opt);
+
+/* The value just parsed: a list's validator runs after every element
+ * and again at the closing brace; NULL for an empty list. */
+const char *config_opt_last_str(cfg_opt_t *opt);
+
+/*
+ * Validators (cfg_validate_callback_t) of config.c that the filter
+ * options share: a word of the option's table, a host name
+ * (config_hostname_ok()), a non-empty path.  Each reports by
+ * cfg_error() and returns 0 or -1.
+ */
+int config_enum_check_cb(cfg_t *cfg, cfg_opt_t *opt);
+int config_hostname_check_cb(cfg_t *cfg, cfg_opt_t *opt);
+int config_path_check_cb(cfg_t *cfg, cfg_opt_t *opt);
+
+/* Set the validators of the filter sections and of their options on a
+ * new tree (config_filter.c). */
+void config_filter_validators_set(cfg_t *root);
+
+/* The longest host name or header field name. */
+#define CONFIG_NAME_MAX 255
 
 /* A host name we accept: 1..255 of letters, digits, '.', '-', '_'. */
 int config_hostname_ok(const char *s);

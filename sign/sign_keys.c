@@ -1,12 +1,12 @@
 /*
- * sign_keys.c - DKIM key table, signing table and key generation.
+ * sign_keys.c - DKIM key table and signing table.
  *
  * Reads OpenDKIM-style key and signing tables (see sign_keys.h), loads
  * and checks every key with OpenSSL at startup, and answers "which keys
- * sign mail from this address" without locks or allocation.  Also makes
- * new keys and their DNS records for `postern keygen`.  Making and
- * checking signatures is left to the signer; command-line handling to
- * the daemon.  Errors are allocated "file:line: reason" strings.
+ * sign mail from this address" without locks or allocation.  Making new
+ * keys and their DNS records is sign_keygen.c's; making and checking
+ * signatures is left to the signer, command-line handling to the daemon.
+ * Errors are allocated "file:line: reason" strings.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,17 +27,14 @@
 #include <openssl/x509.h>
 
 #include "sign/sign_keys.h"
+#include "sign/sign_private.h"
 #include "util/xalloc.h"
 
-#define TABLE_LINE_MAX   4096
-#define KEY_FILE_MAX     65536
-#define ADDRESS_MAX      512
-#define DOMAIN_MAX       253
-#define LABEL_MAX        63
-#define RSA_BITS_MIN     1024 /* RFC 8301 section 3.2 */
-#define RSA_BITS_MAX     4096 /* what RFC 8301 verifiers must handle */
-#define RSA_BITS_DEFAULT 2048
-#define TXT_STRING_MAX   255 /* RFC 1035 character-string */
+#define TABLE_LINE_MAX 4096
+#define KEY_FILE_MAX   65536
+#define ADDRESS_MAX    512
+#define DOMAIN_MAX     253
+#define LABEL_MAX      63
 
 struct kt_entry {
 	struct sign_key key;
@@ -124,15 +121,6 @@ xbio_new(const BIO_METHOD *method)
 	if (bio == NULL)
 		abort();
 	return bio;
-}
-
-static char *
-base64(const unsigned char *data, size_t len)
-{
-	char *out = xmalloc(4 * ((len + 2) / 3) + 1);
-
-	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-	return out;
 }
 
 /*
@@ -317,8 +305,8 @@ pem_no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-static EVP_PKEY *
-pem_parse(const unsigned char *text, size_t len)
+EVP_PKEY *
+sign_pem_parse(const unsigned char *text, size_t len)
 {
 	BIO *bio = BIO_new_mem_buf(text, (int)len);
 	EVP_PKEY *pk;
@@ -331,9 +319,8 @@ pem_parse(const unsigned char *text, size_t len)
 	return pk;
 }
 
-/* The key as unencrypted PKCS#8 PEM, NUL-terminated; NULL on failure. */
-static unsigned char *
-pem_pkcs8(EVP_PKEY *pk, size_t *len_r)
+unsigned char *
+sign_pem_pkcs8(EVP_PKEY *pk, size_t *len_r)
 {
 	BIO *bio = xbio_new(BIO_s_secmem());
 	unsigned char *out = NULL;
@@ -504,14 +491,14 @@ key_load(struct sign_key *key, char *why, size_t whylen)
 		snprintf(why, whylen, "encrypted keys are not supported");
 		goto out;
 	}
-	pk = pem_parse(text, len);
+	pk = sign_pem_parse(text, len);
 	if (pk == NULL) {
 		snprintf(why, whylen, "no PEM private key found");
 		goto out;
 	}
 	if (key_type(pk, key, why, whylen) < 0)
 		goto out;
-	key->pem = pem_pkcs8(pk, &key->pemlen);
+	key->pem = sign_pem_pkcs8(pk, &key->pemlen);
 	if (key->pem == NULL) {
 		snprintf(why, whylen, "cannot re-encode the key");
 		goto out;
@@ -962,193 +949,4 @@ sign_signtable_lookup(const struct sign_signtable *st, const char *address,
 	else
 		e = flat_match(st, addr, (size_t)(at - addr));
 	return e != NULL ? entry_choices(e, at + 1, choices, max) : 0;
-}
-
-/*
- * Public keys and key generation
- */
-
-static char *
-txt_rsa(EVP_PKEY *pk)
-{
-	unsigned char *der = NULL;
-	char *b64, *txt;
-	int n;
-
-	n = i2d_PUBKEY(pk, &der);
-	if (n <= 0) {
-		ERR_clear_error();
-		return NULL;
-	}
-	b64 = base64(der, (size_t)n);
-	OPENSSL_free(der);
-	txt = xasprintf("v=DKIM1; k=rsa; p=%s", b64);
-	free(b64);
-	return txt;
-}
-
-/* RFC 8463 section 4: p= is the bare 32-octet key, not an SPKI. */
-static char *
-txt_ed25519(EVP_PKEY *pk)
-{
-	unsigned char raw[32];
-	size_t len = sizeof(raw);
-	char *b64, *txt;
-
-	if (EVP_PKEY_get_raw_public_key(pk, raw, &len) != 1) {
-		ERR_clear_error();
-		return NULL;
-	}
-	b64 = base64(raw, len);
-	txt = xasprintf("v=DKIM1; k=ed25519; p=%s", b64);
-	free(b64);
-	return txt;
-}
-
-static char *
-key_txt(EVP_PKEY *pk)
-{
-	if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_ED25519)
-		return txt_ed25519(pk);
-	return txt_rsa(pk);
-}
-
-char *
-sign_key_txt(const struct sign_key *key)
-{
-	EVP_PKEY *pk = pem_parse(key->pem, key->pemlen);
-	char *txt;
-
-	if (pk == NULL)
-		return NULL;
-	txt = key_txt(pk);
-	EVP_PKEY_free(pk);
-	return txt;
-}
-
-char *
-sign_key_zone_line(const char *selector, const char *domain, const char *txt)
-{
-	size_t len = strlen(txt), dlen = strlen(domain), off, chunk, cap;
-	const char *dot = dlen > 0 && domain[dlen - 1] == '.' ? "" : ".";
-	char *out;
-
-	cap =
-	    strlen(selector) + dlen + len + 4 * (len / TXT_STRING_MAX + 1) + 64;
-	out = xmalloc(cap);
-	off = (size_t)snprintf(out, cap, "%s._domainkey.%s%s IN TXT (",
-	                       selector, domain, dot);
-	do {
-		chunk = len < TXT_STRING_MAX ? len : TXT_STRING_MAX;
-		off += (size_t)snprintf(out + off, cap - off, " \"%.*s\"",
-		                        (int)chunk, txt);
-		txt += chunk;
-		len -= chunk;
-	} while (len > 0);
-	snprintf(out + off, cap - off, " )");
-	return out;
-}
-
-static int
-write_all(int fd, const unsigned char *data, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Create path (0600, not over an existing file) holding data. */
-static int
-file_create(const char *path, const unsigned char *data, size_t len,
-            char **error_r)
-{
-	int fd, err;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-	          0600);
-	if (fd < 0) {
-		*error_r =
-		    xasprintf("%s: cannot create: %s", path, strerror(errno));
-		return -1;
-	}
-	if (write_all(fd, data, len) == 0 && fsync(fd) == 0 && close(fd) == 0)
-		return 0;
-	err = errno;
-	close(fd);
-	unlink(path);
-	*error_r = xasprintf("%s: cannot write: %s", path, strerror(err));
-	return -1;
-}
-
-static EVP_PKEY *
-keygen_pkey(enum sign_alg alg, unsigned int bits, char **error_r)
-{
-	EVP_PKEY *pk = NULL;
-
-	if (alg == SIGN_ALG_ED25519_SHA256 && bits != 0 && bits != 256) {
-		*error_r =
-		    xasprintf("Ed25519 keys have 256 bits, not %u", bits);
-		return NULL;
-	}
-	if (alg == SIGN_ALG_RSA_SHA256 &&
-	    (bits < RSA_BITS_MIN || bits > RSA_BITS_MAX)) {
-		*error_r = xasprintf("RSA keys for DKIM have %d to %d bits, "
-		                     "not %u",
-		                     RSA_BITS_MIN, RSA_BITS_MAX, bits);
-		return NULL;
-	}
-	if (alg == SIGN_ALG_RSA_SHA256)
-		pk = EVP_RSA_gen(bits);
-	else
-		pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	if (pk == NULL) {
-		ERR_clear_error();
-		*error_r = xasprintf("cannot generate the key");
-	}
-	return pk;
-}
-
-int
-sign_keygen(enum sign_alg alg, unsigned int bits, const char *keyfile,
-            char **txt_r, char **error_r)
-{
-	EVP_PKEY *pk;
-	unsigned char *pem = NULL;
-	size_t pemlen = 0;
-	char *txt = NULL;
-	int ret = -1;
-
-	*txt_r = NULL;
-	if (alg == SIGN_ALG_RSA_SHA256 && bits == 0)
-		bits = RSA_BITS_DEFAULT;
-	pk = keygen_pkey(alg, bits, error_r);
-	if (pk == NULL)
-		return -1;
-	pem = pem_pkcs8(pk, &pemlen);
-	txt = key_txt(pk);
-	if (pem == NULL || txt == NULL) {
-		*error_r = xasprintf("cannot encode the key");
-		goto out;
-	}
-	if (file_create(keyfile, pem, pemlen, error_r) < 0)
-		goto out;
-	*txt_r = txt;
-	txt = NULL;
-	ret = 0;
-out:
-	if (pem != NULL)
-		OPENSSL_cleanse(pem, pemlen);
-	free(pem);
-	free(txt);
-	EVP_PKEY_free(pk);
-	return ret;
 }

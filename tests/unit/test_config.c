@@ -10,12 +10,6 @@
  * ../shared/corpus) copied there with mode 0600.  Tests run from the
  * repository root, where contrib/postern.conf is.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +22,10 @@
 #include "proxy/config.h"
 #include "util/log.h"
 #include "util/netaddr.h"
+#include "tests/unit/unit.h"
 
 #define CONTRIB_CONF "contrib/postern.conf"
 #define CORPUS_KEY   "dkim/dkimpy/test.private"
-#define TEXT_MAX     4096
 
 /* A listener on line 1 and an upstream on line 2. */
 #define LU                                                                     \
@@ -46,62 +40,29 @@
 	"\tkey_table = \"%D/keytable\"\n"                                      \
 	"\tsigning_table = \"%D/signtable\"\n"
 
-/* The directory of dkim_sign's key, tables and the like; see
- * sign_setup(). */
-static char sign_dir[] = "/tmp/test_config.XXXXXX";
-
-/* tmpl with each "%s" replaced by path and each "%D" by sign_dir. */
-static void
-expand(char *buf, size_t size, const char *tmpl, const char *path)
+/* tmpl with each "%s" replaced by path and each "%D" by the scratch
+ * directory, which holds dkim_sign's key and tables (see sign_setup());
+ * allocated. */
+static char *
+expand(const char *tmpl, const char *path)
 {
-	size_t len = 0;
-	const char *t, *sub;
+	const char *const values[] = {path, unit_tmpdir()};
 
-	for (t = tmpl; *t != '\0'; t++) {
-		sub = NULL;
-		if (t[0] == '%' && t[1] == 's')
-			sub = path;
-		else if (t[0] == '%' && t[1] == 'D')
-			sub = sign_dir;
-		if (sub == NULL) {
-			assert_true(len + 1 < size);
-			buf[len++] = *t;
-			continue;
-		}
-		assert_true(len + strlen(sub) < size);
-		memcpy(buf + len, sub, strlen(sub));
-		len += strlen(sub);
-		t++;
-	}
-	buf[len] = '\0';
-}
-
-static void
-write_file(const char *path, const char *text, mode_t mode)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-	assert_int_equal(chmod(path, mode), 0);
+	return unit_expand(tmpl, "sD", values);
 }
 
 /* Write text, with %D expanded, to a new temporary file. */
 static char *
 write_temp(const char *text)
 {
-	char path[] = "/tmp/test_config.XXXXXX", buf[TEXT_MAX];
-	int fd = mkstemp(path);
+	char *expanded = expand(text, ""), *path;
 
-	assert_true(fd >= 0);
-	close(fd);
-	expand(buf, sizeof(buf), text, "");
-	write_file(path, buf, 0600);
-	return strdup(path);
+	path = unit_temp_file("test_config", expanded, strlen(expanded));
+	free(expanded);
+	return path;
 }
 
-/* Files in sign_dir: name and content, %D expanded. */
+/* Files in the scratch directory: name and content, %D expanded. */
 static const struct {
 	const char *name;
 	const char *text;
@@ -115,40 +76,24 @@ static const struct {
     {"badsigntable", "example.org sel1\nexample.net nokey\n"},
 };
 
-static void
-sign_file_path(char *buf, size_t size, const char *name)
-{
-	snprintf(buf, size, "%s/%s", sign_dir, name);
-}
-
 static int
 sign_setup(void **state)
 {
-	const char *corpus = getenv("CORPUS");
-	char src[1024], path[1024], text[TEXT_MAX], *key;
+	char *text;
 	size_t i, len;
-	FILE *f;
 
-	if (mkdtemp(sign_dir) == NULL)
+	if (unit_tmpdir_make("test_config") < 0 ||
+	    access(unit_corpus_path(CORPUS_KEY), R_OK) != 0)
 		return -1;
-	snprintf(src, sizeof(src), "%s/" CORPUS_KEY,
-	         corpus != NULL ? corpus : "../shared/corpus");
-	f = fopen(src, "r");
-	if (f == NULL)
-		return -1;
-	key = calloc(1, TEXT_MAX);
-	len = fread(key, 1, TEXT_MAX - 1, f);
-	fclose(f);
-	sign_file_path(path, sizeof(path), "key.private");
-	if (len > 0)
-		write_file(path, key, 0600);
-	free(key);
+	text = unit_read_file(unit_corpus_path(CORPUS_KEY), &len);
+	unit_write_text(unit_tmp("key.private"), text);
+	free(text);
 	if (len == 0)
 		return -1;
-	for (i = 0; i < sizeof(sign_files) / sizeof(sign_files[0]); i++) {
-		expand(text, sizeof(text), sign_files[i].text, "");
-		sign_file_path(path, sizeof(path), sign_files[i].name);
-		write_file(path, text, 0600);
+	for (i = 0; i < ARRAY_LEN(sign_files); i++) {
+		text = expand(sign_files[i].text, "");
+		unit_write_text(unit_tmp(sign_files[i].name), text);
+		free(text);
 	}
 	return 0;
 }
@@ -156,16 +101,7 @@ sign_setup(void **state)
 static int
 sign_teardown(void **state)
 {
-	char path[1024];
-	size_t i;
-
-	for (i = 0; i < sizeof(sign_files) / sizeof(sign_files[0]); i++) {
-		sign_file_path(path, sizeof(path), sign_files[i].name);
-		unlink(path);
-	}
-	sign_file_path(path, sizeof(path), "key.private");
-	unlink(path);
-	rmdir(sign_dir);
+	unit_tmpdir_remove();
 	return 0;
 }
 
@@ -180,17 +116,29 @@ load_text(const char *text, char **error)
 	return cfg;
 }
 
+/* text loaded, or NULL with the reason printed and *failed set. */
 static struct config *
-load_ok(const char *text)
+load_case(const char *name, const char *text, int *failed)
 {
 	char *error = NULL;
 	struct config *cfg = load_text(text, &error);
 
 	if (cfg == NULL) {
-		print_error("load failed: %s\n", error);
+		print_error("%s: load failed: %s\n", name, error);
 		free(error);
-		fail();
+		*failed = 1;
 	}
+	return cfg;
+}
+
+static struct config *
+load_ok(const char *text)
+{
+	int failed = 0;
+	struct config *cfg = load_case("file", text, &failed);
+
+	if (failed)
+		fail();
 	return cfg;
 }
 
@@ -539,18 +487,13 @@ test_config_good(void **state)
 	size_t i;
 	int failed = 0;
 
-	for (i = 0; i < sizeof(good_cases) / sizeof(good_cases[0]); i++) {
+	for (i = 0; i < ARRAY_LEN(good_cases); i++) {
 		const struct good_case *c = &good_cases[i];
-		char *error = NULL;
-		struct config *cfg = load_text(c->text, &error);
+		struct config *cfg = load_case(c->name, c->text, &failed);
 		unsigned long long got;
 
-		if (cfg == NULL) {
-			print_error("%s: load failed: %s\n", c->name, error);
-			free(error);
-			failed = 1;
+		if (cfg == NULL)
 			continue;
-		}
 		got = c->get(cfg);
 		if (got != c->want) {
 			print_error("%s: got %llu, want %llu\n", c->name, got,
@@ -627,19 +570,14 @@ test_config_filter_settings(void **state)
 	size_t i, n;
 	int failed = 0;
 
-	for (i = 0; i < sizeof(settings_cases) / sizeof(settings_cases[0]);
-	     i++) {
+	for (i = 0; i < ARRAY_LEN(settings_cases); i++) {
 		const struct settings_case *c = &settings_cases[i];
-		char *error = NULL, want[TEXT_MAX];
-		struct config *cfg = load_text(c->text, &error);
+		struct config *cfg = load_case(c->name, c->text, &failed);
+		char *want;
 
-		if (cfg == NULL) {
-			print_error("%s: load failed: %s\n", c->name, error);
-			free(error);
-			failed = 1;
+		if (cfg == NULL)
 			continue;
-		}
-		expand(want, sizeof(want), c->want, "");
+		want = expand(c->want, "");
 		n = filter_chain_count(cfg->chain);
 		if (n == 0 || strcmp(cfg->filter_settings[n - 1], want) != 0) {
 			print_error("%s:\n  got  %s\n  want %s\n", c->name,
@@ -648,6 +586,7 @@ test_config_filter_settings(void **state)
 			            want);
 			failed = 1;
 		}
+		free(want);
 		config_unref(&cfg);
 	}
 	if (failed)
@@ -655,7 +594,7 @@ test_config_filter_settings(void **state)
 }
 
 /* Bad files.  want is the whole error with %s for the file and %D for
- * sign_dir; a want ending in "..." gives only the start, where the
+ * the scratch directory; a want ending in "..." gives only the start, where the
  * reason itself comes from util/netaddr or sign/sign_keys. */
 
 struct bad_case {
@@ -1013,11 +952,11 @@ static void
 check_bad(const struct bad_case *c, const char *path, const char *got,
           int *failed)
 {
-	char want[TEXT_MAX];
+	char *want;
 	size_t len;
 	int prefix;
 
-	expand(want, sizeof(want), c->want, path);
+	want = expand(c->want, path);
 	len = strlen(want);
 	prefix = len > 3 && strcmp(want + len - 3, "...") == 0;
 	if (prefix)
@@ -1030,6 +969,7 @@ check_bad(const struct bad_case *c, const char *path, const char *got,
 		print_error("%s:\n  got  %s\n  want %s\n", c->name, got, want);
 		*failed = 1;
 	}
+	free(want);
 }
 
 static void
@@ -1038,7 +978,7 @@ test_config_bad(void **state)
 	size_t i;
 	int failed = 0;
 
-	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+	for (i = 0; i < ARRAY_LEN(bad_cases); i++) {
 		const struct bad_case *c = &bad_cases[i];
 		char *path = write_temp(c->text);
 		char *error = NULL;
@@ -1072,19 +1012,15 @@ static void
 test_config_nul_byte(void **state)
 {
 	static const char text[] = LU "workers = 4\0\n";
-	char path[] = "/tmp/test_config.XXXXXX", want[64];
-	int fd = mkstemp(path);
-	char *error = NULL;
+	char *path = unit_temp_file("test_config", text, sizeof(text) - 1);
+	char *error = NULL, *want = xasprintf("%s:3: NUL byte", path);
 
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, sizeof(text) - 1),
-	                 (ssize_t)sizeof(text) - 1);
-	close(fd);
 	assert_null(config_load(path, &error));
-	snprintf(want, sizeof(want), "%s:3: NUL byte", path);
 	assert_string_equal(error, want);
 	free(error);
+	free(want);
 	unlink(path);
+	free(path);
 }
 
 static void
@@ -1125,28 +1061,33 @@ test_config_listener_find(void **state)
 	config_unref(&cfg);
 }
 
-/* Run config_print_summary() with stdout sent to a file; return the text. */
+/* What config_print_summary() writes to stdout; allocated. */
 static char *
 capture_summary(const struct config *cfg)
 {
-	char path[] = "/tmp/test_config.XXXXXX";
-	static char buf[4096];
-	int fd = mkstemp(path), saved = dup(1);
-	ssize_t n;
+	struct unit_capture cap;
+	char *text;
 
-	assert_true(fd >= 0 && saved >= 0);
-	fflush(stdout);
-	dup2(fd, 1);
+	unit_capture_start(&cap, STDOUT_FILENO);
 	config_print_summary(cfg);
-	fflush(stdout);
-	dup2(saved, 1);
-	close(saved);
-	n = pread(fd, buf, sizeof(buf) - 1, 0);
-	assert_true(n > 0);
-	buf[n] = '\0';
-	close(fd);
-	unlink(path);
-	return buf;
+	text = unit_capture_end(&cap);
+	assert_true(text[0] != '\0');
+	return text;
+}
+
+/* Each of the n strings of want is in the summary out. */
+static void
+check_summary(const char *out, const char *const *want, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strstr(out, want[i]) == NULL) {
+			print_error("summary:\n%s\nwant line: %s", out,
+			            want[i]);
+			fail();
+		}
+	}
 }
 
 static void
@@ -1173,23 +1114,16 @@ test_config_summary(void **state)
 	    "dns_error tempfail\n",
 	    "filter authres authserv_id mx.example.org\n",
 	};
-	char *error = NULL;
+	char *error = NULL, *out;
 	struct config *cfg = config_load(CONTRIB_CONF, &error);
-	const char *out;
-	size_t i;
 
 	if (cfg == NULL) {
 		print_error("%s\n", error);
 		fail();
 	}
 	out = capture_summary(cfg);
-	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		if (strstr(out, want[i]) == NULL) {
-			print_error("summary:\n%s\nwant line: %s", out,
-			            want[i]);
-			fail();
-		}
-	}
+	check_summary(out, want, ARRAY_LEN(want));
+	free(out);
 	config_unref(&cfg);
 }
 
@@ -1208,16 +1142,10 @@ test_config_summary_dns(void **state)
 	    "dns {\n\tforwarders = {\"127.0.0.1@5353\", \"::1\"}\n"
 	    "\ttimeout = 30s\n\tnodefault_zones = {\"test.\", \"invalid.\"}\n"
 	    "}\nfilter dkim_verify {}\nfilter dkim_sign {\n" SIGN_TABLES "}\n");
-	const char *out = capture_summary(cfg);
-	size_t i;
+	char *out = capture_summary(cfg);
 
-	for (i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
-		if (strstr(out, with[i]) == NULL) {
-			print_error("summary:\n%s\nwant line: %s", out,
-			            with[i]);
-			fail();
-		}
-	}
+	check_summary(out, with, ARRAY_LEN(with));
+	free(out);
 	config_unref(&cfg);
 	cfg = load_ok(LU);
 	out = capture_summary(cfg);
@@ -1227,6 +1155,7 @@ test_config_summary_dns(void **state)
 		print_error("summary:\n%s\nwant dns none, filters none", out);
 		fail();
 	}
+	free(out);
 	config_unref(&cfg);
 }
 
@@ -1235,7 +1164,9 @@ test_config_summary_dns(void **state)
 static void
 test_config_dns_resolv_conf(void **state)
 {
+	static const char *const want[] = {"dns forwarders resolv.conf "};
 	struct config *cfg;
+	char *out;
 
 	if (access("/etc/resolv.conf", R_OK) != 0)
 		skip();
@@ -1243,8 +1174,9 @@ test_config_dns_resolv_conf(void **state)
 	assert_non_null(cfg->dns);
 	assert_int_equal(cfg->dns_conf.nforwarders, 0);
 	assert_int_equal(cfg->dns_conf.timeout, 5);
-	assert_non_null(
-	    strstr(capture_summary(cfg), "dns forwarders resolv.conf "));
+	out = capture_summary(cfg);
+	check_summary(out, want, ARRAY_LEN(want));
+	free(out);
 	config_unref(&cfg);
 }
 

@@ -10,12 +10,6 @@
  *
  * UNBOUND names the server binary (default /usr/sbin/unbound).
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,13 +26,13 @@
 #include <unistd.h>
 
 #include "util/dns.h"
+#include "tests/unit/unit.h"
 
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
-#define KEY_LEN       1100 /* 4 strings of 255 octets and one of 80 */
-#define SERVER_TTL    3600
-#define LOOKUP_MS     3000
-#define N_THREADS     8
-#define PER_THREAD    60
+#define KEY_LEN    1100 /* 4 strings of 255 octets and one of 80 */
+#define SERVER_TTL 3600
+#define LOOKUP_MS  3000
+#define N_THREADS  8
+#define PER_THREAD 60
 
 struct rr {
 	const char *data;
@@ -104,7 +98,6 @@ static const struct lookup_case served_cases[] = {
 };
 
 /* The server. */
-static char tmpdir[64];
 static pid_t unbound_pid = -1;
 static int unbound_port;
 static struct dns *dns;
@@ -123,14 +116,6 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static void
-sleep_ms(unsigned int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
 }
 
 /* Printable form of data for messages, cut at 40 octets. */
@@ -227,7 +212,7 @@ resolver_new(int port, unsigned int timeout_ms)
 	    .nforwarders = 1,
 	    .timeout_ms = timeout_ms,
 	    .nodefault_zones = zones,
-	    .nnodefault_zones = N_ELEMENTS(zones),
+	    .nnodefault_zones = ARRAY_LEN(zones),
 	};
 	const char *error = NULL;
 	struct dns *d;
@@ -359,7 +344,7 @@ write_config(const char *path)
 	        "\tnum-threads: 1\n\tmodule-config: \"iterator\"\n"
 	        "\tlocal-zone: \".\" static\n"
 	        "\tlocal-zone: \"test.\" nodefault\n",
-	        unbound_port, tmpdir, tmpdir);
+	        unbound_port, unit_tmpdir(), unit_tmpdir());
 	write_records(f);
 	fprintf(f, "remote-control:\n\tcontrol-enable: no\n");
 	return fclose(f) == 0 ? 0 : -1;
@@ -409,7 +394,7 @@ wait_ready(void)
 		}
 		if (tcp_connects(unbound_port))
 			return 0;
-		sleep_ms(50);
+		unit_sleep_ms(50);
 	}
 	return -1;
 }
@@ -417,11 +402,9 @@ wait_ready(void)
 static void
 print_server_log(void)
 {
-	char path[128], line[512];
-	FILE *f;
+	FILE *f = fopen(unit_tmp("unbound.log"), "r");
+	char line[512];
 
-	snprintf(path, sizeof(path), "%s/unbound.log", tmpdir);
-	f = fopen(path, "r");
 	if (f == NULL)
 		return;
 	while (fgets(line, sizeof(line), f) != NULL)
@@ -432,11 +415,10 @@ print_server_log(void)
 static int
 start_unbound(void)
 {
-	char conf[128], logpath[128];
+	const char *conf = unit_tmp("unbound.conf");
+	const char *logpath = unit_tmp("unbound.log");
 
 	unbound_port = free_port();
-	snprintf(conf, sizeof(conf), "%s/unbound.conf", tmpdir);
-	snprintf(logpath, sizeof(logpath), "%s/unbound.log", tmpdir);
 	if (unbound_port < 0 || write_config(conf) < 0)
 		return -1;
 	unbound_pid = fork();
@@ -460,7 +442,7 @@ stop_unbound(void)
 	for (i = 0; i < 100; i++) {
 		if (waitpid(unbound_pid, NULL, WNOHANG) == unbound_pid)
 			break;
-		sleep_ms(50);
+		unit_sleep_ms(50);
 	}
 	if (i == 100) {
 		kill(unbound_pid, SIGKILL);
@@ -485,27 +467,11 @@ open_silent(void)
 	return 0;
 }
 
-static void
-remove_tmpdir(void)
-{
-	static const char *const files[] = {"unbound.conf", "unbound.log",
-	                                    "unbound.pid", "anchor"};
-	char path[128];
-	size_t i;
-
-	for (i = 0; i < N_ELEMENTS(files); i++) {
-		snprintf(path, sizeof(path), "%s/%s", tmpdir, files[i]);
-		unlink(path);
-	}
-	rmdir(tmpdir);
-}
-
 static int
 group_setup(void **state)
 {
 	fill_names();
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/postern-test-dns-XXXXXX");
-	if (mkdtemp(tmpdir) == NULL || open_silent() < 0)
+	if (unit_tmpdir_make("postern-test-dns") < 0 || open_silent() < 0)
 		return -1;
 	if (start_unbound() < 0) {
 		print_error("unbound did not start on 127.0.0.1:%d\n",
@@ -523,7 +489,7 @@ group_teardown(void **state)
 	stop_unbound();
 	if (silent_fd >= 0)
 		close(silent_fd);
-	remove_tmpdir();
+	unit_tmpdir_remove();
 	return 0;
 }
 
@@ -534,7 +500,7 @@ test_served_records(void **state)
 {
 	size_t i;
 
-	for (i = 0; i < N_ELEMENTS(served_cases); i++)
+	for (i = 0; i < ARRAY_LEN(served_cases); i++)
 		lookup_check(dns, &served_cases[i]);
 }
 
@@ -568,7 +534,7 @@ test_bad_names(void **state)
 	size_t i;
 	int rc;
 
-	for (i = 0; i < N_ELEMENTS(cases); i++) {
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
 		rc = dns_lookup(dns, cases[i].name, cases[i].type, &a);
 		if (rc != -1 || a.status != DNS_PERMFAIL || a.count != 0)
 			fail_msg("%s: got rc %d status %s, want -1 permfail",
@@ -603,8 +569,7 @@ worker_main(void *arg)
 	int rc;
 
 	for (i = 0; i < PER_THREAD; i++) {
-		c = &served_cases[(w->index * 7 + i) %
-		                  N_ELEMENTS(served_cases)];
+		c = &served_cases[(w->index * 7 + i) % ARRAY_LEN(served_cases)];
 		rc = dns_lookup(dns, c->name, c->type, &a);
 		if (check_answer(c, rc, &a, why, sizeof(why)) < 0 &&
 		    atomic_fetch_add(w->failures, 1) == 0)
@@ -770,20 +735,20 @@ test_destroy_while_waiting(void **state)
 	double t0, took;
 	size_t i;
 
-	for (i = 0; i < N_ELEMENTS(w); i++) {
+	for (i = 0; i < ARRAY_LEN(w); i++) {
 		w[i] = (struct waiter){.d = d, .rc = 99};
 		assert_int_equal(
 		    pthread_create(&t[i], NULL, waiter_main, &w[i]), 0);
 	}
-	sleep_ms(300);
+	unit_sleep_ms(300);
 	t0 = now_ms();
 	dns_destroy(&d);
 	took = now_ms() - t0;
-	for (i = 0; i < N_ELEMENTS(w); i++)
+	for (i = 0; i < ARRAY_LEN(w); i++)
 		pthread_join(t[i], NULL);
 	if (took > 2000)
 		fail_msg("destroy took %.0f ms, want under 2000", took);
-	for (i = 0; i < N_ELEMENTS(w); i++) {
+	for (i = 0; i < ARRAY_LEN(w); i++) {
 		if (w[i].rc != 0 || w[i].a.status != DNS_TEMPFAIL ||
 		    w[i].took > 2500)
 			fail_msg("waiter %zu: got rc %d status %s after %.0f "
@@ -833,19 +798,13 @@ test_create_errors(void **state)
 	    {"trust anchor missing", "127.0.0.1", "/nonexistent/root.key"},
 	    {"trust anchor not an anchor", "127.0.0.1", "GARBAGE"},
 	};
-	char garbage[128];
-	const char *fwds[1], *error;
+	const char *garbage = unit_tmp("anchor"), *fwds[1], *error;
 	struct dns_options opt = {.forwarders = fwds, .nforwarders = 1};
 	struct dns *d;
-	FILE *f;
 	size_t i;
 
-	snprintf(garbage, sizeof(garbage), "%s/anchor", tmpdir);
-	f = fopen(garbage, "w");
-	assert_non_null(f);
-	fprintf(f, "this is ( not a zone file\n");
-	fclose(f);
-	for (i = 0; i < N_ELEMENTS(cases); i++) {
+	unit_write_text(garbage, "this is ( not a zone file\n");
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
 		fwds[0] = cases[i].forwarder;
 		opt.trust_anchor_file = cases[i].anchor;
 		if (opt.trust_anchor_file != NULL &&
@@ -875,7 +834,7 @@ test_status_names(void **state)
 	};
 	size_t i;
 
-	for (i = 0; i < N_ELEMENTS(cases); i++)
+	for (i = 0; i < ARRAY_LEN(cases); i++)
 		assert_string_equal(dns_status_name(cases[i].s), cases[i].want);
 }
 

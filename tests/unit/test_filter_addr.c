@@ -1,16 +1,12 @@
 /*
  * test_filter_addr.c - address-list parsing of header field values.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include "filters/filter_addr.h"
+#include "tests/unit/unit.h"
 
 #define OUT_MAX 8
 
@@ -252,11 +248,11 @@ test_addr_cases(void **state)
 {
 	size_t i, failed = 0;
 
-	for (i = 0; i < sizeof(addr_cases) / sizeof(addr_cases[0]); i++)
+	for (i = 0; i < ARRAY_LEN(addr_cases); i++)
 		failed += run_case(&addr_cases[i]) < 0;
 	if (failed > 0) {
 		print_error("%zu of %zu cases failed\n", failed,
-		            sizeof(addr_cases) / sizeof(addr_cases[0]));
+		            ARRAY_LEN(addr_cases));
 		fail();
 	}
 }
@@ -314,7 +310,7 @@ test_addr_lengths(void **state)
 	struct filter_mailbox out[1];
 	size_t i;
 
-	for (i = 0; i < sizeof(length_cases) / sizeof(length_cases[0]); i++) {
+	for (i = 0; i < ARRAY_LEN(length_cases); i++) {
 		const struct length_case *c = &length_cases[i];
 		size_t plen = strlen(c->prefix), slen = strlen(c->suffix);
 		char *value = malloc(plen + c->count + slen + 1);

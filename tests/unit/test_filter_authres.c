@@ -3,18 +3,14 @@
  * authserv-id, composing the field, and removing forged fields from a
  * spooled message.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include "filters/filter.h"
 #include "filters/filter_authres.h"
 #include "filters/filter_msg.h"
+#include "tests/unit/unit_msg.h"
 #include "util/spool.h"
 
 struct servid_case {
@@ -62,7 +58,7 @@ test_servid_cases(void **state)
 {
 	size_t i, failed = 0;
 
-	for (i = 0; i < sizeof(servid_cases) / sizeof(servid_cases[0]); i++) {
+	for (i = 0; i < ARRAY_LEN(servid_cases); i++) {
 		const struct servid_case *c = &servid_cases[i];
 		char buf[256] = "";
 		int ret;
@@ -141,7 +137,7 @@ test_compose_cases(void **state)
 {
 	size_t i, k;
 
-	for (i = 0; i < sizeof(compose_cases) / sizeof(compose_cases[0]); i++) {
+	for (i = 0; i < ARRAY_LEN(compose_cases); i++) {
 		const struct compose_case *c = &compose_cases[i];
 		struct filter_session s = {0};
 		struct filter_txn t;
@@ -165,9 +161,7 @@ test_compose_cases(void **state)
 /* End to end: a spooled message through the chain. */
 
 struct fixture {
-	struct filter_session s;
-	struct filter_txn t;
-	struct spool *sp;
+	struct unit_msg m;
 	struct filter_chain *chain;
 	int calls;
 	struct filter_verdict verdict;
@@ -189,12 +183,8 @@ fixture_run(struct fixture *f, const char *msg)
 	int temporary;
 
 	memset(f, 0, sizeof(*f));
-	strcpy(f->s.id, "test");
-	filter_txn_init(&f->t, &f->s);
-	f->sp = spool_new("/tmp", 1 << 20);
-	assert_int_equal(spool_write(f->sp, msg, strlen(msg), &error), 0);
-	f->t.message = f->sp;
-	assert_int_equal(filter_msg_index(&f->t, &temporary, &error), 0);
+	unit_msg_init(&f->m, msg, 1 << 20);
+	assert_int_equal(filter_msg_index(&f->m.t, &temporary, &error), 0);
 	f->chain = filter_chain_new();
 	filter_authres_add(f->chain, "mx.example.org");
 }
@@ -203,33 +193,7 @@ static void
 fixture_deinit(struct fixture *f)
 {
 	filter_chain_free(&f->chain);
-	filter_txn_deinit(&f->t);
-	spool_free(&f->sp);
-}
-
-static char *
-read_all(const struct filter_txn *t)
-{
-	struct filter_msg_reader r;
-	size_t len = 0, cap = 256;
-	char *out = malloc(cap);
-	const char *error;
-	ssize_t n;
-
-	filter_msg_reader_init(&r, t);
-	for (;;) {
-		if (len + 64 + 1 > cap) {
-			cap *= 2;
-			out = realloc(out, cap);
-		}
-		n = filter_msg_read(&r, out + len, 64, &error);
-		assert_true(n >= 0);
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	out[len] = '\0';
-	return out;
+	unit_msg_deinit(&f->m);
 }
 
 static void
@@ -272,15 +236,16 @@ test_filter_removes_forged_fields(void **state)
 	char *out;
 
 	fixture_run(&f, msg);
-	filter_txn_auth(&f.t, "spf", "pass", NULL, "smtp.mailfrom=example.org");
-	filter_txn_auth(&f.t, "dkim", "pass", NULL, "header.d=example.org");
-	filter_chain_run(f.chain, NULL, FILTER_PHASE_EOM, &f.s, &f.t,
+	filter_txn_auth(&f.m.t, "spf", "pass", NULL,
+	                "smtp.mailfrom=example.org");
+	filter_txn_auth(&f.m.t, "dkim", "pass", NULL, "header.d=example.org");
+	filter_chain_run(f.chain, NULL, FILTER_PHASE_EOM, &f.m.s, &f.m.t,
 	                 record_done, &f);
 	assert_int_equal(f.calls, 1);
 	assert_int_equal(f.verdict.action, FILTER_CONTINUE);
-	out = read_all(&f.t);
+	out = unit_msg_read_all(&f.m.t, 64);
 	assert_string_equal(out, want);
-	assert_string_equal(f.t.notes, "authres=added authres_removed=3");
+	assert_string_equal(f.m.t.notes, "authres=added authres_removed=3");
 	free(out);
 	fixture_deinit(&f);
 }
@@ -295,17 +260,17 @@ test_filter_adds_none(void **state)
 	char *out;
 
 	fixture_run(&f, msg);
-	filter_chain_run(f.chain, NULL, FILTER_PHASE_EOM, &f.s, &f.t,
+	filter_chain_run(f.chain, NULL, FILTER_PHASE_EOM, &f.m.s, &f.m.t,
 	                 record_done, &f);
 	assert_int_equal(f.calls, 1);
 	assert_int_equal(f.verdict.action, FILTER_CONTINUE);
-	out = read_all(&f.t);
+	out = unit_msg_read_all(&f.m.t, 64);
 	assert_string_equal(out,
 	                    "Authentication-Results: mx.example.org; none\r\n"
 	                    "From: a@example.org\r\n"
 	                    "\r\n"
 	                    "Body.\r\n");
-	assert_string_equal(f.t.notes, "authres=added");
+	assert_string_equal(f.m.t.notes, "authres=added");
 	assert_string_equal(filter_chain_name(f.chain, 0), "authres");
 	free(out);
 	fixture_deinit(&f);

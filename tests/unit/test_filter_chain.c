@@ -3,20 +3,17 @@
  * Received filter.
  */
 #include <pthread.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 
 #include "filters/filter.h"
 #include "filters/filter_received.h"
 #include "util/workpool.h"
+#include "tests/unit/unit.h"
 
 /* A scripted filter: answers `action` and records that it ran. */
 struct script {
@@ -109,7 +106,7 @@ test_chain_order_and_verdicts(void **state)
 	static const char *names[] = {"a", "b", "c"};
 	size_t i, j;
 
-	for (i = 0; i < sizeof(chain_cases) / sizeof(chain_cases[0]); i++) {
+	for (i = 0; i < ARRAY_LEN(chain_cases); i++) {
 		const struct chain_case *c = &chain_cases[i];
 		struct filter_chain *chain = filter_chain_new();
 		struct script sc[3];

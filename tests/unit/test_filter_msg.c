@@ -1,70 +1,14 @@
 /*
  * test_filter_msg.c - the header index and the outgoing message reader.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include "filters/filter.h"
 #include "filters/filter_msg.h"
+#include "tests/unit/unit_msg.h"
 #include "util/spool.h"
-
-struct fixture {
-	struct filter_session s;
-	struct filter_txn t;
-	struct spool *sp;
-};
-
-static void
-fixture_init(struct fixture *f, const char *msg, size_t memlimit)
-{
-	const char *error;
-
-	memset(f, 0, sizeof(*f));
-	strcpy(f->s.id, "test");
-	filter_txn_init(&f->t, &f->s);
-	f->sp = spool_new("/tmp", memlimit);
-	assert_int_equal(spool_write(f->sp, msg, strlen(msg), &error), 0);
-	f->t.message = f->sp;
-}
-
-static void
-fixture_deinit(struct fixture *f)
-{
-	filter_txn_deinit(&f->t);
-	spool_free(&f->sp);
-}
-
-/* The whole outgoing message, read chunk octets at a time. */
-static char *
-read_all(const struct filter_txn *t, size_t chunk)
-{
-	struct filter_msg_reader r;
-	size_t len = 0, cap = 4096;
-	char *out = malloc(cap);
-	const char *error;
-	ssize_t n;
-
-	filter_msg_reader_init(&r, t);
-	for (;;) {
-		if (len + chunk + 1 > cap) {
-			cap = (len + chunk + 1) * 2;
-			out = realloc(out, cap);
-		}
-		n = filter_msg_read(&r, out + len, chunk, &error);
-		assert_true(n >= 0);
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	out[len] = '\0';
-	return out;
-}
 
 struct index_case {
 	const char *name;
@@ -95,14 +39,14 @@ test_index_cases(void **state)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(index_cases) / sizeof(index_cases[0]); i++) {
+	for (i = 0; i < ARRAY_LEN(index_cases); i++) {
 		const struct index_case *c = &index_cases[i];
-		struct fixture f;
+		struct unit_msg f;
 		const char *error = NULL;
 		int temporary;
 		size_t off;
 
-		fixture_init(&f, c->msg, 1 << 20);
+		unit_msg_init(&f, c->msg, 1 << 20);
 		assert_int_equal(filter_msg_index(&f.t, &temporary, &error), 0);
 		off = filter_msg_body_offset(&f.t);
 		if (filter_msg_field_count(&f.t) != c->fields ||
@@ -113,7 +57,7 @@ test_index_cases(void **state)
 			            c->msg + off, c->fields, c->body);
 			fail();
 		}
-		fixture_deinit(&f);
+		unit_msg_deinit(&f);
 	}
 }
 
@@ -127,13 +71,13 @@ test_field_access_and_delete(void **state)
 	    "Subject: hi\r\n there\r\n"
 	    "\r\n"
 	    "Body.\r\n";
-	struct fixture f;
+	struct unit_msg f;
 	const char *error;
 	char *field, *out;
 	size_t len;
 	int temporary;
 
-	fixture_init(&f, msg, 1 << 20);
+	unit_msg_init(&f, msg, 1 << 20);
 	assert_int_equal(filter_msg_index(&f.t, &temporary, &error), 0);
 	assert_int_equal(filter_msg_field_count(&f.t), 4);
 	assert_true(filter_msg_field_is(&f.t, 0, "authentication-results"));
@@ -146,14 +90,14 @@ test_field_access_and_delete(void **state)
 
 	filter_msg_field_delete(&f.t, 0);
 	assert_false(filter_msg_field_is(&f.t, 0, "Authentication-Results"));
-	out = read_all(&f.t, 7);
+	out = unit_msg_read_all(&f.t, 7);
 	assert_string_equal(out, "From: a@example.org\r\n"
 	                         "authentication-results: other; dkim=pass\r\n"
 	                         "Subject: hi\r\n there\r\n"
 	                         "\r\n"
 	                         "Body.\r\n");
 	free(out);
-	fixture_deinit(&f);
+	unit_msg_deinit(&f);
 }
 
 static void
@@ -167,7 +111,7 @@ test_reader_places_added_headers(void **state)
 	                           "X-Tag: two\r\n\tfolded\r\n"
 	                           "\r\n"
 	                           "Body.\r\n";
-	struct fixture f;
+	struct unit_msg f;
 	const char *error;
 	size_t chunk;
 	int temporary;
@@ -181,7 +125,7 @@ test_reader_places_added_headers(void **state)
 		for (k = 0; k < 2; k++) {
 			char *out;
 
-			fixture_init(&f, msg, limits[k]);
+			unit_msg_init(&f, msg, limits[k]);
 			filter_txn_prepend_header(&f.t, "Received", "first");
 			filter_txn_prepend_header(&f.t, "Received", "second");
 			filter_txn_append_header(&f.t, "X-Tag", "one");
@@ -189,14 +133,14 @@ test_reader_places_added_headers(void **state)
 			                         "two\r\n\tfolded");
 			assert_int_equal(
 			    filter_msg_index(&f.t, &temporary, &error), 0);
-			out = read_all(&f.t, chunk);
+			out = unit_msg_read_all(&f.t, chunk);
 			if (strcmp(out, want) != 0) {
 				print_error("chunk %zu spool %d: got \"%s\"\n",
 				            chunk, k, out);
 				fail();
 			}
 			free(out);
-			fixture_deinit(&f);
+			unit_msg_deinit(&f);
 		}
 	}
 }
@@ -204,7 +148,7 @@ test_reader_places_added_headers(void **state)
 static void
 test_index_limits(void **state)
 {
-	struct fixture f;
+	struct unit_msg f;
 	const char *error = NULL;
 	char *msg, *p;
 	size_t i;
@@ -215,11 +159,11 @@ test_index_limits(void **state)
 	for (i = 0; i < FILTER_MSG_FIELDS_MAX + 2; i++)
 		p += sprintf(p, "X-F%zu: v\r\n", i);
 	strcpy(p, "\r\nbody\r\n");
-	fixture_init(&f, msg, 1 << 20);
+	unit_msg_init(&f, msg, 1 << 20);
 	assert_int_equal(filter_msg_index(&f.t, &temporary, &error), -1);
 	assert_string_equal(error, "too many header fields");
 	assert_int_equal(temporary, 0);
-	fixture_deinit(&f);
+	unit_msg_deinit(&f);
 	free(msg);
 
 	/* One field longer than the whole header limit. */
@@ -227,10 +171,10 @@ test_index_limits(void **state)
 	memcpy(msg, "X-Big: ", 7);
 	memset(msg + 7, 'a', FILTER_MSG_HEADER_MAX);
 	strcpy(msg + 7 + FILTER_MSG_HEADER_MAX, "\r\n\r\nbody\r\n");
-	fixture_init(&f, msg, 1 << 20);
+	unit_msg_init(&f, msg, 1 << 20);
 	assert_int_equal(filter_msg_index(&f.t, &temporary, &error), -1);
 	assert_string_equal(error, "header section too large");
-	fixture_deinit(&f);
+	unit_msg_deinit(&f);
 	free(msg);
 }
 
@@ -249,12 +193,12 @@ static void
 test_replace_and_foreach(void **state)
 {
 	static const char msg[] = "A: 1\r\nB: 2\r\n \r\nC: 3\r\n\r\nbody\r\n";
-	struct fixture f;
+	struct unit_msg f;
 	const char *error;
 	char all[256] = "", *out;
 	int temporary;
 
-	fixture_init(&f, msg, 1 << 20);
+	unit_msg_init(&f, msg, 1 << 20);
 	assert_int_equal(filter_msg_index(&f.t, &temporary, &error), 0);
 	filter_txn_prepend_header(&f.t, "P", "top");
 	filter_txn_append_header(&f.t, "Z", "end");
@@ -263,12 +207,12 @@ test_replace_and_foreach(void **state)
 	assert_int_equal(
 	    filter_msg_foreach_field(&f.t, collect_field, all, &error), 0);
 	assert_string_equal(all, "P: top|A: 1|B: two\r\n\tfolded|Z: end|");
-	out = read_all(&f.t, 3);
+	out = unit_msg_read_all(&f.t, 3);
 	assert_string_equal(out, "P: top\r\nA: 1\r\nB: two\r\n\tfolded\r\n"
 	                         "Z: end\r\n\r\nbody\r\n");
 	free(out);
 	assert_string_equal(msg + filter_msg_body_start(&f.t), "body\r\n");
-	fixture_deinit(&f);
+	unit_msg_deinit(&f);
 }
 
 int

@@ -3,12 +3,6 @@
  * facility names, and the form, filtering and bounding of stderr lines
  * (fd 2 is pointed at a temporary file while a case runs).
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
@@ -18,9 +12,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
-
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
-#define CAPTURE_MAX   (1 << 20)
+#include "tests/unit/unit.h"
 
 static const struct escape_case {
 	const char *name;
@@ -63,7 +55,7 @@ test_escape(void **state)
 	size_t i, j, len;
 	char *got;
 
-	for (i = 0; i < N_ELEMENTS(escape_cases); i++) {
+	for (i = 0; i < ARRAY_LEN(escape_cases); i++) {
 		const struct escape_case *c = &escape_cases[i];
 
 		len = c->len != 0 ? c->len : strlen(c->in);
@@ -113,7 +105,7 @@ test_escape_str(void **state)
 	char buf[64];
 	size_t i;
 
-	for (i = 0; i < N_ELEMENTS(escape_str_cases); i++) {
+	for (i = 0; i < ARRAY_LEN(escape_str_cases); i++) {
 		const struct escape_str_case *c = &escape_str_cases[i];
 
 		log_escape_str(buf, c->dstsize, c->in);
@@ -154,7 +146,7 @@ test_level_parse(void **state)
 	size_t i;
 	int got;
 
-	for (i = 0; i < N_ELEMENTS(level_cases); i++) {
+	for (i = 0; i < ARRAY_LEN(level_cases); i++) {
 		got = log_level_parse(level_cases[i].in);
 		if (got != level_cases[i].want)
 			fail_msg("level \"%s\": got %d, want %d",
@@ -168,47 +160,13 @@ test_facility_parse(void **state)
 	size_t i;
 	int got;
 
-	for (i = 0; i < N_ELEMENTS(facility_cases); i++) {
+	for (i = 0; i < ARRAY_LEN(facility_cases); i++) {
 		got = log_facility_parse(facility_cases[i].in);
 		if (got != facility_cases[i].want)
 			fail_msg("facility \"%s\": got %d, want %d",
 			         facility_cases[i].in, got,
 			         facility_cases[i].want);
 	}
-}
-
-/* Point fd 2 at an unlinked temporary file; returns the saved fd 2. */
-static int
-capture_start(int *file_fd)
-{
-	char path[] = "/tmp/test_log.XXXXXX";
-	int saved;
-
-	*file_fd = mkstemp(path);
-	assert_true(*file_fd >= 0);
-	unlink(path);
-	saved = dup(STDERR_FILENO);
-	assert_true(saved >= 0);
-	assert_true(dup2(*file_fd, STDERR_FILENO) >= 0);
-	return saved;
-}
-
-/* Restore fd 2 and return what was written, NUL-terminated. */
-static char *
-capture_end(int saved, int file_fd)
-{
-	char *buf;
-	ssize_t n;
-
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	buf = malloc(CAPTURE_MAX + 1);
-	assert_non_null(buf);
-	n = pread(file_fd, buf, CAPTURE_MAX, 0);
-	close(file_fd);
-	assert_true(n >= 0);
-	buf[n] = '\0';
-	return buf;
 }
 
 static int
@@ -237,13 +195,13 @@ line_matches(const char *line, const char *severity, const char *msg)
 static void
 test_stderr_line_form(void **state)
 {
-	int saved, fd;
+	struct unit_capture cap;
 	char *out, *nl;
 
 	log_open("postern", 0, LOG_MAIL, LOG_LEVEL_INFO);
-	saved = capture_start(&fd);
+	unit_capture_start(&cap, STDERR_FILENO);
 	log_info("session connect id=%d client=%s", 42, "[127.0.0.1]");
-	out = capture_end(saved, fd);
+	out = unit_capture_end(&cap);
 
 	nl = strchr(out, '\n');
 	if (nl == NULL || nl[1] != '\0')
@@ -276,20 +234,21 @@ test_level_filter(void **state)
 	                                    "debug"};
 	char want[64];
 	size_t i, s;
-	int saved, fd, got;
+	struct unit_capture cap;
+	int got;
 	char *out;
 
-	for (i = 0; i < N_ELEMENTS(level_filter_cases); i++) {
+	for (i = 0; i < ARRAY_LEN(level_filter_cases); i++) {
 		const struct level_filter_case *c = &level_filter_cases[i];
 
 		log_open("postern", 0, LOG_MAIL, c->level);
-		saved = capture_start(&fd);
+		unit_capture_start(&cap, STDERR_FILENO);
 		log_error("event=e");
 		log_warning("event=w");
 		log_info("event=i");
 		log_debug("event=d");
-		out = capture_end(saved, fd);
-		for (s = 0; s < N_ELEMENTS(words); s++) {
+		out = unit_capture_end(&cap);
+		for (s = 0; s < ARRAY_LEN(words); s++) {
 			snprintf(want, sizeof(want), ": %s: event=%c\n",
 			         words[s], words[s][0]);
 			got = strstr(out, want) != NULL;
@@ -306,16 +265,16 @@ test_level_filter(void **state)
 static void
 test_trace_mask(void **state)
 {
-	int saved, fd;
+	struct unit_capture cap;
 	char *out;
 
 	log_open("postern", 0, LOG_MAIL, LOG_LEVEL_DEBUG);
 	log_trace_mask = LOG_TRACE_SMTP | LOG_TRACE_CONFIG;
-	saved = capture_start(&fd);
+	unit_capture_start(&cap, STDERR_FILENO);
 	log_trace(LOG_TRACE_SMTP, "trace smtp");
 	log_trace(LOG_TRACE_FILTER, "trace filter");
 	log_trace(LOG_TRACE_CONFIG, "trace config");
-	out = capture_end(saved, fd);
+	out = unit_capture_end(&cap);
 	log_trace_mask = 0;
 
 	if (strstr(out, ": debug: trace smtp\n") == NULL)
@@ -331,13 +290,13 @@ static void
 test_message_not_rewritten(void **state)
 {
 	static const char msg[] = "reject reason=\"bad = \\ thing\" UPPER";
-	int saved, fd;
+	struct unit_capture cap;
 	char *out, *nl;
 
 	log_open("postern", 0, LOG_MAIL, LOG_LEVEL_INFO);
-	saved = capture_start(&fd);
+	unit_capture_start(&cap, STDERR_FILENO);
 	log_warning("%s", msg);
-	out = capture_end(saved, fd);
+	out = unit_capture_end(&cap);
 	nl = strchr(out, '\n');
 	assert_non_null(nl);
 	*nl = '\0';
@@ -352,16 +311,16 @@ test_long_line_cut(void **state)
 	static const size_t lens[] = {4000, 4096, 5000, 100000};
 	size_t i, len;
 	char *msg, *out;
-	int saved, fd;
+	struct unit_capture cap;
 
 	log_open("postern", 0, LOG_MAIL, LOG_LEVEL_INFO);
-	for (i = 0; i < N_ELEMENTS(lens); i++) {
+	for (i = 0; i < ARRAY_LEN(lens); i++) {
 		msg = malloc(lens[i] + 1);
 		memset(msg, 'm', lens[i]);
 		msg[lens[i]] = '\0';
-		saved = capture_start(&fd);
+		unit_capture_start(&cap, STDERR_FILENO);
 		log_info("%s", msg);
-		out = capture_end(saved, fd);
+		out = unit_capture_end(&cap);
 		len = strlen(out);
 		if (len > 4096 || len < 3000)
 			fail_msg("message of %zu: got line of %zu octets, want "
@@ -400,17 +359,18 @@ static void
 test_threads_do_not_interleave(void **state)
 {
 	pthread_t t[4];
-	int saved, fd, lines = 0;
+	struct unit_capture cap;
+	int lines = 0;
 	char *out, *line, *next, msg[300];
 	long i;
 
 	log_open("postern", 0, LOG_MAIL, LOG_LEVEL_INFO);
-	saved = capture_start(&fd);
+	unit_capture_start(&cap, STDERR_FILENO);
 	for (i = 0; i < 4; i++)
 		pthread_create(&t[i], NULL, log_thread, (void *)(intptr_t)i);
 	for (i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
-	out = capture_end(saved, fd);
+	out = unit_capture_end(&cap);
 
 	for (line = out; *line != '\0'; line = next) {
 		long th;

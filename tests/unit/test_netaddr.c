@@ -2,19 +2,12 @@
  * test_netaddr.c - endpoint and IP parsing, formatting, equality and
  * CIDR list matching in util/netaddr.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
 
 #include "util/netaddr.h"
-
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+#include "tests/unit/unit.h"
 
 /* 107 octets: the longest path sun_path holds with its NUL. */
 #define PATH_107                                                               \
@@ -70,7 +63,7 @@ test_endpoint_good(void **state)
 	struct netaddr a;
 	size_t i;
 
-	for (i = 0; i < N_ELEMENTS(endpoint_good); i++) {
+	for (i = 0; i < ARRAY_LEN(endpoint_good); i++) {
 		const struct endpoint_good *c = &endpoint_good[i];
 
 		if (netaddr_parse_endpoint(c->in, c->default_port, &a, &error) <
@@ -131,7 +124,7 @@ test_endpoint_bad(void **state)
 	struct netaddr a;
 	size_t i;
 
-	for (i = 0; i < N_ELEMENTS(endpoint_bad); i++) {
+	for (i = 0; i < ARRAY_LEN(endpoint_bad); i++) {
 		const struct endpoint_bad *c = &endpoint_bad[i];
 
 		error = NULL;
@@ -170,7 +163,7 @@ test_ip_good(void **state)
 	struct netaddr a;
 	size_t i;
 
-	for (i = 0; i < N_ELEMENTS(ip_good); i++) {
+	for (i = 0; i < ARRAY_LEN(ip_good); i++) {
 		const struct ip_good *c = &ip_good[i];
 
 		if (netaddr_parse_ip(c->in, &a) < 0)
@@ -220,7 +213,7 @@ test_ip_bad(void **state)
 	struct netaddr a;
 	size_t i;
 
-	for (i = 0; i < N_ELEMENTS(ip_bad); i++) {
+	for (i = 0; i < ARRAY_LEN(ip_bad); i++) {
 		if (netaddr_parse_ip(ip_bad[i].in, &a) == 0)
 			fail_msg("%s: parse \"%s\" got ok, want error",
 			         ip_bad[i].name, ip_bad[i].in);
@@ -306,7 +299,7 @@ test_ip_equal(void **state)
 	size_t i;
 	int got;
 
-	for (i = 0; i < N_ELEMENTS(equal_cases); i++) {
+	for (i = 0; i < ARRAY_LEN(equal_cases); i++) {
 		const struct equal_case *c = &equal_cases[i];
 
 		assert_int_equal(netaddr_parse_ip(c->a, &a), 0);
@@ -377,7 +370,7 @@ test_netlist_add(void **state)
 	int got;
 
 	list = netlist_new();
-	for (i = 0; i < N_ELEMENTS(add_cases); i++) {
+	for (i = 0; i < ARRAY_LEN(add_cases); i++) {
 		const struct add_case *c = &add_cases[i];
 
 		error = NULL;
@@ -443,11 +436,11 @@ test_netlist_match(void **state)
 	size_t i, j;
 	int got;
 
-	for (i = 0; i < N_ELEMENTS(match_cases); i++) {
+	for (i = 0; i < ARRAY_LEN(match_cases); i++) {
 		const struct match_case *c = &match_cases[i];
 
 		list = netlist_new();
-		for (j = 0; j < N_ELEMENTS(c->nets) && c->nets[j]; j++) {
+		for (j = 0; j < ARRAY_LEN(c->nets) && c->nets[j]; j++) {
 			if (netlist_add(list, c->nets[j], &error) < 0)
 				fail_msg("%s: add \"%s\" got \"%s\", want ok",
 				         c->name, c->nets[j], error);

@@ -1,15 +1,11 @@
 /*
  * test_policy_clients.c - sessions per client address.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
-
-#include <cmocka.h>
 
 #include "policy/policy_clients.h"
 #include "util/netaddr.h"
+#include "tests/unit/unit.h"
 
 static struct netaddr
 ip(const char *s)

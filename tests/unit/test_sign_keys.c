@@ -1,20 +1,10 @@
 /*
- * test_sign_keys.c - DKIM key table, signing table, key generation.
+ * test_sign_keys.c - DKIM key table, signing table and name checks.
  *
- * Tables and keys are written to a temporary directory; keys are made
- * with OpenSSL at setup, plus the corpus keys ($CORPUS, default
- * ../shared/corpus) whose published DNS records are known.
+ * Tables and keys are written to the scratch directory; keys are made
+ * with OpenSSL at setup, plus copies of corpus keys ($CORPUS, default
+ * ../shared/corpus) that DKIM must refuse.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,215 +12,24 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
-#include <openssl/x509.h>
 
 #include "sign/sign_keys.h"
-#include "util/xalloc.h"
-
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-static char tmpdir[] = "/tmp/test_sign_keys.XXXXXX";
-static const char *corpus;
+#include "tests/unit/unit_sign.h"
 
 /* Rows whose table or file must not exist. */
 static const char MISSING[] = "(missing)";
 
-/*
- * Helpers
- */
-
+/* A row's table text as path; for MISSING, no file there. */
 static void
-check_int(const char *name, const char *what, long long got, long long want)
+put_row(const char *path, const char *text)
 {
-	if (got == want)
-		return;
-	print_error("%s: %s: got %lld, want %lld\n", name, what, got, want);
-	fail();
-}
-
-static void
-check_str(const char *name, const char *what, const char *got, const char *want)
-{
-	if (got == NULL && want == NULL)
-		return;
-	if (got != NULL && want != NULL && strcmp(got, want) == 0)
-		return;
-	print_error("%s: %s:\n  got  \"%s\"\n  want \"%s\"\n", name, what,
-	            got ? got : "(null)", want ? want : "(null)");
-	fail();
-}
-
-/* tmpdir/name in one of a few static buffers. */
-static const char *
-tmp(const char *name)
-{
-	static char bufs[8][512];
-	static unsigned int next;
-	char *b = bufs[next++ % ARRAY_LEN(bufs)];
-
-	snprintf(b, sizeof(bufs[0]), "%s/%s", tmpdir, name);
-	return b;
-}
-
-/* Replace %D (tmpdir), %K (key table) and %S (signing table). */
-static char *
-expand(const char *fmt)
-{
-	char *out = xstrdup(""), *next;
-	const char *p, *sub;
-
-	for (p = fmt; *p != '\0'; p++) {
-		sub = NULL;
-		if (p[0] == '%' && p[1] == 'D')
-			sub = tmpdir;
-		else if (p[0] == '%' && p[1] == 'K')
-			sub = tmp("kt.tab");
-		else if (p[0] == '%' && p[1] == 'S')
-			sub = tmp("st.tab");
-		if (sub != NULL)
-			next = xasprintf("%s%s", out, sub);
-		else
-			next = xasprintf("%s%c", out, *p);
-		p += sub != NULL;
-		free(out);
-		out = next;
-	}
-	return out;
-}
-
-static void
-put_file(const char *path, const void *data, size_t len, mode_t mode)
-{
-	int fd;
-
-	unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	assert_int_equal(close(fd), 0);
-}
-
-/* text with %D expanded, written to path (if text is not MISSING). */
-static void
-put_text(const char *path, const char *text)
-{
-	char *s;
-
-	unlink(path);
 	if (text == MISSING)
-		return;
-	s = expand(text);
-	put_file(path, s, strlen(s), 0600);
-	free(s);
-}
-
-static char *
-read_text(const char *path, size_t *len_r)
-{
-	FILE *fp = fopen(path, "r");
-	char *buf = xmalloc(1 << 16);
-	size_t n;
-
-	assert_non_null(fp);
-	n = fread(buf, 1, (1 << 16) - 1, fp);
-	buf[n] = '\0';
-	fclose(fp);
-	if (len_r != NULL)
-		*len_r = n;
-	return buf;
-}
-
-enum pem_form { PKCS8, TRADITIONAL, PKCS8_ENC, TRADITIONAL_ENC, PUBLIC };
-
-static void
-put_key(const char *name, EVP_PKEY *pk, enum pem_form form, mode_t mode)
-{
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *data;
-	long n;
-	int ok = 0;
-
-	assert_non_null(bio);
-	if (form == PKCS8)
-		ok = PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0, NULL,
-		                              NULL);
-	else if (form == TRADITIONAL)
-		ok = PEM_write_bio_PrivateKey_traditional(bio, pk, NULL, NULL,
-		                                          0, NULL, NULL);
-	else if (form == PKCS8_ENC)
-		ok = PEM_write_bio_PKCS8PrivateKey(bio, pk, EVP_aes_128_cbc(),
-		                                   "secret", 6, NULL, NULL);
-	else if (form == TRADITIONAL_ENC)
-		ok = PEM_write_bio_PrivateKey_traditional(
-		    bio, pk, EVP_aes_128_cbc(), (const unsigned char *)"secret",
-		    6, NULL, NULL);
+		unlink(path);
 	else
-		ok = PEM_write_bio_PUBKEY(bio, pk);
-	assert_int_equal(ok, 1);
-	n = BIO_get_mem_data(bio, &data);
-	put_file(tmp(name), data, (size_t)n, mode);
-	BIO_free(bio);
-}
-
-static EVP_PKEY *
-read_key(const char *path)
-{
-	FILE *fp = fopen(path, "r");
-	EVP_PKEY *pk;
-
-	assert_non_null(fp);
-	pk = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
-	fclose(fp);
-	assert_non_null(pk);
-	return pk;
-}
-
-/* An Ed25519 key from a file holding its base64 32-octet seed. */
-static EVP_PKEY *
-seed_key(const char *path)
-{
-	unsigned char seed[48];
-	char *text = read_text(path, NULL);
-	int n;
-
-	text[strcspn(text, "\r\n")] = '\0';
-	n = EVP_DecodeBlock(seed, (unsigned char *)text, (int)strlen(text));
-	free(text);
-	assert_int_equal(n, 33); /* 32 and one padding octet */
-	return EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
-}
-
-static const char *
-corpus_path(const char *name)
-{
-	static char buf[1024];
-
-	snprintf(buf, sizeof(buf), "%s/%s", corpus, name);
-	return buf;
-}
-
-static int
-corpus_has(const char *name)
-{
-	if (access(corpus_path(name), R_OK) == 0)
-		return 1;
-	print_message("corpus file %s missing, skipped\n", corpus_path(name));
-	return 0;
-}
-
-static void
-copy_to_tmp(const char *from, const char *name, mode_t mode)
-{
-	size_t len;
-	char *text = read_text(from, &len);
-
-	put_file(tmp(name), text, len, mode);
-	free(text);
+		put_text(path, text);
 }
 
 /*
@@ -260,9 +59,9 @@ make_keys(void)
 	put_key("rsa512.pem", rsa512, TRADITIONAL, 0600);
 	put_key("ed.pem", ed, PKCS8, 0600);
 	put_key("ec.pem", ec, PKCS8, 0600);
-	put_file(tmp("garbage.pem"), "not a key\n", 10, 0600);
-	put_file(tmp("empty.pem"), "", 0, 0600);
-	assert_int_equal(mkdir(tmp("dir.pem"), 0700), 0);
+	unit_write_file(unit_tmp("garbage.pem"), "not a key\n", 10, 0600);
+	unit_write_file(unit_tmp("empty.pem"), "", 0, 0600);
+	assert_int_equal(mkdir(unit_tmp("dir.pem"), 0700), 0);
 	EVP_PKEY_free(rsa);
 	EVP_PKEY_free(rsa512);
 	EVP_PKEY_free(ed);
@@ -272,46 +71,22 @@ make_keys(void)
 static int
 setup(void **state)
 {
-	corpus = getenv("CORPUS");
-	if (corpus == NULL || *corpus == '\0')
-		corpus = "../shared/corpus";
 	umask(022);
-	if (mkdtemp(tmpdir) == NULL)
+	if (unit_tmpdir_make("test_sign_keys") < 0)
 		return -1;
 	make_keys();
 	return 0;
 }
 
 static int
-remove_one(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	return remove(path);
-}
-
-static int
 teardown(void **state)
 {
-	return nftw(tmpdir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	return unit_tmpdir_remove();
 }
 
 /*
  * Key table
  */
-
-static struct sign_keytable *
-load_kt(const char *name, const char *text)
-{
-	struct sign_keytable *kt;
-	char *error = NULL;
-
-	put_text(tmp("kt.tab"), text);
-	kt = sign_keytable_load(tmp("kt.tab"), &error);
-	if (kt == NULL) {
-		print_error("%s: key table: %s\n", name, error);
-		fail();
-	}
-	return kt;
-}
 
 struct key_case {
 	const char *name; /* key name in the table below */
@@ -348,7 +123,7 @@ static const struct key_case key_cases[] = {
 static void
 check_pem(const struct key_case *c, const struct sign_key *k)
 {
-	EVP_PKEY *file = read_key(tmp(c->file)), *kept;
+	EVP_PKEY *file = read_key(unit_tmp(c->file)), *kept;
 	BIO *bio = BIO_new_mem_buf(k->pem, (int)k->pemlen);
 
 	check_int(c->name, "pemlen", (long long)k->pemlen,
@@ -373,7 +148,7 @@ test_keytable_load(void **state)
 	char *spec, *error = NULL;
 	size_t i, j;
 
-	put_text(tmp("kt.tab"), keytable_text);
+	put_text(unit_tmp("kt.tab"), keytable_text);
 	for (j = 0; j < ARRAY_LEN(specs); j++) {
 		spec = expand(specs[j]);
 		kt = sign_keytable_load(spec, &error);
@@ -388,7 +163,7 @@ test_keytable_load(void **state)
 			check_str(c->name, "domain", k->domain, c->domain);
 			check_str(c->name, "selector", k->selector,
 			          c->selector);
-			check_str(c->name, "path", k->path, tmp(c->file));
+			check_str(c->name, "path", k->path, unit_tmp(c->file));
 			check_int(c->name, "alg", k->alg, c->alg);
 			check_int(c->name, "bits", k->bits, c->bits);
 			check_pem(c, k);
@@ -412,8 +187,8 @@ test_keytable_empty(void **state)
 
 	check_int("empty", "count", (long long)sign_keytable_count(kt), 0);
 	assert_null(sign_keytable_find(kt, "rsa"));
-	put_text(tmp("st.tab"), "");
-	st = sign_signtable_load(tmp("st.tab"), kt, &error);
+	put_text(unit_tmp("st.tab"), "");
+	st = sign_signtable_load(unit_tmp("st.tab"), kt, &error);
 	check_str("empty", "error", error, NULL);
 	check_int("empty", "lookup", sign_signtable_lookup(st, "a@b.c", ch, 1),
 	          0);
@@ -558,8 +333,8 @@ run_lookup(const struct lookup_case *c, const struct sign_keytable *kt)
 	char spec[600], got[512], *error = NULL;
 	size_t n;
 
-	put_text(tmp("st.tab"), c->table);
-	snprintf(spec, sizeof(spec), "%s%s", c->prefix, tmp("st.tab"));
+	put_text(unit_tmp("st.tab"), c->table);
+	snprintf(spec, sizeof(spec), "%s%s", c->prefix, unit_tmp("st.tab"));
 	st = sign_signtable_load(spec, kt, &error);
 	check_str(c->name, "load error", error, NULL);
 	n = sign_signtable_lookup(st, c->address, ch, c->max);
@@ -590,8 +365,8 @@ test_lookup_bounds(void **state)
 	char addr[1024], got[512], *error = NULL;
 	size_t n;
 
-	put_text(tmp("st.tab"), "* pct,any\n");
-	st = sign_signtable_load(tmp("st.tab"), kt, &error);
+	put_text(unit_tmp("st.tab"), "* pct,any\n");
+	st = sign_signtable_load(unit_tmp("st.tab"), kt, &error);
 	check_str("bounds", "load error", error, NULL);
 
 	memset(addr, 'a', sizeof(addr));
@@ -736,14 +511,13 @@ error_got(const struct error_case *c)
 	struct sign_signtable *st = NULL;
 	char *spec, *error = NULL;
 
-	put_text(tmp("kt.tab"), c->keytable);
+	put_row(unit_tmp("kt.tab"), c->keytable);
 	spec = expand(c->kt_spec != NULL ? c->kt_spec : "%K");
 	kt = sign_keytable_load(spec, &error);
 	free(spec);
 	if (kt != NULL && c->signtable != NULL) {
-		put_text(tmp("st.tab"), strcmp(c->signtable, "ldap:") == 0
-		                            ? ""
-		                            : c->signtable);
+		put_row(unit_tmp("st.tab"),
+		        strcmp(c->signtable, "ldap:") == 0 ? "" : c->signtable);
 		spec = expand(strcmp(c->signtable, "ldap:") == 0 ? "ldap:%S"
 		                                                 : "%S");
 		st = sign_signtable_load(spec, kt, &error);
@@ -770,7 +544,7 @@ row_files_exist(const struct error_case *c)
 	if (p == NULL)
 		return 1;
 	snprintf(name, sizeof(name), "%.*s", (int)strcspn(p, "\n"), p);
-	return access(tmp(name), F_OK) == 0;
+	return access(unit_tmp(name), F_OK) == 0;
 }
 
 static void
@@ -780,12 +554,12 @@ test_errors(void **state)
 	char *want;
 	size_t i;
 
-	if (corpus_has("dkim/dkimpy/canonical.com-512.private"))
+	if (unit_corpus_has("dkim/dkimpy/canonical.com-512.private"))
 		copy_to_tmp(
-		    corpus_path("dkim/dkimpy/canonical.com-512.private"),
+		    unit_corpus_path("dkim/dkimpy/canonical.com-512.private"),
 		    "corpus-512.pem", 0600);
-	if (corpus_has("dkim/dkimpy/ed25519test.key"))
-		copy_to_tmp(corpus_path("dkim/dkimpy/ed25519test.key"),
+	if (unit_corpus_has("dkim/dkimpy/ed25519test.key"))
+		copy_to_tmp(unit_corpus_path("dkim/dkimpy/ed25519test.key"),
 		            "corpus-seed.key", 0600);
 	for (i = 0; i < ARRAY_LEN(error_cases); i++) {
 		c = &error_cases[i];
@@ -807,8 +581,8 @@ test_long_line(void **state)
 	memcpy(text, "# ok\n", 5);
 	text[sizeof(text) - 2] = '\n';
 	text[sizeof(text) - 1] = '\0';
-	put_file(tmp("kt.tab"), text, strlen(text), 0600);
-	kt = sign_keytable_load(tmp("kt.tab"), &error);
+	unit_write_file(unit_tmp("kt.tab"), text, strlen(text), 0600);
+	kt = sign_keytable_load(unit_tmp("kt.tab"), &error);
 	assert_null(kt);
 	want = expand("%K:2: line longer than 4096 octets");
 	check_str("long line", "error", error, want);
@@ -825,8 +599,8 @@ test_unreadable_key(void **state)
 
 	if (geteuid() == 0)
 		skip();
-	put_text(tmp("kt.tab"), KEY_LINE_2("rsa-0200.pem"));
-	kt = sign_keytable_load(tmp("kt.tab"), &error);
+	put_text(unit_tmp("kt.tab"), KEY_LINE_2("rsa-0200.pem"));
+	kt = sign_keytable_load(unit_tmp("kt.tab"), &error);
 	assert_null(kt);
 	want = expand("%K:2: %D/rsa-0200.pem: cannot open: Permission denied");
 	check_str("unreadable key", "error", error, want);
@@ -835,395 +609,8 @@ test_unreadable_key(void **state)
 }
 
 /*
- * Key generation and TXT records
+ * Name checks
  */
-
-/* The base64 after "p=" in a record or bare; decoded into out. */
-static char *
-p_value(const char *record)
-{
-	const char *p = strstr(record, " p=");
-
-	if (p == NULL && strncmp(record, "p=", 2) == 0)
-		p = record - 1;
-	if (p != NULL)
-		p += 3;
-	else
-		p = record;
-	return xstrndup(p,
-	                strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                          "abcdefghijklmnopqrstuvwxyz0123456789+/="));
-}
-
-static size_t
-b64_decode(const char *b64, unsigned char *out, size_t size)
-{
-	size_t len = strlen(b64);
-	int n;
-
-	assert_true(len / 4 * 3 <= size);
-	n = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)len);
-	assert_true(n >= 0);
-	while (len > 0 && b64[--len] == '=')
-		n--;
-	return (size_t)n;
-}
-
-/* Sign with the private key of path, verify with the published key. */
-static void
-check_sign_verify(const char *name, EVP_PKEY *priv, EVP_PKEY *pub)
-{
-	static const unsigned char msg[] = "DKIM-Signature: test";
-	const EVP_MD *md = EVP_PKEY_get_base_id(priv) == EVP_PKEY_ED25519
-	                       ? NULL
-	                       : EVP_sha256();
-	unsigned char sig[1024];
-	size_t siglen = sizeof(sig);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-
-	assert_int_equal(EVP_DigestSignInit(ctx, NULL, md, NULL, priv), 1);
-	assert_int_equal(EVP_DigestSign(ctx, sig, &siglen, msg, sizeof(msg)),
-	                 1);
-	EVP_MD_CTX_free(ctx);
-	ctx = EVP_MD_CTX_new();
-	assert_int_equal(EVP_DigestVerifyInit(ctx, NULL, md, NULL, pub), 1);
-	check_int(name, "published key verifies",
-	          EVP_DigestVerify(ctx, sig, siglen, msg, sizeof(msg)), 1);
-	EVP_MD_CTX_free(ctx);
-}
-
-/* p= of txt is the public half of the key in path, in DKIM's form. */
-static void
-check_txt_key(const char *name, const char *txt, const char *path)
-{
-	EVP_PKEY *priv = read_key(path), *pub;
-	unsigned char der[2048], *spki = NULL;
-	const unsigned char *p = der;
-	char *b64 = p_value(txt);
-	size_t len = b64_decode(b64, der, sizeof(der));
-	int n;
-
-	if (EVP_PKEY_get_base_id(priv) == EVP_PKEY_ED25519) {
-		check_int(name, "ed25519 p= octets", (long long)len, 32);
-		pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, der,
-		                                  len);
-	} else {
-		n = i2d_PUBKEY(priv, &spki);
-		check_int(name, "SPKI length", (long long)len, n);
-		check_int(name, "SPKI bytes", memcmp(spki, der, len), 0);
-		OPENSSL_free(spki);
-		pub = d2i_PUBKEY(NULL, &p, (long)len);
-	}
-	assert_non_null(pub);
-	check_sign_verify(name, priv, pub);
-	EVP_PKEY_free(pub);
-	EVP_PKEY_free(priv);
-	free(b64);
-}
-
-struct keygen_case {
-	const char *name;
-	enum sign_alg alg;
-	unsigned int bits;
-	unsigned int want_bits;
-	const char *want_prefix;
-};
-
-static const struct keygen_case keygen_cases[] = {
-    {"rsa default", SIGN_ALG_RSA_SHA256, 0, 2048, "v=DKIM1; k=rsa; p=MII"},
-    {"rsa 1024", SIGN_ALG_RSA_SHA256, 1024, 1024, "v=DKIM1; k=rsa; p=MIG"},
-    {"ed25519", SIGN_ALG_ED25519_SHA256, 0, 256, "v=DKIM1; k=ed25519; p="},
-    {"ed25519 256", SIGN_ALG_ED25519_SHA256, 256, 256,
-     "v=DKIM1; k=ed25519; p="},
-};
-
-static void
-run_keygen(const struct keygen_case *c, const char *file)
-{
-	struct sign_keytable *kt;
-	const struct sign_key *k;
-	char *txt = NULL, *error = NULL, *again, *table, *pem;
-	struct stat st;
-
-	check_int(c->name, "keygen",
-	          sign_keygen(c->alg, c->bits, tmp(file), &txt, &error), 0);
-	check_str(c->name, "error", error, NULL);
-	check_int(c->name, "txt prefix",
-	          strncmp(txt, c->want_prefix, strlen(c->want_prefix)), 0);
-	assert_int_equal(stat(tmp(file), &st), 0);
-	check_int(c->name, "mode", st.st_mode & 07777, 0600);
-	pem = read_text(tmp(file), NULL);
-	check_int(c->name, "PKCS#8",
-	          strncmp(pem, "-----BEGIN PRIVATE KEY-----\n", 28), 0);
-	free(pem);
-
-	table = xasprintf("k example.com:sel:%%D/%s\n", file);
-	kt = load_kt(c->name, table);
-	k = sign_keytable_find(kt, "k");
-	check_int(c->name, "alg", k->alg, c->alg);
-	check_int(c->name, "bits", k->bits, c->want_bits);
-	again = sign_key_txt(k);
-	check_str(c->name, "sign_key_txt", again, txt);
-	check_txt_key(c->name, txt, tmp(file));
-	free(again);
-	free(table);
-	free(txt);
-	sign_keytable_free(&kt);
-}
-
-static void
-test_keygen(void **state)
-{
-	char file[64];
-	size_t i;
-
-	for (i = 0; i < ARRAY_LEN(keygen_cases); i++) {
-		snprintf(file, sizeof(file), "gen%zu.private", i);
-		run_keygen(&keygen_cases[i], file);
-	}
-}
-
-static void
-test_keygen_no_overwrite(void **state)
-{
-	static char sentinel[] = "unchanged";
-	char *txt = NULL, *error = NULL, *before, *after, *want;
-
-	assert_int_equal(sign_keygen(SIGN_ALG_ED25519_SHA256, 0,
-	                             tmp("once.private"), &txt, &error),
-	                 0);
-	free(txt);
-	before = read_text(tmp("once.private"), NULL);
-	txt = sentinel;
-	check_int("overwrite", "keygen",
-	          sign_keygen(SIGN_ALG_ED25519_SHA256, 0, tmp("once.private"),
-	                      &txt, &error),
-	          -1);
-	assert_null(txt);
-	want = expand("%D/once.private: cannot create: File exists");
-	check_str("overwrite", "error", error, want);
-	after = read_text(tmp("once.private"), NULL);
-	check_str("overwrite", "file", after, before);
-	free(want);
-	free(error);
-	free(before);
-	free(after);
-}
-
-struct keygen_error_case {
-	const char *name;
-	enum sign_alg alg;
-	unsigned int bits;
-	const char *file;
-	const char *want;
-};
-
-static const struct keygen_error_case keygen_errors[] = {
-    {"rsa 512", SIGN_ALG_RSA_SHA256, 512, "e1.private",
-     "RSA keys for DKIM have 1024 to 4096 bits, not 512"},
-    {"rsa 1023", SIGN_ALG_RSA_SHA256, 1023, "e2.private",
-     "RSA keys for DKIM have 1024 to 4096 bits, not 1023"},
-    {"rsa 8192", SIGN_ALG_RSA_SHA256, 8192, "e3.private",
-     "RSA keys for DKIM have 1024 to 4096 bits, not 8192"},
-    {"ed25519 with bits", SIGN_ALG_ED25519_SHA256, 2048, "e4.private",
-     "Ed25519 keys have 256 bits, not 2048"},
-    {"no such directory", SIGN_ALG_ED25519_SHA256, 0, "nodir/k.private",
-     "%D/nodir/k.private: cannot create: No such file or directory"},
-};
-
-static void
-test_keygen_errors(void **state)
-{
-	const struct keygen_error_case *c;
-	char *txt, *error, *want;
-	size_t i;
-
-	for (i = 0; i < ARRAY_LEN(keygen_errors); i++) {
-		c = &keygen_errors[i];
-		txt = NULL;
-		error = NULL;
-		check_int(
-		    c->name, "keygen",
-		    sign_keygen(c->alg, c->bits, tmp(c->file), &txt, &error),
-		    -1);
-		assert_null(txt);
-		want = expand(c->want);
-		check_str(c->name, "error", error, want);
-		check_int(c->name, "no file left",
-		          access(tmp(c->file), F_OK) == 0, 0);
-		free(want);
-		free(error);
-	}
-}
-
-/*
- * Corpus keys against their published records
- */
-
-struct corpus_case {
-	const char *name;
-	const char *key; /* PEM, or a base64 Ed25519 seed */
-	int seed;
-	const char *record; /* file with the TXT record */
-	const char *line;   /* the record's line starts so; NULL: first */
-	unsigned int bits;
-};
-
-static const struct corpus_case corpus_cases[] = {
-    {"rfc8463 rsa", "dkim/rfc8463/test.football.example.com.rsa.private.pem", 0,
-     "dkim/rfc8463/zone.txt", "test._domainkey", 1024},
-    {"rfc8463 ed25519",
-     "dkim/rfc8463/brisbane.football.example.com.ed25519.seed.b64", 1,
-     "dkim/rfc8463/zone.txt", "brisbane._domainkey", 256},
-    {"dkimpy test.private", "dkim/dkimpy/test.private", 0,
-     "dkim/dkimpy/test.txt", NULL, 1024},
-    {"dkimpy 1024", "dkim/dkimpy/1024_testkey.key", 0,
-     "dkim/dkimpy/1024_testkey_wo_markers.pub.txt", NULL, 1024},
-    {"dkimpy 2048", "dkim/dkimpy/2048_testkey.key", 0,
-     "dkim/dkimpy/2048_testkey_wo_markers.pub.txt", NULL, 2048},
-    {"dkimpy testfp", "dkim/dkimpy/testfp.key", 0, "dkim/dkimpy/testfp.pub",
-     NULL, 2048},
-    {"dkimpy ed25519", "dkim/dkimpy/ed25519test.key", 1,
-     "dkim/dkimpy/ed25519test.dns", NULL, 256},
-};
-
-/* The p= value of the record in c->record. */
-static char *
-corpus_p(const struct corpus_case *c)
-{
-	char *text = read_text(corpus_path(c->record), NULL), *line = text, *p;
-
-	if (c->line != NULL) {
-		line = strstr(text, c->line);
-		assert_non_null(line);
-	}
-	line[strcspn(line, "\n")] = '\0';
-	p = p_value(line);
-	free(text);
-	return p;
-}
-
-static void
-run_corpus(const struct corpus_case *c)
-{
-	struct sign_keytable *kt;
-	const struct sign_key *k;
-	EVP_PKEY *pk;
-	char *txt, *got, *want;
-
-	if (c->seed) {
-		pk = seed_key(corpus_path(c->key));
-		put_key("corpus.pem", pk, PKCS8, 0600);
-		EVP_PKEY_free(pk);
-	} else {
-		copy_to_tmp(corpus_path(c->key), "corpus.pem", 0600);
-	}
-	kt = load_kt(c->name, "k football.example.com:sel:%D/corpus.pem\n");
-	k = sign_keytable_find(kt, "k");
-	check_int(c->name, "bits", k->bits, c->bits);
-	check_int(c->name, "alg", k->alg,
-	          c->seed ? SIGN_ALG_ED25519_SHA256 : SIGN_ALG_RSA_SHA256);
-	txt = sign_key_txt(k);
-	got = p_value(txt);
-	want = corpus_p(c);
-	check_str(c->name, "p=", got, want);
-	check_int(c->name, "k=",
-	          strstr(txt, c->seed ? "; k=ed25519; " : "; k=rsa; ") != NULL,
-	          1);
-	free(txt);
-	free(got);
-	free(want);
-	sign_keytable_free(&kt);
-}
-
-static void
-test_corpus_keys(void **state)
-{
-	size_t i, ran = 0;
-
-	for (i = 0; i < ARRAY_LEN(corpus_cases); i++) {
-		if (!corpus_has(corpus_cases[i].key) ||
-		    !corpus_has(corpus_cases[i].record))
-			continue;
-		run_corpus(&corpus_cases[i]);
-		ran++;
-	}
-	if (ran == 0)
-		skip();
-}
-
-/*
- * Zone-file lines and name checks
- */
-
-struct zone_case {
-	const char *name;
-	const char *selector;
-	const char *domain;
-	const char *txt;
-	const char *want;
-};
-
-static const struct zone_case zone_cases[] = {
-    {"short", "sel", "example.com", "v=DKIM1; k=ed25519; p=abc",
-     "sel._domainkey.example.com. IN TXT ( \"v=DKIM1; k=ed25519; p=abc\" )"},
-    {"trailing dot kept single", "s1", "example.com.", "v=DKIM1",
-     "s1._domainkey.example.com. IN TXT ( \"v=DKIM1\" )"},
-    {"empty text", "s", "example.com", "",
-     "s._domainkey.example.com. IN TXT ( \"\" )"},
-};
-
-static void
-test_zone_line(void **state)
-{
-	const struct zone_case *c;
-	char *got;
-	size_t i;
-
-	for (i = 0; i < ARRAY_LEN(zone_cases); i++) {
-		c = &zone_cases[i];
-		got = sign_key_zone_line(c->selector, c->domain, c->txt);
-		check_str(c->name, "line", got, c->want);
-		free(got);
-	}
-}
-
-/* Split at 255 octets: the strings concatenate back to the text. */
-static void
-test_zone_line_split(void **state)
-{
-	static const size_t lens[] = {254, 255, 256, 510, 511, 765, 800};
-	static const char head[] = "s._domainkey.example.com. IN TXT (";
-	char txt[1024], joined[1024], name[32], *line, *p, *end = NULL;
-	size_t i, j, n, strings, off;
-
-	for (i = 0; i < ARRAY_LEN(lens); i++) {
-		n = lens[i];
-		snprintf(name, sizeof(name), "%zu octets", n);
-		for (j = 0; j < n; j++)
-			txt[j] = (char)('a' + j % 26);
-		txt[n] = '\0';
-		line = sign_key_zone_line("s", "example.com", txt);
-		check_int(name, "head", strncmp(line, head, strlen(head)), 0);
-		check_str(name, "tail", line + strlen(line) - 2, " )");
-		strings = off = 0;
-		for (p = strchr(line, '"'); p != NULL;
-		     p = strchr(end + 1, '"')) {
-			end = strchr(p + 1, '"');
-			assert_non_null(end);
-			check_int(name, "string at most 255",
-			          end - p - 1 <= 255, 1);
-			memcpy(joined + off, p + 1, (size_t)(end - p - 1));
-			off += (size_t)(end - p - 1);
-			strings++;
-		}
-		joined[off] = '\0';
-		check_str(name, "joined", joined, txt);
-		check_int(name, "strings", (long long)strings,
-		          (long long)((n + 254) / 255));
-		free(line);
-	}
-}
 
 struct name_case {
 	const char *name;
@@ -1303,12 +690,6 @@ main(void)
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_long_line),
 	    cmocka_unit_test(test_unreadable_key),
-	    cmocka_unit_test(test_keygen),
-	    cmocka_unit_test(test_keygen_no_overwrite),
-	    cmocka_unit_test(test_keygen_errors),
-	    cmocka_unit_test(test_corpus_keys),
-	    cmocka_unit_test(test_zone_line),
-	    cmocka_unit_test(test_zone_line_split),
 	    cmocka_unit_test(test_name_checks),
 	};
 

@@ -2,39 +2,12 @@
  * test_smtp_parse.c - command splitting, HELO, MAIL/RCPT paths and
  * parameters, parameter values, xtext, XCLIENT and UTF-8 validation.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include "proxy/smtp_parse.h"
-
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-static void
-check_int(const char *name, const char *what, long long got, long long want)
-{
-	if (got == want)
-		return;
-	print_error("%s: %s: got %lld, want %lld\n", name, what, got, want);
-	fail();
-}
-
-static void
-check_str(const char *name, const char *what, const char *got, const char *want)
-{
-	if (got == NULL && want == NULL)
-		return;
-	if (got != NULL && want != NULL && strcmp(got, want) == 0)
-		return;
-	print_error("%s: %s: got \"%s\", want \"%s\"\n", name, what,
-	            got ? got : "(null)", want ? want : "(null)");
-	fail();
-}
+#include "tests/unit/unit.h"
 
 /* rc and, on failure, the reason. */
 static void

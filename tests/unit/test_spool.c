@@ -3,12 +3,6 @@
  * unlinked file at the memory limit, positional reads across that
  * boundary, reset, and errors from an unusable spool directory.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -18,11 +12,9 @@
 #include <unistd.h>
 
 #include "util/spool.h"
+#include "tests/unit/unit.h"
 
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
-#define MAX_CHUNKS    8
-
-static char spool_dir[] = "/tmp/test_spool.XXXXXX";
+#define MAX_CHUNKS 8
 
 /* Octet i of every test message: not periodic in any small power of 2. */
 static unsigned char
@@ -80,7 +72,8 @@ spool_file_size(void)
 		if (n <= 0)
 			continue;
 		target[n] = '\0';
-		if (strncmp(target, spool_dir, strlen(spool_dir)) != 0 ||
+		if (strncmp(target, unit_tmpdir(), strlen(unit_tmpdir())) !=
+		        0 ||
 		    strstr(target, "/postern.") == NULL)
 			continue;
 		assert_int_equal(stat(link, &st), 0);
@@ -167,17 +160,17 @@ test_write_read(void **state)
 	struct spool *sp;
 	size_t i, j;
 
-	for (i = 0; i < N_ELEMENTS(write_cases); i++) {
+	for (i = 0; i < ARRAY_LEN(write_cases); i++) {
 		const struct write_case *c = &write_cases[i];
 
-		sp = spool_new(spool_dir, c->limit);
+		sp = spool_new(unit_tmpdir(), c->limit);
 		write_chunks(c->name, sp, c->chunks);
 		if (spool_on_disk(sp) != c->on_disk)
 			fail_msg("%s: got on_disk %d, want %d", c->name,
 			         spool_on_disk(sp), c->on_disk);
-		for (j = 0; j < N_ELEMENTS(steps); j++)
+		for (j = 0; j < ARRAY_LEN(steps); j++)
 			check_content(c->name, sp, c->size, steps[j]);
-		if (dir_entries(spool_dir) != 0)
+		if (dir_entries(unit_tmpdir()) != 0)
 			fail_msg("%s: spool file left in the directory",
 			         c->name);
 		spool_free(&sp);
@@ -211,9 +204,9 @@ run_read_cases(const char *what, size_t limit)
 	size_t i;
 	ssize_t n;
 
-	sp = spool_new(spool_dir, limit);
+	sp = spool_new(unit_tmpdir(), limit);
 	write_chunks(what, sp, chunks);
-	for (i = 0; i < N_ELEMENTS(read_cases); i++) {
+	for (i = 0; i < ARRAY_LEN(read_cases); i++) {
 		const struct read_case *c = &read_cases[i];
 
 		memset(got, 0, sizeof(got));
@@ -245,7 +238,7 @@ test_reset(void **state)
 	const char *error = NULL;
 	struct spool *sp;
 
-	sp = spool_new(spool_dir, 100);
+	sp = spool_new(unit_tmpdir(), 100);
 	write_chunks("memory before reset", sp, small);
 	spool_reset(sp);
 	assert_int_equal(spool_size(sp), 0);
@@ -268,7 +261,7 @@ test_reset(void **state)
 	write_chunks("disk after reset", sp, big);
 	check_content("disk after reset, grown", sp, 160, 64);
 	spool_free(&sp);
-	assert_int_equal(dir_entries(spool_dir), 0);
+	assert_int_equal(dir_entries(unit_tmpdir()), 0);
 }
 
 static const struct bad_dir_case {
@@ -289,7 +282,7 @@ test_bad_dir(void **state)
 	struct spool *sp;
 	size_t i;
 
-	for (i = 0; i < N_ELEMENTS(bad_dir_cases); i++) {
+	for (i = 0; i < ARRAY_LEN(bad_dir_cases); i++) {
 		const struct bad_dir_case *c = &bad_dir_cases[i];
 
 		sp = spool_new(c->dir, 10);
@@ -319,15 +312,14 @@ test_bad_dir(void **state)
 static int
 setup(void **state)
 {
-	if (mkdtemp(spool_dir) == NULL)
-		return -1;
-	return 0;
+	return unit_tmpdir_make("test_spool");
 }
 
 static int
 teardown(void **state)
 {
-	return rmdir(spool_dir);
+	/* rmdir, not unit_tmpdir_remove(): a file left behind fails. */
+	return rmdir(unit_tmpdir());
 }
 
 int

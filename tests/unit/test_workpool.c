@@ -4,12 +4,6 @@
  * order, and destroy copes with pending jobs and with being called from
  * a done function.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -20,9 +14,9 @@
 #include <event2/thread.h>
 
 #include "util/workpool.h"
+#include "tests/unit/unit.h"
 
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
-#define MAX_JOBS      2000
+#define MAX_JOBS 2000
 
 struct job {
 	size_t index;
@@ -43,14 +37,6 @@ static atomic_size_t start_seq;
 static size_t start_order[MAX_JOBS];
 
 static void
-sleep_ms(unsigned int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-static void
 job_work(void *arg)
 {
 	struct job *job = arg;
@@ -58,7 +44,7 @@ job_work(void *arg)
 	start_order[atomic_fetch_add(&start_seq, 1)] = job->index;
 	job->work_thread = pthread_self();
 	if (job->sleep_ms != 0)
-		sleep_ms(job->sleep_ms);
+		unit_sleep_ms(job->sleep_ms);
 	atomic_store(&job->work_ran, 1);
 }
 
@@ -170,7 +156,7 @@ test_jobs_complete(void **state)
 	struct job *jobs;
 	size_t i;
 
-	for (i = 0; i < N_ELEMENTS(run_cases); i++) {
+	for (i = 0; i < ARRAY_LEN(run_cases); i++) {
 		const struct run_case *c = &run_cases[i];
 		size_t k;
 
@@ -235,7 +221,7 @@ test_destroy_pending(void **state)
 	struct job *jobs;
 	size_t i, k;
 
-	for (i = 0; i < N_ELEMENTS(destroy_cases); i++) {
+	for (i = 0; i < ARRAY_LEN(destroy_cases); i++) {
 		const struct destroy_case *c = &destroy_cases[i];
 
 		pool = workpool_create(base, c->threads, &error);
@@ -312,7 +298,7 @@ chain_done(void *arg)
 	struct chain *ch = arg;
 
 	job_done(&ch->jobs[ch->next]);
-	if (++ch->next < N_ELEMENTS(ch->jobs))
+	if (++ch->next < ARRAY_LEN(ch->jobs))
 		workpool_submit(ch->pool, chain_work, chain_done, ch);
 }
 
@@ -325,7 +311,7 @@ test_done_submits_more(void **state)
 	const char *error = NULL;
 	size_t m;
 
-	for (m = 0; m < N_ELEMENTS(modes); m++) {
+	for (m = 0; m < ARRAY_LEN(modes); m++) {
 		memset(&ch, 0, sizeof(ch));
 		ch.pool = workpool_create(base, 2, &error);
 		assert_non_null(ch.pool);
@@ -333,10 +319,10 @@ test_done_submits_more(void **state)
 		if (m == 0)
 			run_until_idle(ch.pool);
 		workpool_destroy(&ch.pool);
-		if (ch.next != N_ELEMENTS(ch.jobs))
+		if (ch.next != ARRAY_LEN(ch.jobs))
 			fail_msg("%s: got %zu links run, want %zu", modes[m],
-			         ch.next, N_ELEMENTS(ch.jobs));
-		check_jobs(modes[m], ch.jobs, N_ELEMENTS(ch.jobs));
+			         ch.next, ARRAY_LEN(ch.jobs));
+		check_jobs(modes[m], ch.jobs, ARRAY_LEN(ch.jobs));
 	}
 }
 
