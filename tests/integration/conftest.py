@@ -138,7 +138,7 @@ def fake_upstream():
 def dns_server():
     """One unbound for the run (harness.Unbound): postern's forwarder is
     dns_server.address ("127.0.0.1@port"); tools that read
-    /etc/resolv.conf reach it on 127.0.0.153:53 when run through
+    /etc/resolv.conf reach it on harness.RESOLVER_ADDRESS:53 when run through
     harness.resolver_namespace_cmd.  Records stay from test to test: a
     test serves what it needs with set_records() or add_records()."""
     if not harness.Unbound.available():

@@ -1199,8 +1199,10 @@ UNBOUND = os.environ.get("POSTERN_TEST_UNBOUND", "/usr/sbin/unbound")
 UNBOUND_CONTROL = os.environ.get("POSTERN_TEST_UNBOUND_CONTROL",
                                  "/usr/sbin/unbound-control")
 # The nameserver that tools reading /etc/resolv.conf are pointed at
-# (see resolver_namespace_cmd).
-RESOLVER_ADDRESS = "127.0.0.153"
+# (see resolver_namespace_cmd): port 53 on a loopback address of this
+# process's own, so two runs on one machine do not collide.
+RESOLVER_ADDRESS = os.environ.get("POSTERN_TEST_RESOLVER") or \
+    "127.53.%d.%d" % ((os.getpid() >> 8) & 255, os.getpid() % 254 + 1)
 GENERATION_NAME = "_generation.harness.test."
 
 _TXT_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')

@@ -1,5 +1,5 @@
 """The dns_server fixture: records served on the loopback port and on
-127.0.0.153:53, long TXT values split into 255-octet strings, records
+port 53 of a loopback address of its own (harness.RESOLVER_ADDRESS), long TXT values split into 255-octet strings, records
 changed between tests, and resolver_namespace_cmd pointing a tool that
 reads /etc/resolv.conf at the server without touching the machine's
 file."""
