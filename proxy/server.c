@@ -285,6 +285,9 @@ server_reload(struct server *srv)
 	}
 	listeners_free(&srv->listeners); /* the ones no longer wanted */
 	srv->listeners = list;
+	/* XXX the worker pool is made once at startup: jobs in flight hold
+	 * it, and resizing it under them is not worth the locking; a new
+	 * `workers` value is reported and waits for a restart. */
 	if (cfg->workers != srv->cfg->workers)
 		log_warning("reload: workers=%u takes effect at restart",
 		            cfg->workers);
