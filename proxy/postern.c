@@ -90,21 +90,92 @@ check_config(const char *path)
 	return 0;
 }
 
+/*
+ * Detach before any thread exists (the resolver and the workers start
+ * with the configuration; fork keeps only the calling thread).  The
+ * parent waits for the child's word on a pipe and exits with it, so
+ * startup errors still reach the terminal.  Returns the pipe's write
+ * end in the child; never returns in the parent.
+ */
+static int
+detach(void)
+{
+	char buf[1024];
+	ssize_t n, len = 0;
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		fprintf(stderr, "postern: cannot detach: %s\n",
+		        strerror(errno));
+		exit(1);
+	}
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		return p[1];
+	}
+	close(p[1]);
+	while (len < (ssize_t)sizeof(buf) - 1 &&
+	       (n = read(p[0], buf + len, sizeof(buf) - 1 - (size_t)len)) > 0)
+		len += n;
+	buf[len] = '\0';
+	if (strncmp(buf, "ok\n", 3) == 0) {
+		fputs(buf + 3, stderr);
+		exit(0);
+	}
+	fprintf(stderr, "%s", len > 0 ? buf : "postern: startup failed\n");
+	exit(1);
+}
+
+/* Tell the waiting parent how startup went; stdio goes to /dev/null. */
+static void
+detach_report(int fd, const char *text)
+{
+	int null = open("/dev/null", O_RDWR);
+
+	if (write(fd, text, strlen(text)) < 0)
+		log_warning("startup report lost: %s", strerror(errno));
+	close(fd);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (null > 2)
+			close(null);
+	}
+}
+
+static void
+startup_failed(int report_fd, const char *error)
+{
+	char *text = xasprintf("postern: %s\n", error);
+
+	if (report_fd >= 0)
+		detach_report(report_fd, text);
+	else
+		fputs(text, stderr);
+	free(text);
+}
+
 static int
 run(const char *path, int foreground, int debug)
 {
 	struct server srv;
 	struct config *cfg;
 	char *error = NULL;
-	int code;
+	int code, report_fd = foreground ? -1 : detach();
+	int to_syslog;
 
 	cfg = config_load(path, &error);
 	if (cfg == NULL) {
-		fprintf(stderr, "postern: %s\n", error);
+		startup_failed(report_fd, error);
 		free(error);
 		return 1;
 	}
-	log_open("postern", cfg->log_syslog && !debug, cfg->log_facility,
+	/* Detached, stderr is /dev/null: syslog is the only place left. */
+	to_syslog = (cfg->log_syslog || report_fd >= 0) && !debug;
+	log_open("postern", to_syslog, cfg->log_facility,
 	         debug ? LOG_LEVEL_DEBUG : (enum log_level)cfg->log_level);
 	log_trace_mask = debug ? LOG_TRACE_ALL : cfg->log_trace;
 	signal(SIGPIPE, SIG_IGN);
@@ -112,24 +183,24 @@ run(const char *path, int foreground, int debug)
 	evthread_use_pthreads();
 	if (server_init(&srv, cfg, &error) < 0) {
 		log_error("startup failed: %s", error);
-		fprintf(stderr, "postern: %s\n", error);
+		startup_failed(report_fd, error);
 		free(error);
 		server_deinit(&srv);
 		config_unref(&cfg);
 		return 1;
 	}
 	config_unref(&cfg); /* the server holds its own reference */
-	if (!foreground && daemon(0, 0) < 0) {
-		log_error("cannot detach: %s", strerror(errno));
-		server_deinit(&srv);
-		return 1;
-	}
-	/* libevent needs to know the process may have forked. */
-	if (!foreground)
-		event_reinit(srv.base);
+	srv.detached = report_fd >= 0;
 	if (srv.cfg->pid_file != NULL && write_pid_file(srv.cfg->pid_file) < 0)
 		log_warning("cannot write pid file %s: %s", srv.cfg->pid_file,
 		            strerror(errno));
+	if (report_fd >= 0)
+		detach_report(report_fd,
+		              srv.cfg->log_syslog
+		                  ? "ok\n"
+		                  : "ok\npostern: detached; logging to "
+		                    "syslog (log target stderr needs "
+		                    "-f)\n");
 	log_info("start version=%s config=%s listeners=%zu workers=%u",
 	         POSTERN_VERSION, path, srv.cfg->nlisteners, srv.cfg->workers);
 	code = server_run(&srv);

@@ -243,9 +243,15 @@ server_run(struct server *srv)
 void
 server_deinit(struct server *srv)
 {
+	struct session *sess;
+
 	listeners_free(&srv->listeners);
+	/* Workers finish first: their done callbacks still need the
+	 * sessions they worked for. */
 	if (srv->pool != NULL)
 		workpool_destroy(&srv->pool);
+	while ((sess = TAILQ_FIRST(&srv->sessions)) != NULL)
+		session_shutdown(sess);
 	if (srv->ev_term != NULL) {
 		event_free(srv->ev_term);
 		event_free(srv->ev_int);
@@ -293,7 +299,7 @@ server_reload(struct server *srv)
 		            cfg->workers);
 	config_unref(&srv->cfg);
 	srv->cfg = cfg;
-	log_open("postern", cfg->log_syslog, cfg->log_facility,
+	log_open("postern", cfg->log_syslog || srv->detached, cfg->log_facility,
 	         (enum log_level)cfg->log_level);
 	log_trace_mask = cfg->log_trace;
 	log_info("reload done config=%s listeners=%zu sessions=%u", cfg->path,

@@ -33,6 +33,7 @@ struct server {
 	unsigned int nsessions;
 	int draining;
 	int exit_code;
+	int detached; /* stderr is /dev/null: always log to syslog */
 	struct event *ev_term, *ev_int, *ev_hup, *ev_drain;
 };
 

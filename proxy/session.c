@@ -31,6 +31,9 @@
 
 /* Input kept while a command waits: bounds a pipelining client. */
 #define SESSION_INPUT_MAX (64 * 1024)
+/* Replies queued for a client that does not read them: past this no
+ * more commands are taken until it has read some. */
+#define SESSION_OUTPUT_MAX (64 * 1024)
 /* Time a closing session gets to take its last reply. */
 #define SESSION_FLUSH_SECONDS 10
 
@@ -75,23 +78,47 @@ refuse_connection(int fd, const char *ecode, const char *text)
 	close(fd);
 }
 
+/*
+ * DATA is timed per read (RFC 5321 4.5.3.2.6); waiting for a command is
+ * timed from the end of the last one, so a client cannot stretch one
+ * command forever by sending it an octet at a time.
+ */
 static void
 session_timeouts(struct session *s)
 {
 	const struct config_limits *lim = &s->cfg->limits;
-	struct timeval rd = {0, 0}, wr = {lim->idle_timeout, 0};
-	const struct timeval *rdp = NULL;
+	struct timeval rd = {lim->data_timeout, 0};
+	struct timeval wr = {lim->idle_timeout, 0};
+	struct timeval idle = {lim->idle_timeout, 0};
+	int waiting = s->state == SESSION_COMMAND && !s->busy && !s->closing;
 
-	if (s->closing) {
+	if (s->closing)
 		wr.tv_sec = SESSION_FLUSH_SECONDS;
-	} else if (s->state == SESSION_DATA) {
-		rd.tv_sec = lim->data_timeout;
-		rdp = &rd;
-	} else if (s->state == SESSION_COMMAND && !s->busy) {
-		rd.tv_sec = lim->idle_timeout;
-		rdp = &rd;
+	bufferevent_set_timeouts(s->bev, s->state == SESSION_DATA ? &rd : NULL,
+	                         &wr);
+	if (!waiting) {
+		evtimer_del(s->ev_idle);
+		s->idle_armed = 0;
+	} else if (!s->idle_armed) {
+		evtimer_add(s->ev_idle, &idle);
+		s->idle_armed = 1;
 	}
-	bufferevent_set_timeouts(s->bev, rdp, &wr);
+}
+
+static void
+session_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	s->idle_armed = 0;
+	session_close_421(s, "4.4.2", "timeout",
+	                  "timeout exceeded, closing connection");
+}
+
+static size_t
+session_output_len(struct session *s)
+{
+	return evbuffer_get_length(bufferevent_get_output(s->bev));
 }
 
 static void
@@ -117,8 +144,14 @@ session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
-	if (s->closing)
-		session_schedule_free(s);
+	if (s->closing) {
+		if (session_output_len(s) == 0)
+			session_schedule_free(s);
+		return;
+	}
+	/* The client read enough of its replies: take commands again. */
+	if (!s->busy)
+		session_input(s);
 }
 
 static void
@@ -138,14 +171,20 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		                  "timeout exceeded, closing connection");
 		return;
 	}
-	/* EOF or a socket error: nobody left to reply to. */
-	if (!s->closing)
-		s->close_reason = (what & BEV_EVENT_EOF) ? "eof" : "error";
-	if (s->state == SESSION_DATA && !s->closing)
-		s->close_reason = "eof-in-data";
-	s->closing = 1;
-	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-	session_schedule_free(s);
+	bufferevent_disable(s->bev, EV_READ);
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		/* The client stopped sending but may still read: finish what
+		 * it sent (QUIT among it, perhaps), then close. */
+		s->client_eof = 1;
+		session_input(s);
+		return;
+	}
+	/* A socket error: nobody left to write to.  Work in progress is
+	 * finished first so its outcome is logged. */
+	s->client_gone = 1;
+	bufferevent_disable(s->bev, EV_WRITE);
+	if (!s->busy)
+		session_close(s, "error");
 }
 
 static void
@@ -177,6 +216,9 @@ void
 session_relay(struct session *s, const struct smtp_reply *reply)
 {
 	bufferevent_write(s->bev, reply->raw, reply->rawlen);
+	/* RFC 5321 3.8: after 421 the upstream closes; so do we. */
+	if (reply->code == 421)
+		session_close(s, "upstream-421");
 }
 
 void
@@ -188,8 +230,10 @@ session_close(struct session *s, const char *reason)
 	s->close_reason = reason;
 	s->state = SESSION_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
+	/* The write callback now fires only once everything is out. */
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
 	session_timeouts(s);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+	if (s->client_gone || session_output_len(s) == 0)
 		session_schedule_free(s);
 }
 
@@ -226,8 +270,8 @@ session_read_line(struct session *s, size_t *len_r)
 	size_t max = s->cfg->limits.command_line + 512, eol_len, n;
 	struct evbuffer_ptr p;
 
-	if (max > sizeof(s->cmdbuf) - 1)
-		max = sizeof(s->cmdbuf) - 1;
+	if (max > s->cmdsize - 1)
+		max = s->cmdsize - 1;
 	p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 	if (p.pos < 0) {
 		n = evbuffer_get_length(in);
@@ -271,7 +315,8 @@ session_input(struct session *s)
 	if (s->in_input)
 		return;
 	s->in_input = 1;
-	while (!s->closing && !s->busy) {
+	while (!s->closing && !s->busy &&
+	       session_output_len(s) < SESSION_OUTPUT_MAX) {
 		if (s->state == SESSION_DATA) {
 			session_data_input(s);
 			if (s->state == SESSION_DATA)
@@ -283,10 +328,15 @@ session_input(struct session *s)
 		r = session_read_line(s, &len);
 		if (r == 0)
 			break;
+		s->idle_armed = 0; /* a whole line: the idle clock restarts */
+		evtimer_del(s->ev_idle);
 		if (r > 0)
 			session_command(s, s->cmdbuf, len);
 	}
 	s->in_input = 0;
+	if (!s->closing && s->client_eof && !s->busy)
+		session_close(s,
+		              s->state == SESSION_DATA ? "eof-in-data" : "eof");
 	if (!s->closing)
 		session_timeouts(s);
 }
@@ -297,6 +347,10 @@ session_resume(struct session *s)
 	s->busy = 0;
 	if (s->closing)
 		return;
+	if (s->client_gone) {
+		session_close(s, "error");
+		return;
+	}
 	if (s->srv->draining && !s->in_txn && s->state == SESSION_COMMAND) {
 		session_close_421(s, "4.3.2", "shutdown",
 		                  "service shutting down, try again later");
@@ -408,7 +462,7 @@ session_upstream_lost(void *arg, const char *reason)
 {
 	struct session *s = arg;
 
-	log_warning("%s upstream lost reason=%s", s->fs.id, reason);
+	log_warning("%s upstream lost reason=\"%s\"", s->fs.id, reason);
 	if (s->state == SESSION_DATA) {
 		s->upstream_lost = reason; /* tell at end of data */
 		return;
@@ -556,6 +610,11 @@ session_new(struct server *srv, const struct config_listener *listener, int fd,
 	netaddr_tcp_nodelay(fd);
 	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	s->ev_free = evtimer_new(srv->base, session_free_cb, s);
+	s->ev_idle = evtimer_new(srv->base, session_idle_cb, s);
+	s->cmdsize = s->cfg->limits.command_line + 513;
+	s->cmdbuf = xmalloc(s->cmdsize);
+	/* The write callback tells when a stalled client read enough. */
+	bufferevent_setwatermark(s->bev, EV_WRITE, SESSION_OUTPUT_MAX / 2, 0);
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
 	                  session_event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_INPUT_MAX);
@@ -568,6 +627,23 @@ session_new(struct server *srv, const struct config_listener *listener, int fd,
 	         netaddr_str(&s->fs.client, addr, sizeof(addr)), listener->name,
 	         s->fs.outbound ? "outbound" : "inbound");
 	session_reconnect_filters(s);
+}
+
+void
+session_shutdown(struct session *s)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+	if (!s->closing && !s->client_gone) {
+		/* The loop has stopped: one non-blocking write, no more. */
+		evbuffer_add_printf(out,
+		                    "421 4.3.2 %s service shutting down, try "
+		                    "again later\r\n",
+		                    s->fs.hostname);
+		s->close_reason = "shutdown";
+	}
+	evbuffer_write(out, bufferevent_getfd(s->bev));
+	session_free(s);
 }
 
 static void
@@ -584,6 +660,8 @@ session_free(struct session *s)
 	spool_free(&s->spool);
 	bufferevent_free(s->bev);
 	event_free(s->ev_free);
+	event_free(s->ev_idle);
+	free(s->cmdbuf);
 	policy_clients_leave(srv->clients, &s->peer);
 	TAILQ_REMOVE(&srv->sessions, s, entry);
 	srv->nsessions--;

@@ -38,6 +38,10 @@ enum session_state {
 	SESSION_CLOSING, /* flushing the last reply */
 };
 
+/* MAIL and RCPT lines postern sends upstream: Postfix's default
+ * line_length_limit. */
+#define SESSION_UPLINE_MAX 2048
+
 struct session {
 	TAILQ_ENTRY(session) entry;
 	struct server *srv;
@@ -81,7 +85,13 @@ struct session {
 	int helo_done;         /* HELO/EHLO succeeded */
 	int discard;           /* a filter said discard */
 	struct event *ev_free; /* deferred free */
-	char cmdbuf[1536];     /* the current command line */
+	char *cmdbuf;          /* the current command line */
+	size_t cmdsize;        /* its allocation: command_line + 513 */
+	char upline[SESSION_UPLINE_MAX]; /* MAIL/RCPT as sent upstream */
+	struct event *ev_idle; /* idle_timeout while awaiting a command */
+	int idle_armed;
+	int client_eof;  /* the client shut down its sending side */
+	int client_gone; /* the connection is dead: nothing to write */
 };
 
 typedef void session_verdict_cb(struct session *s,
@@ -122,6 +132,10 @@ void session_classify(struct session *s);
 
 /* Run the connect filters (again, after XCLIENT), then greet. */
 void session_reconnect_filters(struct session *s);
+
+/* The loop has stopped (drain timeout): tell the client if it can
+ * still hear it, and free the session now. */
+void session_shutdown(struct session *s);
 
 /* The server is draining: close now if idle. */
 void session_drain(struct session *s);

@@ -15,6 +15,7 @@
 #include <event2/bufferevent.h>
 
 #include "proxy/config.h"
+#include "proxy/server.h"
 #include "proxy/session.h"
 #include "proxy/upstream.h"
 #include "util/log.h"
@@ -24,8 +25,6 @@
 /* RFC 3461 5: DSN parameters lengthen MAIL by 100 and RCPT by 500. */
 #define DSN_MAIL_EXTRA 100
 #define DSN_RCPT_EXTRA 500
-
-#define UPSTREAM_LINE_MAX 1100
 
 typedef void cmd_handler(struct session *s, char *args);
 
@@ -43,11 +42,20 @@ cmd_sequence(struct session *s, const char *text)
 	session_error(s);
 }
 
+/* The command would not fit the line postern sends upstream. */
+static int
+cmd_too_long(struct session *s)
+{
+	session_reply(s, 500, "5.5.2", "line too long");
+	session_error(s);
+	return -1;
+}
+
 /* The upstream died while a command waited for it. */
 static void
 cmd_upstream_failed(struct session *s, const char *reason)
 {
-	log_warning("%s upstream failed reason=%s", s->fs.id, reason);
+	log_warning("%s upstream failed reason=\"%s\"", s->fs.id, reason);
 	session_close_421(s, "4.4.2", "upstream-lost",
 	                  "upstream connection lost, try again later");
 }
@@ -55,6 +63,11 @@ cmd_upstream_failed(struct session *s, const char *reason)
 void
 session_greet(struct session *s)
 {
+	if (s->srv->draining) {
+		session_close_421(s, "4.3.2", "shutdown",
+		                  "service shutting down, try again later");
+		return;
+	}
 	s->state = SESSION_COMMAND;
 	session_reply(s, 220, NULL, "%s ESMTP postern", s->fs.hostname);
 	session_resume(s);
@@ -125,8 +138,11 @@ static void
 hello_verdict(struct session *s, const struct filter_verdict *v)
 {
 	if (v->action == FILTER_REJECT || v->action == FILTER_TEMPFAIL) {
+		char helo[300];
+
 		log_info("%s reject phase=helo filter=%s helo=%s", s->fs.id,
-		         v->filter ? v->filter : "-", s->fs.helo);
+		         v->filter ? v->filter : "-",
+		         log_escape_str(helo, sizeof(helo), s->fs.helo));
 		session_reply_verdict(s, v);
 		session_resume(s);
 		return;
@@ -250,7 +266,7 @@ mail_params(struct session *s, const struct smtp_path_cmd *p, char *line,
 		                      pa->value ? "=" : "",
 		                      pa->value ? pa->value : "");
 		if (n >= size)
-			break;
+			return cmd_too_long(s);
 	}
 	return 0;
 }
@@ -268,10 +284,11 @@ mail_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 	if (reply->code / 100 == 2) {
 		s->in_txn = 1;
 	} else {
-		char summary[256];
+		char summary[256], from[SMTP_PATH_MAX * 2];
 
 		log_info("%s reject phase=mail from=<%s> upstream=\"%s\"",
-		         s->fs.id, s->txn.mail_from,
+		         s->fs.id,
+		         log_escape_str(from, sizeof(from), s->txn.mail_from),
 		         smtp_reply_summary(reply, summary, sizeof(summary)));
 		filter_txn_deinit(&s->txn);
 	}
@@ -296,7 +313,7 @@ mail_verdict(struct session *s, const struct filter_verdict *v)
 	}
 	if (v->action == FILTER_DISCARD)
 		s->discard = 1;
-	upstream_command(s->upstream, s->cmdbuf, 1, mail_upstream_cb);
+	upstream_command(s->upstream, s->upline, 1, mail_upstream_cb);
 }
 
 static void
@@ -304,7 +321,7 @@ cmd_mail(struct session *s, char *args)
 {
 	struct smtp_path_cmd p;
 	const char *error;
-	char line[UPSTREAM_LINE_MAX];
+	char line[SESSION_UPLINE_MAX];
 
 	if (!s->helo_done) {
 		cmd_sequence(s, "send HELO or EHLO first");
@@ -336,7 +353,7 @@ cmd_mail(struct session *s, char *args)
 	filter_txn_set_sender(&s->txn, p.address);
 	s->txn.smtputf8 = smtp_param_find(&p, "SMTPUTF8") != NULL;
 	gettimeofday(&s->start_txn, NULL);
-	snprintf(s->cmdbuf, sizeof(s->cmdbuf), "%s", line);
+	snprintf(s->upline, sizeof(s->upline), "%s", line);
 	s->busy = 1;
 	session_filters(s, FILTER_PHASE_MAIL, mail_verdict);
 }
@@ -377,7 +394,7 @@ rcpt_params(struct session *s, const struct smtp_path_cmd *p, char *line,
 		n += (size_t)snprintf(line + n, size - n, " %s=%s", pa->keyword,
 		                      pa->value);
 		if (n >= size)
-			break;
+			return cmd_too_long(s);
 	}
 	return 0;
 }
@@ -422,7 +439,7 @@ rcpt_verdict(struct session *s, const struct filter_verdict *v)
 	}
 	if (v->action == FILTER_DISCARD)
 		s->discard = 1;
-	upstream_command(s->upstream, s->cmdbuf, 0, rcpt_upstream_cb);
+	upstream_command(s->upstream, s->upline, 0, rcpt_upstream_cb);
 }
 
 static void
@@ -430,7 +447,7 @@ cmd_rcpt(struct session *s, char *args)
 {
 	struct smtp_path_cmd p;
 	const char *error;
-	char line[UPSTREAM_LINE_MAX];
+	char line[SESSION_UPLINE_MAX];
 
 	if (!s->in_txn) {
 		cmd_sequence(s, "need MAIL command");
@@ -457,7 +474,7 @@ cmd_rcpt(struct session *s, char *args)
 		return;
 	free(s->txn.rcpt);
 	s->txn.rcpt = xstrdup(p.address);
-	snprintf(s->cmdbuf, sizeof(s->cmdbuf), "%s", line);
+	snprintf(s->upline, sizeof(s->upline), "%s", line);
 	s->busy = 1;
 	session_filters(s, FILTER_PHASE_RCPT, rcpt_verdict);
 }
@@ -565,17 +582,24 @@ xclient_apply(struct session *s, const struct smtp_xclient *x)
 	struct netaddr a;
 	unsigned int port = netaddr_port(&fs->client);
 
-	if (x->addr != NULL && netaddr_parse_ip(x->addr, &a) == 0) {
+	/* [UNAVAILABLE] and [TEMPUNAVAIL] are kept as sent: the upstream
+	 * must see them, not postern's own idea of the client. */
+	if (x->addr != NULL && x->addr[0] == '[') {
+		memset(&fs->client, 0, sizeof(fs->client));
+		snprintf(fs->client_ip, sizeof(fs->client_ip), "%s", x->addr);
+	} else if (x->addr != NULL && netaddr_parse_ip(x->addr, &a) == 0) {
 		fs->client = a;
 		netaddr_set_port(&fs->client, port);
 		netaddr_ip_str(&fs->client, fs->client_ip,
 		               sizeof(fs->client_ip));
 	}
-	if (x->port != NULL && x->port[0] != '[')
-		netaddr_set_port(&fs->client, (unsigned)atoi(x->port));
+	if (x->port != NULL) /* port 0 stands for unknown */
+		netaddr_set_port(&fs->client, x->port[0] == '['
+		                                  ? 0
+		                                  : (unsigned)atoi(x->port));
 	if (x->name != NULL)
 		snprintf(fs->client_name, sizeof(fs->client_name), "%s",
-		         x->name[0] == '[' ? "unknown" : x->name);
+		         x->name);
 	if (x->helo != NULL)
 		snprintf(fs->helo, sizeof(fs->helo), "%s",
 		         x->helo[0] == '[' ? "" : x->helo);

@@ -101,9 +101,10 @@ static void
 up_send(struct upstream *u, const char *line, up_step_cb *step)
 {
 	struct evbuffer *out = bufferevent_get_output(u->bev);
+	char esc[128];
 
-	log_trace(LOG_TRACE_UPSTREAM, "%s upstream send %.40s", u->fs->id,
-	          line);
+	log_trace(LOG_TRACE_UPSTREAM, "%s upstream send %s", u->fs->id,
+	          log_escape_str(esc, sizeof(esc), line));
 	smtp_reply_reset(&u->reply);
 	u->step = step;
 	u->state = UP_WAITING;
@@ -151,19 +152,36 @@ up_fail_later(struct upstream *u, const char *reason)
 static void
 up_reply_complete(struct upstream *u)
 {
+	struct evbuffer *in = bufferevent_get_input(u->bev);
 	struct smtp_reply tmp;
 	up_step_cb *step = u->step;
+	static char reason[300];
+	char summary[200];
 
 	if (u->state != UP_WAITING && u->state != UP_GREETING &&
 	    u->state != UP_SENDING) {
-		up_fail(u, u->reply.code == 421 ? "closed by upstream (421)"
-		                                : "unexpected reply");
+		snprintf(
+		    reason, sizeof(reason), "unexpected reply \"%s\"",
+		    smtp_reply_summary(&u->reply, summary, sizeof(summary)));
+		up_fail(u, reason);
 		return;
 	}
-	/* A reply in the middle of the message: the upstream gave up on
-	 * it; take the reply, but the connection is no longer in step. */
-	if (u->state == UP_SENDING)
+	/* Lockstep: nothing may follow a reply before our next command.
+	 * Anything that does would be taken for the answer to it. */
+	if (evbuffer_get_length(in) > 0) {
+		up_fail(u, "unexpected data after a reply");
+		return;
+	}
+	if (u->state == UP_SENDING) {
+		/* A reply in the middle of the message: the upstream gave
+		 * up on it.  A refusal is its final word; anything else
+		 * cannot be, since it never saw the end of the message. */
+		if (u->reply.code / 100 != 4 && u->reply.code / 100 != 5) {
+			up_fail(u, "reply before the end of the message");
+			return;
+		}
 		step = up_step_deliver;
+	}
 	u->state = u->state == UP_SENDING ? UP_DEAD : UP_IDLE;
 	u->step = NULL;
 	up_timeouts(u, 0, u->cfg->command_timeout);
@@ -411,16 +429,21 @@ identity_line(const struct upstream *u, const char *verb, const char *offered,
               char *line, size_t size)
 {
 	const struct filter_session *fs = u->fs;
-	char addr[NETADDR_STRLEN + 8], port[8];
+	char addr[NETADDR_STRLEN + 8], port[16];
 
 	snprintf(line, size, "%s", verb);
 	if (fs->client.ss.ss_family == AF_INET6)
 		snprintf(addr, sizeof(addr), "IPv6:%s", fs->client_ip);
 	else if (fs->client.ss.ss_family == AF_INET)
 		snprintf(addr, sizeof(addr), "%s", fs->client_ip);
+	else /* XCLIENT said [UNAVAILABLE] or [TEMPUNAVAIL]: pass it on */
+		snprintf(addr, sizeof(addr), "%s",
+		         fs->client_ip[0] == '[' ? fs->client_ip : "");
+	/* No client has port 0: it stands for "not known". */
+	if (netaddr_port(&fs->client) == 0)
+		snprintf(port, sizeof(port), "%s", "[UNAVAILABLE]");
 	else
-		addr[0] = '\0';
-	snprintf(port, sizeof(port), "%u", netaddr_port(&fs->client));
+		snprintf(port, sizeof(port), "%u", netaddr_port(&fs->client));
 	identity_attr(
 	    line, size, offered, "NAME",
 	    strcmp(fs->client_name, "unknown") == 0 ? NULL : fs->client_name);
@@ -435,12 +458,29 @@ identity_line(const struct upstream *u, const char *verb, const char *offered,
 		              fs->outbound ? "LOCAL" : "REMOTE");
 }
 
+static const char *
+up_client_helo(const struct upstream *u)
+{
+	return u->fs->helo[0] ? u->fs->helo : u->cfg->helo_name;
+}
+
 static void
 up_step_ehlo(struct upstream *u, const struct smtp_reply *r)
 {
-	if (r->code / 100 == 2)
+	char line[UP_LINE_MAX];
+
+	if (r->code / 100 == 2) {
 		smtp_caps_parse(r, &u->caps);
-	up_deliver(u, r);
+		up_deliver(u, r);
+		return;
+	}
+	if (r->code / 100 != 5) {
+		up_deliver(u, r);
+		return;
+	}
+	/* An SMTP-only upstream (RFC 5321 4.1.4): HELO, no extensions. */
+	snprintf(line, sizeof(line), "HELO %s", up_client_helo(u));
+	up_send(u, line, up_step_helo_fallback);
 }
 
 static void
@@ -448,17 +488,24 @@ up_send_ehlo(struct upstream *u)
 {
 	char line[UP_LINE_MAX];
 
-	snprintf(line, sizeof(line), "EHLO %s",
-	         u->fs->helo[0] ? u->fs->helo : u->cfg->helo_name);
+	snprintf(line, sizeof(line), "EHLO %s", up_client_helo(u));
 	up_send(u, line, up_step_ehlo);
 }
 
 static void
 up_step_xclient(struct upstream *u, const struct smtp_reply *r)
 {
-	/* Postfix answers XCLIENT with a new greeting. */
+	static char reason[300];
+	char summary[200];
+
+	/* Postfix answers XCLIENT with a new greeting.  A refusal must not
+	 * turn into a reply to the client's EHLO, nor let the session go
+	 * on as postern's own address. */
 	if (r->code / 100 != 2) {
-		up_deliver(u, r);
+		snprintf(reason, sizeof(reason),
+		         "upstream refused XCLIENT: \"%s\"",
+		         smtp_reply_summary(r, summary, sizeof(summary)));
+		up_fail(u, reason);
 		return;
 	}
 	up_send_ehlo(u);
@@ -547,6 +594,12 @@ up_pump(struct upstream *u)
 static void
 up_step_data(struct upstream *u, const struct smtp_reply *r)
 {
+	/* Only 354 opens the message; a 2xx here would read as a delivery
+	 * of a message the upstream never saw. */
+	if (r->code != 354 && r->code / 100 != 4 && r->code / 100 != 5) {
+		up_fail(u, "unexpected reply to DATA");
+		return;
+	}
 	if (r->code != 354) {
 		up_deliver(u, r);
 		return;

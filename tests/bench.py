@@ -2,8 +2,9 @@
 """Throughput, CPU and memory of postern against a direct baseline.
 
 Runs `make bench`.  Everything listens on 127.0.0.1 on free ports above
-1024.  One smtp-sink (Postfix's test server, throws mail away) is the
-upstream for the whole run; one postern sits in front of it.
+1024.  Each part below starts its own smtp-sink (Postfix's test server,
+throws mail away) as the upstream, with postern (or, for signing, three
+posterns) in front of it.
 
 1. Throughput: smtp-source sends N messages of 5 KB and 100 KB over 20
    parallel sessions (N = 10,000 and 2,000 by default, so a run takes a
@@ -20,7 +21,23 @@ upstream for the whole run; one postern sits in front of it.
    over client+sink+postern CPU per message).  A last case sends 5 KB
    messages over 1,000 parallel sessions: it shows accept-queue trouble
    (SYN drops, counted from /proc/net/netstat, cost 1 s retransmits).
-2. Memory per idle session: postern's VmRSS before and after 5,000
+2. DKIM signing: 5 KB messages over 20 sessions (3,000 per run; 6,000
+   with -d) straight to smtp-sink, through a postern that treats the
+   client as internal but does not sign (the unsigned baseline), and
+   through two that sign every message, one with an RSA-2048 key, one
+   with an Ed25519 key (`postern keygen`), interleaved and repeated like
+   the throughput cases.  The reference is the raw sign rate of the same
+   key type, `openssl speed -seconds 3 rsa2048` and `... ed25519` run
+   in the same bench on an otherwise idle host (sign/s column, one core),
+   times the signing threads postern has (workers = 2, not more than the
+   CPUs): postern's signed msg/s must reach 80 % of it.  Since source,
+   sink and postern share the host's CPUs, a second figure is free of
+   that: the postern CPU time signing adds per message (signed minus
+   unsigned) against openssl's time per signature, also >= 80 %.  Before
+   the runs one message per key goes through a probe postern to an
+   smtp-sink that keeps it (-d), and python3-dkim verifies its
+   signature, so that the rates are those of real, valid signatures.
+3. Memory per idle session: postern's VmRSS before and after 5,000
    client connections have each received their 220 banner (each also
    holds an upstream connection to smtp-sink).
 
@@ -35,6 +52,7 @@ import atexit
 import json
 import os
 import random
+import re
 import resource
 import selectors
 import signal
@@ -54,16 +72,27 @@ SMTP_SINK = "/usr/sbin/smtp-sink"
 HOST = "127.0.0.1"
 NOFILE = 65536
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-TOTAL_TIMEOUT = 600          # the whole bench, seconds
+TOTAL_TIMEOUT = 900          # the whole bench, seconds
 RUN_TIMEOUT = 120            # one smtp-source run
 
 TARGET_RATE = 0.70           # postern msgs/s >= 0.7 x direct
 TARGET_CPU = 2.0             # postern CPU/msg <= 2 x smtp-sink CPU/msg
 TARGET_IDLE_KB = 64          # per idle session
+TARGET_SIGN = 0.80           # signed msgs/s >= 0.8 x openssl sign/s x cores
+
+WORKERS = 2                  # postern's workers (signing threads)
+OPENSSL_SECONDS = 3
+# Selector (and key table name), keygen -t and -b, openssl speed
+# algorithm and the pattern of its result line.
+SIGN_KEYS = (
+    ("rsa2048", "rsa", "2048", "rsa2048", r"^rsa 2048 bits "),
+    ("ed25519", "ed25519", None, "ed25519", r"\(Ed25519\)"),
+)
+SIGN_DOMAIN = "bench.test"   # smtp-source's From: <sender@bench.test>
 
 POSTERN_CONF = """\
 hostname = "postern.test"
-workers = 2
+workers = {workers}
 spool_dir = "{spool}"
 log {{ target = stderr  level = warning }}
 listener smtp {{ address = "{host}:{port}"  backlog = 4096 }}
@@ -71,7 +100,7 @@ upstream {{ address = "{host}:{sink_port}"  connect_timeout = 5s }}
 limits {{ sessions = 20000  sessions_per_client = 20000  idle_timeout = 10m \
  message_size = 50m }}
 filter received {{ }}
-"""
+{extra}"""
 
 # --------------------------------------------------------------- processes
 
@@ -222,12 +251,16 @@ def wait_listening(port, proc, timeout=10.0):
 # ---------------------------------------------------------------- servers
 
 class Sink:
-    def __init__(self, workdir, max_conns):
+    def __init__(self, workdir, max_conns, dump=None):
+        """dump: a strftime template; each message is kept in a file
+        named after it (smtp-sink -d)."""
         self.port = free_port()
         self.out = os.path.join(workdir, "smtp-sink.log")
         argv = [SMTP_SINK]
         if os.geteuid() == 0:
             argv += ["-u", "root"]
+        if dump:
+            argv += ["-d", dump]
         # -m: simultaneous connections (default 256); -t: command timeout.
         argv += ["-m", str(max_conns), "-t", "600",
                  "%s:%d" % (HOST, self.port), "4096"]
@@ -246,14 +279,15 @@ class Sink:
 
 
 class Postern:
-    def __init__(self, workdir, sink_port):
+    def __init__(self, workdir, sink_port, extra=""):
         self.port = free_port(taken=(sink_port,))
         spool = os.path.join(workdir, "spool")
         os.makedirs(spool, exist_ok=True)
         self.conf = os.path.join(workdir, "postern.conf")
         with open(self.conf, "w") as f:
             f.write(POSTERN_CONF.format(spool=spool, host=HOST,
-                                        port=self.port, sink_port=sink_port))
+                                        port=self.port, sink_port=sink_port,
+                                        workers=WORKERS, extra=extra))
         self.errpath = os.path.join(workdir, "postern.log")
         with open(self.errpath, "wb") as log:
             self.proc = spawn([POSTERN, "-c", self.conf, "-f"], log,
@@ -368,6 +402,336 @@ def summarize(case, direct, proxied):
                                              lambda r: r["cores_busy"]),
                 cpu_bound_ratio=d_total / p_total if p_total > 0 else None,
                 direct_runs=direct, postern_runs=proxied)
+
+
+# ---------------------------------------------------------------- signing
+
+INTERNAL = 'internal_networks = {"127.0.0.0/8"}\n'
+
+
+class SignKey:
+    """A key made by `postern keygen`, with a key table and a signing
+    table of its own (SIGN_DOMAIN signed with this key only)."""
+
+    def __init__(self, directory, selector, ktype, bits, openssl_alg,
+                 openssl_pattern):
+        argv = [POSTERN, "keygen", "-d", SIGN_DOMAIN, "-s", selector,
+                "-t", ktype, "-D", directory]
+        if bits:
+            argv += ["-b", bits]
+        res = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, timeout=120)
+        if res.returncode != 0:
+            raise RuntimeError("%s: exit %d: %s" % (
+                " ".join(argv), res.returncode, res.stderr.strip()))
+        self.selector = selector
+        self.label = "RSA-%s" % bits if ktype == "rsa" else "Ed25519"
+        self.openssl_alg = openssl_alg
+        self.openssl_pattern = openssl_pattern
+        # The record's value: keygen prints it as quoted strings.
+        self.txt = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', res.stdout))
+        self.keytable = os.path.join(directory, selector + ".keytable")
+        self.signtable = os.path.join(directory, selector + ".signingtable")
+        with open(self.keytable, "w") as f:
+            f.write("%s %s:%s:%s\n" % (selector, SIGN_DOMAIN, selector,
+                                       os.path.join(directory,
+                                                    selector + ".private")))
+        with open(self.signtable, "w") as f:
+            f.write("%s %s\n" % (SIGN_DOMAIN, selector))
+
+    def extra(self):
+        """postern.conf lines: every client internal, sign with this
+        key (dkim_sign is the last filter)."""
+        return INTERNAL + ('filter dkim_sign {{ key_table = "{0}"  '
+                           'signing_table = "{1}" }}\n'.format(
+                               self.keytable, self.signtable))
+
+
+def openssl_sign_rate(alg, pattern):
+    """sign/s of `openssl speed -seconds N alg` (one process: one
+    core)."""
+    argv = ["openssl", "speed", "-seconds", str(OPENSSL_SECONDS), alg]
+    proc = spawn(argv, subprocess.PIPE, subprocess.STDOUT)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        stop(proc, signal.SIGKILL)
+        raise RuntimeError("%s timed out" % " ".join(argv))
+    STARTED.remove(proc)
+    text = out.decode(errors="replace")
+    header = False
+    for line in text.splitlines():
+        fields = line.split()
+        if fields[-2:] == ["sign/s", "verify/s"]:
+            header = True
+        elif header and re.search(pattern, line):
+            return float(fields[-2])
+    raise RuntimeError("%s: exit %d, no sign/s figure in: %s" % (
+        " ".join(argv), proc.returncode, text[-400:]))
+
+
+def crlf(data):
+    data = re.sub(rb"\r?\n", b"\r\n", data)
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+def dkim_signature_fields(raw):
+    """The DKIM-Signature fields of raw, unfolded, in order."""
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    unfolded = re.sub(rb"\r\n[ \t]+", b" ", head).split(b"\r\n")
+    return [f.decode(errors="replace") for f in unfolded
+            if f.lower().startswith(b"dkim-signature:")]
+
+
+def wait_dump(dumpdir, timeout=10.0):
+    """The one message smtp-sink -d kept in dumpdir; the file is
+    removed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for root, _, files in os.walk(dumpdir):
+            for name in files:
+                path = os.path.join(root, name)
+                with open(path, "rb") as f:
+                    data = f.read()
+                os.unlink(path)
+                return data
+        time.sleep(0.05)
+    raise RuntimeError("smtp-sink kept no message in %s" % dumpdir)
+
+
+def check_probe(raw, key):
+    """python3-dkim's verdict on the message postern signed with key,
+    the key record given straight from keygen's output."""
+    msg = crlf(raw)
+    fields = dkim_signature_fields(msg)
+    res = {"signatures": len(fields), "fields": fields}
+    if len(fields) != 1:
+        return dict(res, valid=False,
+                    detail="%d DKIM-Signature fields, want 1" % len(fields))
+    try:
+        import dkim
+    except ImportError:
+        return dict(res, valid=None, detail="python3-dkim missing")
+    want = "%s._domainkey.%s" % (key.selector, SIGN_DOMAIN)
+
+    def dnsfunc(name, timeout=5):
+        if isinstance(name, bytes):
+            name = name.decode("ascii", "replace")
+        return key.txt.encode() if name.rstrip(".") == want else None
+    try:
+        ok = bool(dkim.DKIM(msg, minkey=1024).verify(idx=0, dnsfunc=dnsfunc))
+        detail = "" if ok else "signature does not verify"
+    except dkim.DKIMException as e:
+        ok, detail = False, str(e)
+    return dict(res, valid=ok, detail=detail)
+
+
+def probe_signing(workdir, keys):
+    """One smtp-source message per key through a signing postern into
+    an smtp-sink that keeps it; python3-dkim's verdict on each."""
+    sub = os.path.join(workdir, "probe")
+    dumpdir = os.path.join(sub, "dump")
+    os.makedirs(dumpdir)
+    sink = Sink(sub, 50, dump=os.path.join(dumpdir, "%H%M%S."))
+    out = {}
+    try:
+        for key in keys:
+            kdir = os.path.join(sub, key.selector)
+            os.makedirs(kdir)
+            postern = Postern(kdir, sink.port, key.extra())
+            try:
+                run_source(postern.port, 5000, 1, 1, False)
+                raw = wait_dump(dumpdir)
+            finally:
+                stop(postern.proc)
+            out[key.selector] = check_probe(raw, key)
+    finally:
+        stop(sink.proc)
+    return out
+
+
+def sign_cases(args):
+    out = [{"size": 5000, "sessions": args.sessions, "count": args.n_sign,
+            "per_conn": False}]
+    if not args.no_reuse:
+        out.append({"size": 5000, "sessions": args.sessions,
+                    "count": args.n_sign * 2, "per_conn": True})
+    return out
+
+
+def bench_sign_case(sink, posterns, case, repeat):
+    """Interleaved runs: direct, then each postern; {name: [run]}."""
+    size, count, sessions, per_conn = (case["size"], case["count"],
+                                       case["sessions"], case["per_conn"])
+    runs = {name: [] for name in ["direct"] + list(posterns)}
+    for _ in range(repeat):
+        runs["direct"].append(measure(sink.port, {"sink": sink.pid}, size,
+                                      count, sessions, per_conn))
+        for name, postern in posterns.items():
+            runs[name].append(measure(postern.port,
+                                      {"sink": sink.pid,
+                                       "postern": postern.pid},
+                                      size, count, sessions, per_conn))
+            if not postern.alive():
+                raise RuntimeError("postern (%s) died during the signing "
+                                   "run" % name)
+    return runs
+
+
+def summarize_sign(case, runs, keys, openssl, cores, probe):
+    n = case["count"]
+    rate = {name: median_of(r, lambda x: x["msgs_per_s"])
+            for name, r in runs.items()}
+    cpu = {name: median_of(r, lambda x: x["cpu_s"]["postern"]) / n * 1e6
+           for name, r in runs.items() if name != "direct"}
+    out = dict(case, direct_msgs_per_s=rate["direct"],
+               unsigned_msgs_per_s=rate["unsigned"],
+               unsigned_postern_cpu_us_per_msg=cpu["unsigned"],
+               reference_cores=cores, keys=[],
+               runs={name: r for name, r in runs.items()})
+    for key in keys:
+        sel = key.selector
+        ref = openssl[sel] * cores
+        extra = cpu[sel] - cpu["unsigned"]
+        openssl_us = 1e6 / openssl[sel]
+        valid = probe[sel]["valid"] is not False
+        out["keys"].append({
+            "key": sel, "label": key.label, "msgs_per_s": rate[sel],
+            "vs_unsigned": rate[sel] / rate["unsigned"],
+            "openssl_sign_per_s_core": openssl[sel],
+            "reference_sign_per_s": ref,
+            "fraction": rate[sel] / ref,
+            "ok": valid and rate[sel] / ref >= TARGET_SIGN,
+            "signatures_valid": probe[sel]["valid"],
+            "postern_cpu_us_per_msg": cpu[sel],
+            "signing_cpu_us_per_msg": extra,
+            "openssl_us_per_sign": openssl_us,
+            "signing_path_vs_openssl": openssl_us / extra
+            if extra > 0 else None,
+            "signing_path_ok": extra > 0 and
+            openssl_us / extra >= TARGET_SIGN,
+            "per_postern_cpu_second_fraction": 1e6 / cpu[sel] / openssl[sel],
+        })
+    return out
+
+
+def print_openssl(keys, openssl, cores):
+    print("Reference: `openssl speed -seconds %d ALG` (sign/s), one "
+          "process, so one core,\nmeasured just now while the bench runs "
+          "nothing else; times %d, the signing\nthreads postern has "
+          "(workers = %d on %d CPUs), rather than `openssl speed -multi`:"
+          % (OPENSSL_SECONDS, cores, WORKERS, os.cpu_count()))
+    for key in keys:
+        r = openssl[key.selector]
+        print("  %-9s %8.0f sign/s per core (%.0f us/sign) x %d = %6.0f "
+              "sign/s" % (key.label, r, 1e6 / r, cores, r * cores))
+
+
+def print_probe(keys, probe):
+    for key in keys:
+        p = probe[key.selector]
+        word = {True: "VALID", False: "INVALID", None: "not checked"}[
+            p["valid"]]
+        print("  probe %-9s %d DKIM-Signature, python3-dkim: %s%s" % (
+            key.label, p["signatures"], word,
+            " (%s)" % p["detail"] if p["detail"] else ""))
+
+
+def print_sign_case(r):
+    print("%s, medians of %d runs:" % (case_name(r),
+                                       len(r["runs"]["direct"])))
+    print("  direct to smtp-sink %6.0f msg/s" % r["direct_msgs_per_s"])
+    print("  postern unsigned    %6.0f msg/s   postern CPU %5.0f us/msg  "
+          "(internal client, no dkim_sign)" % (
+              r["unsigned_msgs_per_s"], r["unsigned_postern_cpu_us_per_msg"]))
+    for k in r["keys"]:
+        print("  postern %-9s   %6.0f msg/s   postern CPU %5.0f us/msg  "
+              "%.2fx of unsigned" % (k["label"], k["msgs_per_s"],
+                                     k["postern_cpu_us_per_msg"],
+                                     k["vs_unsigned"]))
+        valid = "" if k["signatures_valid"] is not False else \
+            " (signatures INVALID)"
+        print("    = %.3fx of %.0f sign/s (openssl x %d) (target >= %.2fx) "
+              "%s%s" % (k["fraction"], k["reference_sign_per_s"],
+                        r["reference_cores"], TARGET_SIGN,
+                        verdict(k["ok"]), valid))
+        eff = k["signing_path_vs_openssl"]
+        print("    signing adds %.0f us of postern CPU per message, openssl "
+              "needs %.0f us per signature:" % (
+                  k["signing_cpu_us_per_msg"], k["openssl_us_per_sign"]))
+        print("    postern's signing path runs at %s of openssl's speed "
+              "(target >= %.2fx) %s" % (
+                  "%.2fx" % eff if eff else "n/a", TARGET_SIGN,
+                  verdict(k["signing_path_ok"])))
+        print("    per CPU-second postern spends, it relays %.0f signed "
+              "messages = %.2fx of openssl's sign/s per core" % (
+                  1e6 / k["postern_cpu_us_per_msg"],
+                  k["per_postern_cpu_second_fraction"]))
+
+
+def print_sign_runs(r):
+    print("    each run: msg/s, seconds, postern CPU seconds, CPUs busy "
+          "(source+sink+postern) of %d" % os.cpu_count())
+    for name, runs in r["runs"].items():
+        print("    %-9s" % name + "  ".join(
+            "%.0f/s %.2fs%s busy=%.2f" % (
+                x["msgs_per_s"], x["seconds"],
+                " postern=%.2fs" % x["cpu_s"]["postern"]
+                if "postern" in x["cpu_s"] else "", x["cores_busy"])
+            for x in runs))
+
+
+def run_signing(args, workdir, results):
+    sub = os.path.join(workdir, "signing")
+    keydir = os.path.join(sub, "keys")
+    os.makedirs(keydir, mode=0o700)
+    print("\nDKIM signing (5 KB messages, %d sessions; keys from postern "
+          "keygen, d=%s)\n" % (args.sessions, SIGN_DOMAIN))
+    keys = [SignKey(keydir, *k) for k in SIGN_KEYS]
+    probe = probe_signing(sub, keys)
+    print_probe(keys, probe)
+    openssl = {k.selector: openssl_sign_rate(k.openssl_alg,
+                                             k.openssl_pattern)
+               for k in keys}
+    cores = min(WORKERS, os.cpu_count())
+    print_openssl(keys, openssl, cores)
+    res = {"openssl_sign_per_s_core": openssl, "reference_cores": cores,
+           "reference": "openssl speed -seconds %d (one core) x %d" % (
+               OPENSSL_SECONDS, cores),
+           "probe": probe, "cases": []}
+    results["signing"] = res
+    sink, posterns = start_sign_servers(args, sub, keys)
+    print()
+    for case in sign_cases(args):
+        runs = bench_sign_case(sink, posterns, case, args.repeat)
+        r = summarize_sign(case, runs, keys, openssl, cores, probe)
+        res["cases"].append(r)
+        print_sign_case(r)
+        print_sign_runs(r)
+    for name, postern in posterns.items():
+        finish_postern(postern, results, "postern_sign_" + name,
+                       "postern (%s)" % name)
+    stop(sink.proc)
+
+
+def start_sign_servers(args, workdir, keys):
+    """smtp-sink and, in front of it, an unsigned and one signing
+    postern per key, each warmed up."""
+    sink = Sink(workdir, max(1000, args.sessions + 500))
+    posterns = {}
+    for name, extra in [("unsigned", INTERNAL)] + [
+            (k.selector, k.extra()) for k in keys]:
+        pdir = os.path.join(workdir, name)
+        os.makedirs(pdir)
+        posterns[name] = Postern(pdir, sink.port, extra)
+        run_source(posterns[name].port, 5000, 200, args.sessions, False)
+    run_source(sink.port, 5000, 200, args.sessions, False)
+    print("smtp-sink pid %d on %s:%d; posterns %s" % (
+        sink.pid, HOST, sink.port, ", ".join(
+            "%s pid %d on :%d" % (n, p.pid, p.port)
+            for n, p in posterns.items())))
+    return sink, posterns
 
 
 # ---------------------------------------------------------------- memory
@@ -560,6 +924,11 @@ def parse_args():
     p.add_argument("--many", type=int, default=1000,
                    help="sessions of the high-concurrency 5 KB case "
                    "(0: skip it)")
+    p.add_argument("--n-sign", type=int, default=3000,
+                   help="messages per DKIM signing run (twice that with "
+                   "-d)")
+    p.add_argument("--no-sign", action="store_true",
+                   help="skip the DKIM signing runs")
     return p.parse_args()
 
 
@@ -586,16 +955,16 @@ def check_tools():
             raise RuntimeError("%s missing (make deps, make postern)" % path)
 
 
-def finish_postern(postern, results, key):
+def finish_postern(postern, results, key, label="postern"):
     """Stop postern and collect what it logged (level warning and up)."""
     alive = postern.alive()
     status = stop(postern.proc)
     problems = log_problems(postern.log())
     results[key] = {"alive_at_end": alive, "exit_status": status,
                     "log": problems[:200], "log_lines": len(problems)}
-    print("postern %s at the end, exit status %s after SIGTERM; %d log "
+    print("%s %s at the end, exit status %s after SIGTERM; %d log "
           "lines at level warning or above%s" % (
-              "alive" if alive else "DEAD", status, len(problems),
+              label, "alive" if alive else "DEAD", status, len(problems),
               ":" if problems else ""))
     for line in problems[:20]:
         print("  " + line)
@@ -655,6 +1024,17 @@ def print_summary(results):
               "(<= %.1fx) %s" % (case_name(r), r["rate_ratio"], TARGET_RATE,
                                  verdict(r["rate_ok"]), r["cpu_ratio"] or 0,
                                  TARGET_CPU, verdict(r["cpu_ok"])))
+    for r in results.get("signing", {}).get("cases", [])[:1]:
+        for k in r["keys"]:
+            print("  sign %-9s %.0f msg/s = %.3fx of openssl x %d (>= "
+                  "%.2fx) %s; %.2fx of unsigned (%.0f msg/s)" % (
+                      k["label"], k["msgs_per_s"], k["fraction"],
+                      r["reference_cores"], TARGET_SIGN, verdict(k["ok"]),
+                      k["vs_unsigned"], r["unsigned_msgs_per_s"]))
+            eff = k["signing_path_vs_openssl"]
+            print("  %-14s CPU per signature %s of openssl's (>= %.2fx) %s" % (
+                "", "%.2fx" % eff if eff else "n/a", TARGET_SIGN,
+                verdict(k["signing_path_ok"])))
     m = results["memory"]
     print("  idle       %.1f KB/session (<= %d KB) %s" %
           (m["kb_per_session"], TARGET_IDLE_KB, verdict(m["ok"])))
@@ -663,6 +1043,8 @@ def print_summary(results):
 def run(args, workdir, results):
     print("%d CPUs; postern %s" % (os.cpu_count(), POSTERN))
     run_throughput(args, workdir, results)
+    if not args.no_sign:
+        run_signing(args, workdir, results)
     run_memory(args, workdir, results)
     print_summary(results)
 
@@ -673,7 +1055,7 @@ def print_log_tail(path, n=30):
             lines = f.read().splitlines()
     except OSError:
         return
-    print("bench: last lines of postern's log:", file=sys.stderr)
+    print("bench: last lines of %s:" % path, file=sys.stderr)
     for line in lines[-n:]:
         print("  " + line, file=sys.stderr)
 
@@ -695,7 +1077,8 @@ def main():
     raise_nofile()
     results = {"targets": {"rate_ratio_min": TARGET_RATE,
                            "cpu_ratio_max": TARGET_CPU,
-                           "idle_kb_per_session_max": TARGET_IDLE_KB},
+                           "idle_kb_per_session_max": TARGET_IDLE_KB,
+                           "sign_rate_fraction_min": TARGET_SIGN},
                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "cpus": os.cpu_count()}
     workdir = tempfile.mkdtemp(prefix="postern-bench-")
@@ -706,8 +1089,9 @@ def main():
     except (RuntimeError, OSError, BenchTimeout) as e:
         results["error"] = str(e)
         print("bench: error: %s" % e, file=sys.stderr)
-        for name in ("throughput", "memory"):
-            print_log_tail(os.path.join(workdir, name, "postern.log"))
+        for root, _, files in sorted(os.walk(workdir)):
+            if "postern.log" in files:
+                print_log_tail(os.path.join(root, "postern.log"))
         return 1
     finally:
         kill_all()
