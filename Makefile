@@ -116,7 +116,8 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit*.h $(BUILD)/libpostern.a
 DEPS_BUILD = build-essential pkg-config libevent-dev libconfuse-dev \
 	libcmocka-dev clang-format libopendkim-dev libssl-dev libunbound-dev
 DEPS_TEST = postfix swaks python3 python3-pytest unbound python3-dnspython \
-	python3-dkim python3-cryptography opendkim-tools libmail-dkim-perl
+	python3-dkim python3-cryptography opendkim-tools libmail-dkim-perl \
+	openssl
 deps:
 	@sh tests/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
 

@@ -59,12 +59,22 @@ received_eom(void *confp, struct filter_session *s, struct filter_txn *t,
 {
 	struct received_conf *conf = confp;
 	char helo[256], name[256], date[64], forpart[SMTP_FOR_MAX];
-	char value[1536];
+	char value[1536], addr[NETADDR_STRLEN + 16];
 	struct tm tm;
 	time_t now = time(NULL);
 
 	received_sanitize(helo, sizeof(helo), s->helo[0] ? s->helo : "unknown");
-	received_sanitize(name, sizeof(name), s->client_name);
+	/* XCLIENT's [UNAVAILABLE] and [TEMPUNAVAIL] read as unknown. */
+	received_sanitize(name, sizeof(name),
+	                  s->client_name[0] == '[' ? "unknown"
+	                                           : s->client_name);
+	/* RFC 5321 4.1.3: IPv6 address literals carry the "IPv6:" tag. */
+	if (s->client_ip[0] == '[' || s->client_ip[0] == '\0')
+		addr[0] = '\0';
+	else
+		snprintf(addr, sizeof(addr), " [%s%s]",
+		         strchr(s->client_ip, ':') != NULL ? "IPv6:" : "",
+		         s->client_ip);
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 
@@ -75,13 +85,11 @@ received_eom(void *confp, struct filter_session *s, struct filter_txn *t,
 		snprintf(forpart, sizeof(forpart), "\r\n\tfor <%s>",
 		         t->rcpts[0]);
 
-	/* RFC 5321 4.1.3: IPv6 address literals carry the "IPv6:" tag. */
 	snprintf(value, sizeof(value),
-	         "from %s (%s [%s%s])\r\n\tby %s (postern) with %s id %s%s;"
+	         "from %s (%s%s)\r\n\tby %s (postern) with %s id %s%s;"
 	         "\r\n\t%s",
-	         helo, name, strchr(s->client_ip, ':') != NULL ? "IPv6:" : "",
-	         s->client_ip, conf->hostname, received_protocol(s, t), t->id,
-	         forpart, date);
+	         helo, name, addr, conf->hostname, received_protocol(s, t),
+	         t->id, forpart, date);
 	filter_txn_prepend_header(t, "Received", value);
 	filter_txn_note(t, "received", "added");
 }

@@ -307,6 +307,25 @@ test_received_utf8_and_many_rcpts(void **state)
 	filter_txn_deinit(&t);
 }
 
+static void
+test_received_unavailable_client(void **state)
+{
+	struct filter_session s = {0};
+	struct filter_txn t;
+
+	/* What a trusted XCLIENT may say: no name, no address. */
+	strcpy(s.id, "s3");
+	strcpy(s.helo, "h.example");
+	strcpy(s.client_name, "[TEMPUNAVAIL]");
+	strcpy(s.client_ip, "[UNAVAILABLE]");
+	strcpy(s.proto, "ESMTP");
+	filter_txn_init(&t, &s);
+	run_received(&s, &t);
+	assert_memory_equal(t.prepend->value, "from h.example (unknown)\r\n",
+	                    strlen("from h.example (unknown)\r\n"));
+	filter_txn_deinit(&t);
+}
+
 int
 main(void)
 {
@@ -317,6 +336,7 @@ main(void)
 	    cmocka_unit_test(test_txn_headers_and_notes),
 	    cmocka_unit_test(test_received_header),
 	    cmocka_unit_test(test_received_utf8_and_many_rcpts),
+	    cmocka_unit_test(test_received_unavailable_client),
 	};
 
 	evthread_use_pthreads();
