@@ -2,10 +2,39 @@
  * filter_msg.c - the header index and the outgoing message reader.
  *
  * The index is built from the first FILTER_MSG_HEADER_MAX octets of the
- * spool, read once.  The reader walks four stages: prepended headers,
- * indexed fields (skipping deleted ones), appended headers, then the
- * body straight from the spool.  Header text added by filters is
- * written as "Name: value" CRLF.
+ * spool, read once.  It must end the header section where the next hop
+ * does, or a field the filters never saw (a forged
+ * Authentication-Results) is delivered as a header.  Line by line, as
+ * Postfix's cleanup reads a header section, and refusing what Exim 4.96
+ * reads otherwise:
+ *
+ * - A field is a name of printable ASCII but the colon (RFC 5322 3.6.8),
+ *   optional SP/HTAB (obs-optional, RFC 5322 4.5.3), then the colon.
+ *   Postfix rewrites "Name :" to "Name:"; the index does the same with a
+ *   replacement, so that filters, the signer and the reader all see the
+ *   field as the next hop passes it on.
+ * - A line starting with SP or HTAB continues the open field, even when
+ *   it holds nothing else.  As the first line it would continue the
+ *   last field postern prepends (both MTAs only guard their own
+ *   Received): the message is refused.
+ * - An empty line ends the section; the body follows it.
+ * - Any other line (no colon, a name with white space or controls)
+ *   ends the section and starts the body (Postfix and Exim add the
+ *   empty line).  But Exim also takes a name with 8-bit octets, an
+ *   empty name, and VT or FF before the colon for a field, where
+ *   Postfix sees the body: no index agrees with both, and the message
+ *   is refused.
+ * - A colon more than FIELD_NAME_MAX octets into the line is refused:
+ *   Postfix cuts a line at line_length_limit (2048) and looks for the
+ *   colon in the first piece only, so the two could disagree.
+ * - A "Name :" field holding a NUL octet is refused: its replacement is
+ *   a C string and would lose the rest.
+ * - A section over the limits of filter_msg.h is refused too.
+ *
+ * The reader walks four stages: prepended headers, indexed fields
+ * (skipping deleted ones, replaced ones from their new text), appended
+ * headers, then the body straight from the spool.  Header text added by
+ * filters is written as "Name: value" CRLF.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +45,10 @@
 #include "util/spool.h"
 #include "util/xalloc.h"
 
+/* The longest name (and the white space after it) taken; an RFC 5322
+ * line holds 998 octets, the colon included. */
+#define FIELD_NAME_MAX 997
+
 enum reader_stage {
 	STAGE_PREPEND = 0,
 	STAGE_FIELDS,
@@ -24,23 +57,64 @@ enum reader_stage {
 	STAGE_DONE,
 };
 
-/* A field name: printable ASCII except the colon (RFC 5322 3.6.8). */
+enum index_step {
+	INDEX_REFUSE = -1,
+	INDEX_MORE = 0,
+	INDEX_ENDED = 1,
+};
+
 static int
-field_name_len(const char *line, size_t len, size_t *namelen_r)
+is_wsp(char c)
 {
-	size_t i;
+	return c == ' ' || c == '\t';
+}
 
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)line[i];
+static int
+is_name_octet(unsigned char c)
+{
+	return c >= 33 && c <= 126 && c != ':';
+}
 
-		if (c == ':') {
-			*namelen_r = i;
-			return i > 0 ? 0 : -1;
-		}
-		if (c < 33 || c > 126)
-			return -1;
-	}
-	return -1;
+/*
+ * The name of the field on line: octets 33-126 but the colon, then
+ * optional SP/HTAB and the colon.  Returns 1 with *namelen_r (without
+ * the white space), 0 if the line is no field, -1 if the colon is too
+ * far into the line.
+ */
+static int
+field_name(const char *line, size_t len, size_t *namelen_r)
+{
+	size_t i = 0, n;
+
+	while (i < len && is_name_octet((unsigned char)line[i]))
+		i++;
+	n = i;
+	while (i < len && is_wsp(line[i]))
+		i++;
+	if (n == 0 || i == len || line[i] != ':')
+		return 0;
+	if (i > FIELD_NAME_MAX)
+		return -1;
+	*namelen_r = n;
+	return 1;
+}
+
+/*
+ * 1 if Exim takes the line for a field: any octets above SP but DEL and
+ * the colon, any isspace() octets, then the colon.
+ */
+static int
+field_name_lenient(const char *line, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (unsigned char)line[i] > ' ' && line[i] != 0x7f &&
+	       line[i] != ':')
+		i++;
+	while (i < len && (is_wsp(line[i]) || line[i] == '\v' ||
+	                   line[i] == '\f' || line[i] == '\r'))
+		i++;
+	return i < len && line[i] == ':';
 }
 
 static void
@@ -56,58 +130,154 @@ index_add(struct filter_txn *t, size_t offset, size_t namelen)
 	f->namelen = namelen;
 }
 
+/*
+ * "Name :" becomes "Name:" and the rest, without the final CRLF, as
+ * Postfix passes it on.  f is field i; its text is buf[f->offset..].
+ */
+static int
+index_normalize(struct filter_txn *t, size_t i, const char *buf,
+                const char **error_r)
+{
+	const struct filter_field *f = &t->fields[i];
+	const char *text = buf + f->offset;
+	const char *colon = memchr(text + f->namelen, ':', f->len - f->namelen);
+	size_t rest = f->len - (size_t)(colon - text);
+	char *norm;
+
+	if (memchr(text, '\0', f->len) != NULL) {
+		*error_r = "NUL in a header field with space before the colon";
+		return -1;
+	}
+	if (rest >= 2 && colon[rest - 2] == '\r' && colon[rest - 1] == '\n')
+		rest -= 2;
+	norm = xmalloc(f->namelen + rest + 1);
+	memcpy(norm, text, f->namelen);
+	memcpy(norm + f->namelen, colon, rest);
+	norm[f->namelen + rest] = '\0';
+	filter_msg_field_replace(t, i, norm);
+	free(norm);
+	return 0;
+}
+
 /* Close the open field (if any) at offset end. */
-static void
-index_close(struct filter_txn *t, size_t end)
+static int
+index_close(struct filter_txn *t, const char *buf, size_t end,
+            const char **error_r)
 {
 	struct filter_field *f;
 
 	if (t->nfields == 0)
-		return;
+		return 0;
 	f = &t->fields[t->nfields - 1];
-	if (f->len == 0)
-		f->len = end - f->offset;
+	if (f->len != 0)
+		return 0;
+	f->len = end - f->offset;
+	if (buf[f->offset + f->namelen] == ':')
+		return 0;
+	return index_normalize(t, t->nfields - 1, buf, error_r);
 }
 
-/*
- * Classify the line at buf[off..] (len octets including its CRLF) and
- * update the index.  Returns 1 when the header section ended here.
- */
-static int
-index_line(struct filter_txn *t, const char *line, size_t len, size_t off)
+/* The header section ends at off; the body starts there. */
+static enum index_step
+index_end(struct filter_txn *t, const char *buf, size_t off,
+          const char **error_r)
 {
-	size_t namelen;
+	t->body_offset = off;
+	if (index_close(t, buf, off, error_r) < 0)
+		return INDEX_REFUSE;
+	return INDEX_ENDED;
+}
 
-	if (len == 2 && line[0] == '\r') {
-		index_close(t, off);
-		t->body_offset = off;
-		return 1;
+/* Classify the line at buf[off..] (len octets including its CRLF, if
+ * it has one) and update the index. */
+static enum index_step
+index_line(struct filter_txn *t, const char *buf, size_t off, size_t len,
+           const char **error_r)
+{
+	const char *line = buf + off;
+	size_t namelen;
+	int r;
+
+	if (len == 2 && line[0] == '\r' && line[1] == '\n')
+		return index_end(t, buf, off, error_r);
+	if (is_wsp(line[0])) {
+		if (t->nfields > 0)
+			return INDEX_MORE; /* a fold of the open field */
+		*error_r = "message starts with a folded line";
+		return INDEX_REFUSE;
 	}
-	if ((line[0] == ' ' || line[0] == '\t') && t->nfields > 0)
-		return 0; /* a fold of the open field */
-	if (field_name_len(line, len, &namelen) < 0) {
-		/* Not a field: the body starts here without an empty
-		 * line (RFC 5322 allows no such thing; MTAs do this). */
-		index_close(t, off);
-		t->body_offset = off;
-		return 1;
+	r = field_name(line, len, &namelen);
+	if (r < 0) {
+		*error_r = "header field name too long";
+		return INDEX_REFUSE;
 	}
-	index_close(t, off);
+	if (r == 0 && field_name_lenient(line, len)) {
+		*error_r = "malformed header field name";
+		return INDEX_REFUSE;
+	}
+	if (r == 0) /* RFC 5322 allows no such thing; MTAs do this */
+		return index_end(t, buf, off, error_r);
+	if (index_close(t, buf, off, error_r) < 0)
+		return INDEX_REFUSE;
 	index_add(t, off, namelen);
-	return 0;
+	return INDEX_MORE;
+}
+
+/* Index the first want octets of the message, held in buf; the whole
+ * message when want is its size. */
+static int
+index_buf(struct filter_txn *t, const char *buf, size_t want, size_t size,
+          const char **error_r)
+{
+	enum index_step step = INDEX_MORE;
+	size_t off = 0, len;
+	const char *eol;
+
+	while (step == INDEX_MORE && off < want) {
+		eol = memchr(buf + off, '\n', want - off);
+		if (eol == NULL && want < size)
+			break; /* a line cut by the limit */
+		len = eol != NULL ? (size_t)(eol - buf) + 1 - off : want - off;
+		step = index_line(t, buf, off, len, error_r);
+		off += len;
+		if (t->nfields > FILTER_MSG_FIELDS_MAX) {
+			*error_r = "too many header fields";
+			return -1;
+		}
+	}
+	if (step == INDEX_REFUSE)
+		return -1;
+	if (step == INDEX_ENDED)
+		return 0;
+	if (want < size) {
+		*error_r = "header section too large";
+		return -1;
+	}
+	return index_close(t, buf, want, error_r); /* all header, no body */
+}
+
+/* Forget a previous index of t. */
+static void
+index_reset(struct filter_txn *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nfields; i++)
+		free(t->fields[i].replacement);
+	free(t->fields);
+	t->fields = NULL;
+	t->nfields = 0;
 }
 
 int
 filter_msg_index(struct filter_txn *t, int *temporary_r, const char **error_r)
 {
-	size_t size = spool_size(t->message), want, off = 0;
-	char *buf, *eol;
-	int ended = 0;
+	size_t size = spool_size(t->message), want;
+	char *buf;
 	ssize_t n;
+	int r;
 
-	free(t->fields);
-	t->fields = NULL;
-	t->nfields = 0;
+	index_reset(t);
 	t->body_offset = size;
 	*temporary_r = 0;
 	want = size < FILTER_MSG_HEADER_MAX ? size : FILTER_MSG_HEADER_MAX;
@@ -120,27 +290,9 @@ filter_msg_index(struct filter_txn *t, int *temporary_r, const char **error_r)
 		*temporary_r = 1;
 		return -1;
 	}
-	while (!ended && off < want) {
-		eol = memchr(buf + off, '\n', want - off);
-		if (eol == NULL)
-			break;
-		ended = index_line(t, buf + off, (size_t)(eol - buf) + 1 - off,
-		                   off);
-		off = (size_t)(eol - buf) + 1;
-		if (t->nfields > FILTER_MSG_FIELDS_MAX) {
-			free(buf);
-			*error_r = "too many header fields";
-			return -1;
-		}
-	}
+	r = index_buf(t, buf, want, size, error_r);
 	free(buf);
-	if (!ended && want < size) {
-		*error_r = "header section too large";
-		return -1;
-	}
-	if (!ended) /* all header, no body */
-		index_close(t, want);
-	return 0;
+	return r;
 }
 
 size_t

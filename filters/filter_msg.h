@@ -27,7 +27,8 @@ struct filter_txn;
 struct filter_field {
 	size_t offset;  /* of the field's first octet in the spool */
 	size_t len;     /* the field with its folds and final CRLF */
-	size_t namelen; /* octets before the colon */
+	size_t namelen; /* octets of the name, without white space before
+	                   the colon */
 	int deleted;
 	char *replacement; /* new text of the whole field, no final CRLF */
 };
@@ -35,10 +36,14 @@ struct filter_field {
 /*
  * Index the header section of t->message.  The section ends at the
  * first empty line, or at the first line that is neither a field nor a
- * continuation (that line starts the body).  Returns 0, or -1 with a
- * static reason in *error_r: a message over the limits ("too many
- * header fields", "header section too large"), or a spool read error,
- * for which *temporary_r is set to 1.
+ * continuation (that line starts the body).  A field written "Name :"
+ * is normalized to "Name:".  Returns 0, or -1 with a static reason in
+ * *error_r: a message over the limits ("too many header fields",
+ * "header section too large"), one whose header section downstream MTAs
+ * would read differently ("message starts with a folded line",
+ * "malformed header field name", "header field name too long", a NUL in
+ * a field that needs normalizing), or a spool read error, for which
+ * *temporary_r is set to 1.
  */
 int filter_msg_index(struct filter_txn *t, int *temporary_r,
                      const char **error_r);
@@ -61,8 +66,7 @@ void filter_msg_field_delete(struct filter_txn *t, size_t i);
 
 /* Replace the whole text of field i ("Name: value", folds as CRLF WSP,
  * no final CRLF); copied.  Reads of the field return the new text. */
-void filter_msg_field_replace(struct filter_txn *t, size_t i,
-			      const char *text);
+void filter_msg_field_replace(struct filter_txn *t, size_t i, const char *text);
 
 /* Offset of the end of the header section in the spool: the empty line
  * that separates the body, if any. */
@@ -80,8 +84,8 @@ typedef int filter_msg_field_cb(void *arg, const char *field, size_t len);
  * that; -1 with *error_r on a spool read error; 0 when all were seen.
  */
 int filter_msg_foreach_field(const struct filter_txn *t,
-			     filter_msg_field_cb *cb, void *arg,
-			     const char **error_r);
+                             filter_msg_field_cb *cb, void *arg,
+                             const char **error_r);
 
 struct filter_msg_reader {
 	const struct filter_txn *txn;

@@ -156,13 +156,29 @@ print_dns(const struct config *c)
 	printf("\n");
 }
 
+/* "word {127.0.0.0/8, ::1/128}", or "word none" for an empty list. */
+static void
+print_networks(const char *word, const struct netlist *list)
+{
+	char a[NETADDR_STRLEN];
+	size_t i, n = netlist_count(list);
+
+	printf("%s", word);
+	if (n == 0)
+		printf(" none");
+	for (i = 0; i < n; i++)
+		printf("%s%s", i > 0 ? ", " : " {",
+		       netlist_get(list, i, a, sizeof(a)));
+	printf("%s\n", n > 0 ? "}" : "");
+}
+
 static void
 print_filters(const struct config *c)
 {
 	size_t i, n = filter_chain_count(c->chain);
 
-	printf("xclient_networks %zu\n", netlist_count(c->xclient_networks));
-	printf("internal_networks %zu\n", netlist_count(c->internal_networks));
+	print_networks("xclient_networks", c->xclient_networks);
+	print_networks("internal_networks", c->internal_networks);
 	printf("filters");
 	if (n == 0)
 		printf(" none");

@@ -872,8 +872,42 @@ xclient_port_valid(const char *v)
 	return port <= 65535;
 }
 
-/* NAME, HELO, LOGIN: one printable token after decoding, since these
- * end up in logs and Received headers. */
+/*
+ * NAME as Postfix's valid_hostname() takes it; its smtpd refuses any
+ * other with 501 5.5.4 "Bad NAME syntax".  Labels of letters, digits,
+ * '_' and inner '-', 1-63 octets, joined by single dots with none at
+ * the end; at most 255 octets in all, and not digits and dots only (an
+ * address is no name).
+ */
+static int
+xclient_name_valid(const char *v)
+{
+	size_t label = 0, total = 0;
+	int numeric = 1;
+
+	for (; *v != '\0'; v++, total++) {
+		unsigned char c = (unsigned char)*v;
+
+		if (c == '.') {
+			if (label == 0 || v[1] == '\0')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!is_alnum(c) && c != '_' && c != '-')
+			return 0;
+		if (c == '-' && (label == 0 || v[1] == '\0' || v[1] == '.'))
+			return 0;
+		if (++label > 63)
+			return 0;
+		if (!is_digit(c))
+			numeric = 0;
+	}
+	return !numeric && total <= 255;
+}
+
+/* HELO, LOGIN: one printable token after decoding, since these end up
+ * in logs and Received headers. */
 static int
 xclient_token_valid(const char *v)
 {
@@ -886,6 +920,7 @@ xclient_token_valid(const char *v)
 }
 
 enum xclient_kind {
+	XCLIENT_NAME,
 	XCLIENT_TOKEN,
 	XCLIENT_ADDR,
 	XCLIENT_PORT,
@@ -907,6 +942,8 @@ xclient_value_valid(enum xclient_kind kind, const char *v)
 	case XCLIENT_PROTO:
 		return strcasecmp(v, "SMTP") == 0 ||
 		       strcasecmp(v, "ESMTP") == 0;
+	case XCLIENT_NAME:
+		return xclient_name_valid(v);
 	default:
 		return xclient_token_valid(v);
 	}
@@ -922,7 +959,7 @@ xclient_slot(struct smtp_xclient *out, const char *name, size_t len,
 		char **slot;
 		enum xclient_kind kind;
 	} attrs[] = {
-	    {"NAME", &out->name, XCLIENT_TOKEN},
+	    {"NAME", &out->name, XCLIENT_NAME},
 	    {"ADDR", &out->addr, XCLIENT_ADDR},
 	    {"PORT", &out->port, XCLIENT_PORT},
 	    {"PROTO", &out->proto, XCLIENT_PROTO},

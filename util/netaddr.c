@@ -467,6 +467,24 @@ netlist_count(const struct netlist *list)
 	return list->count;
 }
 
+const char *
+netlist_get(const struct netlist *list, size_t i, char *buf, size_t size)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const struct netnet *net;
+	int n;
+
+	if (i >= list->count)
+		return NULL;
+	net = &list->nets[i];
+	if (inet_ntop(net->family, net->addr, ip, sizeof(ip)) == NULL)
+		return NULL;
+	n = snprintf(buf, size, "%s/%u", ip, net->prefix);
+	if (n < 0 || (size_t)n >= size)
+		return NULL;
+	return buf;
+}
+
 void
 netaddr_tcp_nodelay(int fd)
 {

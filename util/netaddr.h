@@ -75,4 +75,13 @@ int netlist_match(const struct netlist *list, const struct netaddr *a);
 /* Number of networks in the list. */
 size_t netlist_count(const struct netlist *list);
 
+/*
+ * Network i (0 to netlist_count() - 1) in buf as "a.b.c.d/n" or
+ * "x::/n", in the order added; a bare address shows its full prefix
+ * and an IPv4-mapped network its IPv4 form.  Returns buf, or NULL when
+ * i is out of range or the text does not fit (NETADDR_STRLEN does).
+ */
+const char *netlist_get(const struct netlist *list, size_t i, char *buf,
+                        size_t size);
+
 #endif

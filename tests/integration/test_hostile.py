@@ -1026,38 +1026,45 @@ FORGED_AR = (b"Authentication-Results: postern.test; dkim=pass "
              b"header.d=bank.example header.s=s1")
 
 
+FROM_CEO = b"\r\nFrom: ceo@bank.example\r\n\r\nPay it.\r\n"
+
+
+@pytest.mark.parametrize("mta", ["postfix", "exim"])
 @pytest.mark.parametrize("message,refused", [
-    (FORGED_AR + b"\r\nFrom: ceo@bank.example\r\n\r\nPay it.\r\n", False),
-    (b" x\r\n" + FORGED_AR + b"\r\nFrom: ceo@bank.example\r\n\r\nPay.\r\n",
-     True),
-    (b"\tx\r\n" + FORGED_AR + b"\r\nFrom: ceo@bank.example\r\n\r\nPay.\r\n",
-     True),
-    (FORGED_AR.replace(b"Results:", b"Results :") +
-     b"\r\nFrom: ceo@bank.example\r\n\r\nPay it.\r\n", False),
-    (FORGED_AR.replace(b"Results:", b"Results \t:") +
-     b"\r\nFrom: ceo@bank.example\r\n\r\nPay it.\r\n", False),
+    (FORGED_AR + FROM_CEO, None),
+    (b" x\r\n" + FORGED_AR + FROM_CEO, "folded line"),
+    (b"\tx\r\n" + FORGED_AR + FROM_CEO, "folded line"),
+    (FORGED_AR.replace(b"Results:", b"Results :") + FROM_CEO, None),
+    (FORGED_AR.replace(b"Results:", b"Results \t:") + FROM_CEO, None),
+    (b"Subject: x\r\nN\xc3\xa4me: v\r\n" + FORGED_AR + FROM_CEO,
+     "malformed header field name"),
+    (b"Subject: x\r\n: v\r\n" + FORGED_AR + FROM_CEO,
+     "malformed header field name"),
 ], ids=["plain", "leading-fold-space", "leading-fold-tab",
-        "space-before-colon", "space-tab-before-colon"])
+        "space-before-colon", "space-tab-before-colon", "8bit-name-before",
+        "empty-name-before"])
 def test_forged_authentication_results_never_reach_the_mailbox(
-        start_postern, postfix, message, refused):
+        start_postern, request, mta, message, refused):
     """README: authres "removes every Authentication-Results field that
-    claims postern's authserv-id".  Postfix folds a first line that
-    starts with white space into the Received field before it and reads
-    the lines after it as fields, so postern refuses such a message
-    (554 5.6.0); it takes "Name :" (obsolete but legal, RFC 5322 4.5.3)
-    as a field, normalized to "Name:" as Postfix does, and removes the
-    forgery."""
-    p = start_postern(postfix, extra="filter authres { }")
+    claims postern's authserv-id".  Postfix and Exim fold a first line
+    that starts with white space into the Received field postern
+    prepends and read the lines after it as fields, so postern refuses
+    such a message (554 5.6.0); it takes "Name :" (obsolete but legal,
+    RFC 5322 4.5.3) as a field, normalized to "Name:" as both do, and
+    removes the forgery.  Exim takes a line with an 8-bit or empty name
+    for a field, Postfix for the start of the body: refused too."""
+    upstream = request.getfixturevalue(mta)
+    p = start_postern(upstream, extra="filter authres { }")
     s = send_one(p.host, p.port, ["erin@example.net"], message)
     assert s.final is not None, s
     if refused:
         assert (s.final.code, s.final.enhanced) == (554, "5.6.0"), s.final
-        assert "folded line" in s.final.text, s.final
-        assert postfix.wait_idle()
-        assert postfix.messages("erin") == []
+        assert refused in s.final.text, s.final
+        assert upstream.wait_idle()
+        assert upstream.messages("erin") == []
         return
-    assert (s.final.code, s.final.enhanced) == (250, "2.0.0"), s.final
-    [raw] = postfix.wait_messages("erin", 1)
+    assert s.final.code == 250, s.final
+    [raw] = upstream.wait_messages("erin", 1)
     fields, _ = harness.split_header_fields(harness.strip_mta_trace(raw))
     forged = [harness.unfold(f) for f in fields
               if re.match(rb"authentication-results\s*:[^;]*postern\.test"

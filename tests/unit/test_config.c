@@ -1107,8 +1107,8 @@ test_config_summary(void **state)
 	    "limits idle_timeout 5m data_timeout 10m bare_line_ending reject\n",
 	    "dns forwarders {127.0.0.1@53} timeout 5s trust_anchor none "
 	    "nodefault_zones none\n",
-	    "xclient_networks 2\n",
-	    "internal_networks 2\n",
+	    "xclient_networks {127.0.0.0/8, ::1/128}\n",
+	    "internal_networks {127.0.0.0/8, ::1/128}\n",
 	    "filters received dkim_verify authres\n",
 	    "filter dkim_verify max_signatures 5 min_key_bits 1024 "
 	    "dns_error tempfail\n",
@@ -1136,9 +1136,13 @@ test_config_summary_dns(void **state)
 	    "trust_anchor none nodefault_zones {test., invalid.}\n",
 	    "filters dkim_verify dkim_sign\n",
 	    "filter dkim_sign key_table ",
+	    "xclient_networks {::1/128}\n",
+	    "internal_networks {127.0.0.1/32, 127.0.0.0/8}\n",
 	};
 	struct config *cfg = load_ok(
 	    LU
+	    "xclient_networks = {\"IPv6:::1\"}\n"
+	    "internal_networks = {\"127.0.0.1\", \"::ffff:127.0.0.0/104\"}\n"
 	    "dns {\n\tforwarders = {\"127.0.0.1@5353\", \"::1\"}\n"
 	    "\ttimeout = 30s\n\tnodefault_zones = {\"test.\", \"invalid.\"}\n"
 	    "}\nfilter dkim_verify {}\nfilter dkim_sign {\n" SIGN_TABLES "}\n");
@@ -1151,8 +1155,11 @@ test_config_summary_dns(void **state)
 	out = capture_summary(cfg);
 	if (strstr(out, "dns none\n") == NULL ||
 	    strstr(out, "filters none\n") == NULL ||
+	    strstr(out, "\nxclient_networks none\n") == NULL ||
+	    strstr(out, "\ninternal_networks none\n") == NULL ||
 	    strstr(out, "\nfilter ") != NULL) {
-		print_error("summary:\n%s\nwant dns none, filters none", out);
+		print_error("summary:\n%s\nwant dns, filters and networks none",
+		            out);
 		fail();
 	}
 	free(out);

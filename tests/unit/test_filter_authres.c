@@ -250,6 +250,76 @@ test_filter_removes_forged_fields(void **state)
 	fixture_deinit(&f);
 }
 
+/*
+ * The two shapes a forged field once slipped through the index by: as
+ * "Name :" it is now a field (normalized) and removed; after a folded
+ * first line, which the next hop folds into the Received field before
+ * it, the message is refused before any filter runs.
+ */
+static void
+test_filter_removes_forged_field_spaced_colon(void **state)
+{
+	static const char msg[] =
+	    "Authentication-Results : mx.example.org; dkim=pass\r\n"
+	    "\theader.d=bank.example\r\n"
+	    "Authentication-Results\t: other.example; spf=pass\r\n"
+	    "From: ceo@bank.example\r\n"
+	    "\r\n"
+	    "Pay it.\r\n";
+	static const char want[] =
+	    "Authentication-Results: mx.example.org; none\r\n"
+	    "Authentication-Results: other.example; spf=pass\r\n"
+	    "From: ceo@bank.example\r\n"
+	    "\r\n"
+	    "Pay it.\r\n";
+	struct fixture f;
+	char *out;
+
+	fixture_run(&f, msg);
+	filter_chain_run(f.chain, NULL, FILTER_PHASE_EOM, &f.m.s, &f.m.t,
+	                 record_done, &f);
+	assert_int_equal(f.calls, 1);
+	assert_int_equal(f.verdict.action, FILTER_CONTINUE);
+	out = unit_msg_read_all(&f.m.t, 64);
+	assert_string_equal(out, want);
+	assert_string_equal(f.m.t.notes, "authres=added authres_removed=1");
+	free(out);
+	fixture_deinit(&f);
+}
+
+static void
+test_folded_first_line_is_refused(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *msg;
+	} cases[] = {
+	    {"first line folded with a space",
+	     " x\r\n"
+	     "Authentication-Results: mx.example.org; dkim=pass\r\n"
+	     "From: ceo@bank.example\r\n\r\nPay.\r\n"},
+	    {"first line folded with a tab",
+	     "\tx\r\n"
+	     "Authentication-Results: mx.example.org; dkim=pass\r\n"
+	     "From: ceo@bank.example\r\n\r\nPay.\r\n"},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		struct unit_msg m;
+		const char *error = NULL;
+		int temporary = -1;
+
+		unit_msg_init(&m, cases[i].msg, 1 << 20);
+		check_int(cases[i].name, "index",
+		          filter_msg_index(&m.t, &temporary, &error), -1);
+		check_int(cases[i].name, "temporary", temporary, 0);
+		check_str(cases[i].name, "reason", error,
+		          "message starts with a folded line");
+		unit_msg_deinit(&m);
+	}
+}
+
 static void
 test_filter_adds_none(void **state)
 {
@@ -284,6 +354,8 @@ main(void)
 	    cmocka_unit_test(test_servid_bounds),
 	    cmocka_unit_test(test_compose_cases),
 	    cmocka_unit_test(test_filter_removes_forged_fields),
+	    cmocka_unit_test(test_filter_removes_forged_field_spaced_colon),
+	    cmocka_unit_test(test_folded_first_line_is_refused),
 	    cmocka_unit_test(test_filter_adds_none),
 	};
 

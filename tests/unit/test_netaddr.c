@@ -454,6 +454,57 @@ test_netlist_match(void **state)
 	}
 }
 
+static const struct get_case {
+	const char *name;
+	const char *cidr;
+	const char *want;
+} get_cases[] = {
+    {"ipv4 /8", "127.0.0.0/8", "127.0.0.0/8"},
+    {"ipv4 bare host", "127.0.0.1", "127.0.0.1/32"},
+    {"ipv4 /0", "0.0.0.0/0", "0.0.0.0/0"},
+    {"ipv6 bare host", "::1", "::1/128"},
+    {"ipv6 bracketed", "[::1]/128", "::1/128"},
+    {"xclient form", "IPv6:::1", "::1/128"},
+    {"ipv6 /0", "::/0", "::/0"},
+    {"ipv6 /65 shortened", "2001:0db8:0:0:8000::/65", "2001:db8:0:0:8000::/65"},
+    {"mapped net as ipv4", "::ffff:127.0.0.0/104", "127.0.0.0/8"},
+    {"mapped host as ipv4", "::ffff:127.0.0.1", "127.0.0.1/32"},
+};
+
+static void
+test_netlist_get(void **state)
+{
+	char buf[NETADDR_STRLEN], small[12];
+	struct netlist *list = netlist_new();
+	const char *error;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(get_cases); i++) {
+		if (netlist_add(list, get_cases[i].cidr, &error) < 0)
+			fail_msg("%s: add \"%s\" got \"%s\", want ok",
+			         get_cases[i].name, get_cases[i].cidr, error);
+	}
+	/* Read back in the order added. */
+	for (i = 0; i < ARRAY_LEN(get_cases); i++) {
+		const char *got = netlist_get(list, i, buf, sizeof(buf));
+
+		if (got != buf || strcmp(got, get_cases[i].want) != 0)
+			fail_msg("%s: got \"%s\", want \"%s\"",
+			         get_cases[i].name, got ? got : "(null)",
+			         get_cases[i].want);
+	}
+	assert_null(netlist_get(list, ARRAY_LEN(get_cases), buf, sizeof(buf)));
+	/* "127.0.0.0/8" needs 12 octets with its NUL; one less fails. */
+	assert_ptr_equal(netlist_get(list, 0, small, 12), small);
+	assert_string_equal(small, "127.0.0.0/8");
+	assert_null(netlist_get(list, 0, small, 11));
+	netlist_free(&list);
+
+	list = netlist_new();
+	assert_null(netlist_get(list, 0, buf, sizeof(buf)));
+	netlist_free(&list);
+}
+
 static void
 test_netlist_unix_never_matches(void **state)
 {
@@ -485,6 +536,7 @@ main(void)
 	    cmocka_unit_test(test_ip_equal_unix),
 	    cmocka_unit_test(test_netlist_add),
 	    cmocka_unit_test(test_netlist_match),
+	    cmocka_unit_test(test_netlist_get),
 	    cmocka_unit_test(test_netlist_unix_never_matches),
 	};
 
