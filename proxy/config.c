@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,6 +388,18 @@ config_path_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 	return -1;
 }
 
+/* The account postern runs as must exist when the file is read. */
+static int
+user_check_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *value = config_opt_last_str(opt);
+
+	if (getpwnam(value) != NULL)
+		return 0;
+	cfg_error(cfg, "%s: unknown user '%s'", opt->name, value);
+	return -1;
+}
+
 static int
 cidr_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -709,6 +722,7 @@ config_cfg_new(void)
 	    CFG_INT_CB("drain_timeout", 30, CFGF_NONE, num_cb),
 	    CFG_STR("spool_dir", "/var/tmp", CFGF_NONE),
 	    CFG_STR("pid_file", NULL, CFGF_NODEFAULT),
+	    CFG_STR("user", NULL, CFGF_NODEFAULT),
 	    CFG_SEC("log", log_opts, CFGF_MULTI),
 	    CFG_SEC("listener", listener_opts,
 	            CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
@@ -734,6 +748,7 @@ static const struct {
     {"hostname", config_hostname_check_cb},
     {"spool_dir", config_path_check_cb},
     {"pid_file", config_path_check_cb},
+    {"user", user_check_cb},
     {"xclient_networks", cidr_check_cb},
     {"internal_networks", cidr_check_cb},
     {"log", section_single_cb},

@@ -80,6 +80,7 @@ struct config {
 	unsigned int drain_timeout; /* seconds SIGTERM waits for sessions */
 	char *spool_dir;
 	char *pid_file; /* NULL: none */
+	char *user;     /* run as this account after binding; NULL: stay */
 
 	int log_syslog; /* 0: stderr */
 	int log_facility;

@@ -317,6 +317,7 @@ config_free(struct config *c)
 	free(c->hostname);
 	free(c->spool_dir);
 	free(c->pid_file);
+	free(c->user);
 	free(c->path);
 	free(c);
 }
@@ -356,6 +357,8 @@ build_main(struct config_parse *p, struct config *c, cfg_t *root)
 	c->spool_dir = xstrdup(cfg_getstr(root, "spool_dir"));
 	if (cfg_getstr(root, "pid_file") != NULL)
 		c->pid_file = xstrdup(cfg_getstr(root, "pid_file"));
+	if (cfg_getstr(root, "user") != NULL)
+		c->user = xstrdup(cfg_getstr(root, "user"));
 	return 0;
 }
 

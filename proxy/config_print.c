@@ -40,8 +40,9 @@ print_main(const struct config *c)
 	printf("hostname %s workers %u drain_timeout %s\n", c->hostname,
 	       c->workers,
 	       config_num_format(d, sizeof(d), NUM_DURATION, c->drain_timeout));
-	printf("spool_dir %s pid_file %s\n", c->spool_dir,
-	       c->pid_file != NULL ? c->pid_file : "none");
+	printf("spool_dir %s pid_file %s user %s\n", c->spool_dir,
+	       c->pid_file != NULL ? c->pid_file : "none",
+	       c->user != NULL ? c->user : "(unchanged)");
 }
 
 static void

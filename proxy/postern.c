@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +160,32 @@ startup_failed(int report_fd, const char *error)
 	free(text);
 }
 
+/*
+ * Become cfg->user once the listeners are bound.  glibc applies the
+ * change to every thread.  Returns 0, or -1 with an allocated reason.
+ */
+static int
+drop_privileges(const char *user, char **error_r)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw == NULL) {
+		*error_r = xasprintf("unknown user %s", user);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0) {
+		*error_r =
+		    xasprintf("cannot become %s: %s", user, strerror(errno));
+		return -1;
+	}
+	if (pw->pw_uid != 0 && setuid(0) == 0) {
+		*error_r = xasprintf("could become root again after %s", user);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 run(const char *path, int foreground, int debug)
 {
@@ -194,6 +222,14 @@ run(const char *path, int foreground, int debug)
 	if (srv.cfg->pid_file != NULL && write_pid_file(srv.cfg->pid_file) < 0)
 		log_warning("cannot write pid file %s: %s", srv.cfg->pid_file,
 		            strerror(errno));
+	if (srv.cfg->user != NULL &&
+	    drop_privileges(srv.cfg->user, &error) < 0) {
+		log_error("startup failed: %s", error);
+		startup_failed(report_fd, error);
+		free(error);
+		server_deinit(&srv);
+		return 1;
+	}
 	if (report_fd >= 0)
 		detach_report(report_fd,
 		              srv.cfg->log_syslog

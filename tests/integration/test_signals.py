@@ -144,3 +144,37 @@ def test_check_config_reports_file_and_line(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 1
     assert r.stderr.startswith("%s:%d: " % (bad, line)), r.stderr
+
+
+def _uids(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return [int(x) for x in line.split()[1:]]
+    return []
+
+
+def test_runs_as_configured_user_after_binding(start_postern, postfix):
+    p = start_postern(postfix, extra='user = "nobody"')
+    # Real, effective, saved and filesystem uid: all nobody's.
+    assert _uids(p.proc.pid) == [65534] * 4
+    msg = make_message(subject="as nobody")
+    with p.connect() as c:
+        c.greeting()
+        c.ehlo()
+        assert c.send_mail("a@example.org", ["dave@example.net"],
+                           msg)[-1].code == 250
+    assert len(postfix.wait_messages("dave", 1)) == 1
+
+
+def test_unknown_user_is_a_config_error(tmp_path):
+    conf = tmp_path / "user.conf"
+    text = harness.render_config(2525, "127.0.0.1:10025", str(tmp_path),
+                                 extra='user = "no-such-user-here"')
+    conf.write_text(text)
+    line = text.splitlines().index('user = "no-such-user-here"') + 1
+    r = subprocess.run([harness.POSTERN, "-c", str(conf), "-t"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.startswith("%s:%d: user: unknown user" % (conf, line)), \
+        r.stderr
