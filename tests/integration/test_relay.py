@@ -640,3 +640,19 @@ def test_upstream_on_a_unix_socket(start_postern, postfix):
     got = postfix.wait_messages("erin", 1)
     assert len(got) == 1
     assert b"Subject: over a unix socket" in got[0]
+
+
+def test_smtplib_client_sends_to_several_recipients(postern, postfix):
+    import smtplib
+    msg = make_message(subject="via smtplib", to="alice@example.net")
+    with smtplib.SMTP(postern.host, postern.port, timeout=30) as c:
+        c.ehlo("smtplib.example")
+        refused = c.sendmail("sender@example.org",
+                             ["alice@example.net", "carol@example.net",
+                              "nobody@example.net"], msg)
+    # smtplib reports the recipients the upstream refused, verbatim.
+    assert list(refused) == ["nobody@example.net"]
+    assert refused["nobody@example.net"][0] == 550
+    for user in ("alice", "carol"):
+        got = postfix.wait_messages(user, 1)
+        assert len(got) == 1 and b"Subject: via smtplib" in got[0]
