@@ -29,6 +29,7 @@ UTIL_SRCS = \
 	util/dns.c \
 	util/log.c \
 	util/netaddr.c \
+	util/sockio.c \
 	util/spool.c \
 	util/workpool.c \
 	util/xalloc.c

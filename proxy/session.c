@@ -26,6 +26,7 @@
 #include "proxy/session.h"
 #include "proxy/upstream.h"
 #include "util/log.h"
+#include "util/sockio.h"
 #include "util/spool.h"
 #include "util/xalloc.h"
 
@@ -209,13 +210,13 @@ session_reply(struct session *s, int code, const char *ecode, const char *fmt,
 		n = snprintf(line, sizeof(line), "%d %s\r\n", code,
 		             "reply too long");
 	log_trace(LOG_TRACE_SMTP, "%s reply %.*s", s->fs.id, n - 2, line);
-	bufferevent_write(s->bev, line, (size_t)n);
+	sockio_write(s->bev, line, (size_t)n);
 }
 
 void
 session_relay(struct session *s, const struct smtp_reply *reply)
 {
-	bufferevent_write(s->bev, reply->raw, reply->rawlen);
+	sockio_write(s->bev, reply->raw, reply->rawlen);
 	/* RFC 5321 3.8: after 421 the upstream closes; so do we. */
 	if (reply->code == 421)
 		session_close(s, "upstream-421");

@@ -27,6 +27,7 @@
 #include "proxy/upstream.h"
 #include "util/log.h"
 #include "util/netaddr.h"
+#include "util/sockio.h"
 #include "util/xalloc.h"
 
 #define UP_CHUNK     (64 * 1024)  /* spool read size */
@@ -101,14 +102,22 @@ static void
 up_send(struct upstream *u, const char *line, up_step_cb *step)
 {
 	struct evbuffer *out = bufferevent_get_output(u->bev);
-	char esc[128];
+	char esc[128], buf[UP_LINE_MAX + 2];
+	size_t len;
 
 	log_trace(LOG_TRACE_UPSTREAM, "%s upstream send %s", u->fs->id,
 	          log_escape_str(esc, sizeof(esc), line));
 	smtp_reply_reset(&u->reply);
 	u->step = step;
 	u->state = UP_WAITING;
-	evbuffer_add_printf(out, "%s\r\n", line);
+	len = strlen(line);
+	if (len + 2 <= sizeof(buf)) {
+		memcpy(buf, line, len);
+		memcpy(buf + len, "\r\n", 2);
+		sockio_write(u->bev, buf, len + 2);
+	} else {
+		evbuffer_add_printf(out, "%s\r\n", line);
+	}
 	up_timeouts(u, u->cfg->command_timeout, u->cfg->command_timeout);
 }
 
