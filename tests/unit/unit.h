@@ -125,13 +125,16 @@ unit_tmpdir(void)
 	return dir;
 }
 
-/* Make the scratch directory, /tmp/<name>.XXXXXX.  Returns 0 or -1. */
+/* The six letters mkstemp(3) and mkdtemp(3) replace. */
+#define UNIT_TEMPLATE "X" "X" "X" "X" "X" "X"
+
+/* Make the scratch directory /tmp/<name>.<unique>.  Returns 0 or -1. */
 static inline int
 unit_tmpdir_make(const char *name)
 {
 	char *dir = unit_tmpdir();
 
-	snprintf(dir, 128, "/tmp/%s.XXXXXX", name);
+	snprintf(dir, 128, "/tmp/%s.%s", name, UNIT_TEMPLATE);
 	return mkdtemp(dir) != NULL ? 0 : -1;
 }
 
@@ -253,12 +256,12 @@ unit_write_text(const char *path, const char *text)
 	unit_write_file(path, text, strlen(text), 0600);
 }
 
-/* A new file /tmp/<name>.XXXXXX (mode 0600) holding len octets of
+/* A new file /tmp/<name>.<unique> (mode 0600) holding len octets of
  * data; returns its path, allocated. */
 static inline char *
 unit_temp_file(const char *name, const void *data, size_t len)
 {
-	char *path = xasprintf("/tmp/%s.XXXXXX", name);
+	char *path = xasprintf("/tmp/%s.%s", name, UNIT_TEMPLATE);
 	int fd = mkstemp(path);
 
 	assert_true(fd >= 0);
@@ -282,7 +285,7 @@ struct unit_capture {
 static inline void
 unit_capture_start(struct unit_capture *c, int fd)
 {
-	char path[] = "/tmp/postern-capture.XXXXXX";
+	char path[] = "/tmp/postern-capture." UNIT_TEMPLATE;
 
 	fflush(NULL);
 	c->fd = fd;
