@@ -11,7 +11,8 @@ CC	?= cc
 BUILD	?= build
 PYTHON	?= /usr/bin/python3
 
-PKGS	= libevent libevent_pthreads libconfuse opendkim libcrypto libunbound
+PKGS	= libevent libevent_pthreads libconfuse opendkim libcrypto libunbound \
+	  libpsl libidn2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -23,7 +24,7 @@ CFLAGS	?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -fno-strict-aliasing \
 	   $(WARN) -I. $(PKG_CFLAGS) $(SAN)
 ALL_LDFLAGS = $(LDFLAGS) $(SAN)
-LIBS	= $(PKG_LIBS) -lpthread
+LIBS	= $(PKG_LIBS) -lspf2 -lpthread
 
 UTIL_SRCS = \
 	util/dns.c \
@@ -40,12 +41,18 @@ FILTER_SRCS = \
 	filters/filter_chain.c \
 	filters/filter_dkim.c \
 	filters/filter_dkim_sign.c \
+	filters/filter_dmarc.c \
 	filters/filter_msg.c \
 	filters/filter_received.c \
+	filters/filter_spf.c \
+	filters/filter_spf_dns.c \
+	filters/filter_spf_record.c \
 	filters/filter_txn.c
 
 POLICY_SRCS = \
-	policy/policy_clients.c
+	policy/policy_clients.c \
+	policy/policy_dmarc.c \
+	policy/policy_psl.c
 
 SIGN_SRCS = \
 	sign/sign_dkim.c \
@@ -78,9 +85,12 @@ UNIT_TESTS = \
 	test_filter_authres \
 	test_filter_chain \
 	test_filter_msg \
+	test_filter_spf \
 	test_log \
 	test_netaddr \
 	test_policy_clients \
+	test_policy_dmarc \
+	test_policy_psl \
 	test_sign_keygen \
 	test_sign_keys \
 	test_smtp_data \
@@ -115,10 +125,11 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit*.h $(BUILD)/libpostern.a
 
 # Debian packages: build, unit tests, integration tests, demo, bench.
 DEPS_BUILD = build-essential pkg-config libevent-dev libconfuse-dev \
-	libcmocka-dev clang-format libopendkim-dev libssl-dev libunbound-dev
+	libcmocka-dev clang-format libopendkim-dev libssl-dev libunbound-dev \
+	libpsl-dev libidn2-dev libspf2-dev
 DEPS_TEST = postfix swaks python3 python3-pytest unbound python3-dnspython \
 	python3-dkim python3-cryptography opendkim-tools libmail-dkim-perl \
-	openssl
+	openssl python3-yaml
 deps:
 	@sh tests/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
 

@@ -295,6 +295,15 @@ static const struct enum_spec enum_specs[] = {
      "simple/simple, simple/relaxed, relaxed/simple or relaxed/relaxed"},
     {"filter", "missing_from", config_missing_from_words, "skip or reject"},
     {"filter", "long_header_lines", config_long_lines_words, "fold or reject"},
+    {"filter", "on_fail", config_spf_result_words, "reject, tag or accept"},
+    {"filter", "on_softfail", config_spf_result_words, "tag, reject or accept"},
+    {"filter", "on_permerror", config_spf_result_words,
+     "tag, reject or accept"},
+    {"filter", "on_temperror", config_spf_temperror_words,
+     "tempfail or accept"},
+    {"filter", "on_reject", config_dmarc_action_words, "reject, tag or accept"},
+    {"filter", "on_quarantine", config_dmarc_action_words,
+     "tag, reject or accept"},
 };
 
 int
@@ -400,8 +409,8 @@ user_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 	return -1;
 }
 
-static int
-cidr_check_cb(cfg_t *cfg, cfg_opt_t *opt)
+int
+config_cidr_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
 	const char *value = config_opt_last_str(opt), *reason;
 	struct netlist *scratch;
@@ -713,6 +722,16 @@ config_cfg_new(void)
 	    CFG_STR_LIST("oversign_headers", NULL, CFGF_NONE),
 	    CFG_STR("missing_from", "skip", CFGF_NONE),
 	    CFG_STR("long_header_lines", "fold", CFGF_NONE),
+	    CFG_STR("on_fail", "reject", CFGF_NONE),
+	    CFG_STR("on_softfail", "tag", CFGF_NONE),
+	    CFG_STR("on_permerror", "tag", CFGF_NONE),
+	    CFG_STR("on_temperror", "tempfail", CFGF_NONE),
+	    CFG_BOOL("check_helo", cfg_false, CFGF_NONE),
+	    CFG_STR_LIST("trusted_forwarders", NULL, CFGF_NONE),
+	    CFG_STR("on_reject", "reject", CFGF_NONE),
+	    CFG_STR("on_quarantine", "tag", CFGF_NONE),
+	    CFG_STR("psl_file", NULL, CFGF_NODEFAULT),
+	    CFG_STR("record_file", NULL, CFGF_NODEFAULT),
 	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
@@ -749,8 +768,8 @@ static const struct {
     {"spool_dir", config_path_check_cb},
     {"pid_file", config_path_check_cb},
     {"user", user_check_cb},
-    {"xclient_networks", cidr_check_cb},
-    {"internal_networks", cidr_check_cb},
+    {"xclient_networks", config_cidr_check_cb},
+    {"internal_networks", config_cidr_check_cb},
     {"log", section_single_cb},
     {"log|target", config_enum_check_cb},
     {"log|facility", facility_check_cb},

@@ -23,7 +23,9 @@
 #include "filters/filter.h"
 #include "filters/filter_authres.h"
 #include "filters/filter_dkim.h"
+#include "filters/filter_dmarc.h"
 #include "filters/filter_received.h"
+#include "filters/filter_spf.h"
 #include "proxy/config.h"
 #include "proxy/config_private.h"
 #include "sign/sign_keys.h"
@@ -62,6 +64,23 @@ const char *const config_long_lines_words[] = {
     [FILTER_DKIM_LONG_REJECT] = "reject",
     [FILTER_DKIM_LONG_REJECT + 1] = NULL,
 };
+
+const char *const config_dmarc_action_words[] = {
+    [FILTER_DMARC_ACCEPT] = "accept",
+    [FILTER_DMARC_TAG] = "tag",
+    [FILTER_DMARC_REJECT] = "reject",
+    [FILTER_DMARC_REJECT + 1] = NULL,
+};
+
+const char *const config_spf_action_words[] = {
+    [FILTER_SPF_ACCEPT] = "accept",   [FILTER_SPF_TAG] = "tag",
+    [FILTER_SPF_REJECT] = "reject",   [FILTER_SPF_TEMPFAIL] = "tempfail",
+    [FILTER_SPF_TEMPFAIL + 1] = NULL,
+};
+
+const char *const config_spf_result_words[] = {"reject", "tag", "accept", NULL};
+
+const char *const config_spf_temperror_words[] = {"tempfail", "accept", NULL};
 
 /* Filters, by name. */
 
@@ -254,18 +273,137 @@ out:
 	return rc;
 }
 
+static int
+filter_make_dmarc(struct filter_chain *chain, const struct config *cfg,
+                  cfg_t *sec, char **settings_r, char **error_r)
+{
+	const char *on_reject = cfg_getstr(sec, "on_reject");
+	const char *on_quarantine = cfg_getstr(sec, "on_quarantine");
+	struct filter_dmarc_opts o = {
+	    .dns = cfg->dns,
+	    .on_reject = (enum filter_dmarc_action)config_word_index(
+	        config_dmarc_action_words, on_reject),
+	    .on_quarantine = (enum filter_dmarc_action)config_word_index(
+	        config_dmarc_action_words, on_quarantine),
+	    .psl_file = cfg_getstr(sec, "psl_file"),
+	    .record_file = cfg_getstr(sec, "record_file"),
+	};
+	const char *reason;
+
+	if (filter_dmarc_add(chain, &o, &reason) < 0) {
+		/* errno says why the record file could not be opened. */
+		if (strcmp(reason, "cannot open record_file") == 0)
+			*error_r = xasprintf("record_file %s: %s",
+			                     o.record_file, strerror(errno));
+		else
+			*error_r = xstrdup(reason);
+		return -1;
+	}
+	*settings_r = xasprintf("on_reject %s on_quarantine %s psl_file %s "
+	                        "record_file %s",
+	                        on_reject, on_quarantine,
+	                        o.psl_file != NULL ? o.psl_file : "builtin",
+	                        o.record_file != NULL ? o.record_file : "none");
+	return 0;
+}
+
+static enum filter_spf_action
+spf_action(cfg_t *sec, const char *name)
+{
+	return (enum filter_spf_action)config_word_index(
+	    config_spf_action_words, cfg_getstr(sec, name));
+}
+
+/* trusted_forwarders as a list (NULL when empty) and as text for the
+ * summary; the parser checked every entry. */
+static int
+spf_trusted(cfg_t *sec, struct netlist **list_r, char **text_r, char **error_r)
+{
+	unsigned int i, n = cfg_size(sec, "trusted_forwarders");
+	const char *s, *reason;
+	char *more;
+
+	*list_r = NULL;
+	*text_r = xstrdup(n > 0 ? "{" : "none");
+	for (i = 0; i < n; i++) {
+		s = cfg_getnstr(sec, "trusted_forwarders", i);
+		if (*list_r == NULL)
+			*list_r = netlist_new();
+		if (netlist_add(*list_r, s, &reason) < 0) {
+			*error_r =
+			    xasprintf("trusted_forwarders: %s: %s", s, reason);
+			netlist_free(list_r);
+			free(*text_r);
+			return -1;
+		}
+		more = xasprintf("%s%s%s%s", *text_r, i > 0 ? ", " : "", s,
+		                 i + 1 == n ? "}" : "");
+		free(*text_r);
+		*text_r = more;
+	}
+	return 0;
+}
+
+static int
+filter_make_spf(struct filter_chain *chain, const struct config *cfg,
+                cfg_t *sec, char **settings_r, char **error_r)
+{
+	struct filter_spf_opts o = {
+	    .dns = cfg->dns,
+	    .on_fail = spf_action(sec, "on_fail"),
+	    .on_softfail = spf_action(sec, "on_softfail"),
+	    .on_permerror = spf_action(sec, "on_permerror"),
+	    .on_temperror = spf_action(sec, "on_temperror"),
+	    .check_helo = cfg_getbool(sec, "check_helo") ? 1 : 0,
+	    .hostname = cfg->hostname,
+	};
+	const char *reason;
+	char *trusted;
+
+	if (spf_trusted(sec, &o.trusted, &trusted, error_r) < 0)
+		return -1;
+	*settings_r = xasprintf(
+	    "on_fail %s on_softfail %s on_permerror %s on_temperror %s "
+	    "check_helo %s trusted_forwarders %s",
+	    config_spf_action_words[o.on_fail],
+	    config_spf_action_words[o.on_softfail],
+	    config_spf_action_words[o.on_permerror],
+	    config_spf_action_words[o.on_temperror],
+	    o.check_helo ? "yes" : "no", trusted);
+	free(trusted);
+	/* Now: the add hands the list over. */
+	if (filter_spf_add(chain, &o, &reason) < 0) {
+		free(*settings_r);
+		*settings_r = NULL;
+		*error_r = xstrdup(reason);
+		return -1;
+	}
+	return 0;
+}
+
 static const char *const dkim_verify_options[] = {
     "max_signatures", "min_key_bits", "dns_error", NULL};
 static const char *const authres_options[] = {"authserv_id", NULL};
 static const char *const dkim_sign_options[] = {
     "key_table",        "signing_table", "canonicalization",  "sign_headers",
     "oversign_headers", "missing_from",  "long_header_lines", NULL};
+static const char *const dmarc_options[] = {"on_reject", "on_quarantine",
+                                            "psl_file", "record_file", NULL};
+static const char *const spf_options[] = {"on_fail",
+                                          "on_softfail",
+                                          "on_permerror",
+                                          "on_temperror",
+                                          "check_helo",
+                                          "trusted_forwarders",
+                                          NULL};
 static const char *const no_options[] = {NULL};
 
 static const struct filter_maker filter_makers[] = {
     {"received", no_options, 0, filter_make_received},
     {"dkim_verify", dkim_verify_options, FILTER_MAKER_DNS,
      filter_make_dkim_verify},
+    {"spf", spf_options, FILTER_MAKER_DNS, filter_make_spf},
+    {"dmarc", dmarc_options, FILTER_MAKER_DNS, filter_make_dmarc},
     {"authres", authres_options, 0, filter_make_authres},
     {"dkim_sign", dkim_sign_options, FILTER_MAKER_LAST, filter_make_dkim_sign},
 };

@@ -72,6 +72,15 @@ static const struct {
     {"oversign_headers", field_name_check_cb},
     {"missing_from", config_enum_check_cb},
     {"long_header_lines", config_enum_check_cb},
+    {"on_fail", config_enum_check_cb},
+    {"on_softfail", config_enum_check_cb},
+    {"on_permerror", config_enum_check_cb},
+    {"on_temperror", config_enum_check_cb},
+    {"trusted_forwarders", config_cidr_check_cb},
+    {"on_reject", config_enum_check_cb},
+    {"on_quarantine", config_enum_check_cb},
+    {"psl_file", config_path_check_cb},
+    {"record_file", config_path_check_cb},
 };
 
 /* Set as the validator of every filter option, to name its line. */

@@ -57,6 +57,8 @@ const char *config_opt_last_str(cfg_opt_t *opt);
 int config_enum_check_cb(cfg_t *cfg, cfg_opt_t *opt);
 int config_hostname_check_cb(cfg_t *cfg, cfg_opt_t *opt);
 int config_path_check_cb(cfg_t *cfg, cfg_opt_t *opt);
+/* A list element that is an address or CIDR network (netlist_add()). */
+int config_cidr_check_cb(cfg_t *cfg, cfg_opt_t *opt);
 
 /* Set the validators of the filter sections and of their options on a
  * new tree (config_filter.c). */
@@ -98,6 +100,12 @@ extern const char *const config_dns_error_words[];
 extern const char *const config_canon_words[];
 extern const char *const config_missing_from_words[];
 extern const char *const config_long_lines_words[];
+/* spf: config_spf_action_words[] maps every action to its enum; the
+ * other two are the words each option accepts. */
+extern const char *const config_spf_action_words[];
+extern const char *const config_spf_result_words[];
+extern const char *const config_spf_temperror_words[];
+extern const char *const config_dmarc_action_words[];
 
 /* The index of s in words, or -1. */
 int config_word_index(const char *const *words, const char *s);

@@ -231,10 +231,15 @@ test_config_contrib(void **state)
 	assert_string_equal(cfg->dns_conf.forwarders[0], "127.0.0.1@53");
 	assert_int_equal(cfg->dns_conf.timeout, 5);
 	assert_null(cfg->dns_conf.trust_anchor);
-	assert_int_equal(filter_chain_count(cfg->chain), 3);
+	assert_int_equal(filter_chain_count(cfg->chain), 4);
 	assert_string_equal(filter_chain_name(cfg->chain, 0), "received");
 	assert_string_equal(filter_chain_name(cfg->chain, 1), "dkim_verify");
-	assert_string_equal(filter_chain_name(cfg->chain, 2), "authres");
+	assert_string_equal(filter_chain_name(cfg->chain, 2), "spf");
+	assert_string_equal(cfg->filter_settings[2],
+	                    "on_fail reject on_softfail tag on_permerror tag "
+	                    "on_temperror tempfail check_helo no "
+	                    "trusted_forwarders none");
+	assert_string_equal(filter_chain_name(cfg->chain, 3), "authres");
 	config_unref(&cfg);
 }
 
@@ -454,6 +459,9 @@ static const struct good_case good_cases[] = {
     {"dkim_verify starts the resolver",
      LU "dns { forwarders = {\"127.0.0.1@53\"} }\nfilter dkim_verify {}\n",
      get_has_dns, 1},
+    {"spf starts the resolver", LUD "filter spf {}\n", get_has_dns, 1},
+    {"spf without a dns section starts the resolver too",
+     LU "filter spf { on_fail = tag }\n", get_has_dns, 1},
     {"dns timeout maximum",
      LU "dns {\n\tforwarders = {\"127.0.0.1@5353\"}\n\ttimeout = 5m\n}\n",
      get_dns_timeout, 300},
@@ -525,6 +533,23 @@ static const struct settings_case settings_cases[] = {
      "max_signatures 50 min_key_bits 16384 dns_error accept"},
     {"dkim_verify least", LUD "filter dkim_verify { max_signatures = 1 }\n",
      "max_signatures 1 min_key_bits 1024 dns_error tempfail"},
+    {"spf defaults", LUD "filter spf {}\n",
+     "on_fail reject on_softfail tag on_permerror tag on_temperror tempfail "
+     "check_helo no trusted_forwarders none"},
+    {"spf every option",
+     LUD "filter spf {\n\ton_fail = tag\n\ton_softfail = reject\n"
+         "\ton_permerror = reject\n\ton_temperror = accept\n"
+         "\tcheck_helo = yes\n"
+         "\ttrusted_forwarders = {\"127.0.0.0/8\", \"::1\",\n"
+         "\t\t\"127.1.2.3\"}\n}\n",
+     "on_fail tag on_softfail reject on_permerror reject on_temperror "
+     "accept check_helo yes trusted_forwarders {127.0.0.0/8, ::1, "
+     "127.1.2.3}"},
+    {"spf accepting everything",
+     LUD "filter spf { on_fail = accept on_softfail = accept "
+         "on_permerror = accept check_helo = no trusted_forwarders = {} }\n",
+     "on_fail accept on_softfail accept on_permerror accept on_temperror "
+     "tempfail check_helo no trusted_forwarders none"},
     {"authres authserv_id defaults to hostname",
      LU "hostname = \"mx.example.net\"\nfilter authres {}\n",
      "authserv_id mx.example.net"},
@@ -832,6 +857,32 @@ static const struct bad_case bad_cases[] = {
     {"min_key_bits too large",
      LU "filter dkim_verify { min_key_bits = 16385 }\n",
      "%s:3: min_key_bits: 16385 out of range (1024..16384)"},
+    /* spf */
+    {"spf on_fail tempfail", LUD "filter spf {\n\ton_fail = tempfail\n}\n",
+     "%s:5: on_fail: unknown value 'tempfail' (want reject, tag or accept)"},
+    {"spf on_softfail unknown", LUD "filter spf { on_softfail = drop }\n",
+     "%s:4: on_softfail: unknown value 'drop' (want tag, reject or "
+     "accept)"},
+    {"spf on_permerror unknown", LUD "filter spf { on_permerror = yes }\n",
+     "%s:4: on_permerror: unknown value 'yes' (want tag, reject or "
+     "accept)"},
+    {"spf on_temperror reject", LUD "filter spf { on_temperror = reject }\n",
+     "%s:4: on_temperror: unknown value 'reject' (want tempfail or "
+     "accept)"},
+    {"spf check_helo not a boolean", LUD "filter spf { check_helo = maybe }\n",
+     "%s:4: invalid boolean value for option 'check_helo'"},
+    {"spf trusted_forwarders not a network",
+     LUD "filter spf {\n\ttrusted_forwarders = {\"127.0.0.0/8\",\n"
+         "\t\t\"mx.example.org\"}\n}\n",
+     "%s:6: trusted_forwarders: mx.example.org: ..."},
+    {"spf option in dkim_verify",
+     LUD "filter dkim_verify {\n\ton_fail = tag\n}\n",
+     "%s:5: filter dkim_verify: option 'on_fail' does not belong to this "
+     "filter"},
+    {"dkim_verify option in spf",
+     LUD "filter spf {\n\tcheck_helo = yes\n\tdns_error = accept\n}\n",
+     "%s:6: filter spf: option 'dns_error' does not belong to this "
+     "filter"},
     /* authres */
     {"authserv_id not a host name",
      LU "filter authres { authserv_id = \"mx example\" }\n",
@@ -1109,9 +1160,11 @@ test_config_summary(void **state)
 	    "nodefault_zones none\n",
 	    "xclient_networks {127.0.0.0/8, ::1/128}\n",
 	    "internal_networks {127.0.0.0/8, ::1/128}\n",
-	    "filters received dkim_verify authres\n",
+	    "filters received dkim_verify spf authres\n",
 	    "filter dkim_verify max_signatures 5 min_key_bits 1024 "
 	    "dns_error tempfail\n",
+	    "filter spf on_fail reject on_softfail tag on_permerror tag "
+	    "on_temperror tempfail check_helo no trusted_forwarders none\n",
 	    "filter authres authserv_id mx.example.org\n",
 	};
 	char *error = NULL, *out;
