@@ -231,7 +231,7 @@ test_config_contrib(void **state)
 	assert_string_equal(cfg->dns_conf.forwarders[0], "127.0.0.1@53");
 	assert_int_equal(cfg->dns_conf.timeout, 5);
 	assert_null(cfg->dns_conf.trust_anchor);
-	assert_int_equal(filter_chain_count(cfg->chain), 4);
+	assert_int_equal(filter_chain_count(cfg->chain), 5);
 	assert_string_equal(filter_chain_name(cfg->chain, 0), "received");
 	assert_string_equal(filter_chain_name(cfg->chain, 1), "dkim_verify");
 	assert_string_equal(filter_chain_name(cfg->chain, 2), "spf");
@@ -239,7 +239,12 @@ test_config_contrib(void **state)
 	                    "on_fail reject on_softfail tag on_permerror tag "
 	                    "on_temperror tempfail check_helo no "
 	                    "trusted_forwarders none");
-	assert_string_equal(filter_chain_name(cfg->chain, 3), "authres");
+	assert_string_equal(filter_chain_name(cfg->chain, 3), "dmarc");
+	assert_string_equal(
+	    cfg->filter_settings[3],
+	    "on_reject reject on_quarantine tag psl_file builtin "
+	    "record_file none");
+	assert_string_equal(filter_chain_name(cfg->chain, 4), "authres");
 	config_unref(&cfg);
 }
 
@@ -1160,11 +1165,13 @@ test_config_summary(void **state)
 	    "nodefault_zones none\n",
 	    "xclient_networks {127.0.0.0/8, ::1/128}\n",
 	    "internal_networks {127.0.0.0/8, ::1/128}\n",
-	    "filters received dkim_verify spf authres\n",
+	    "filters received dkim_verify spf dmarc authres\n",
 	    "filter dkim_verify max_signatures 5 min_key_bits 1024 "
 	    "dns_error tempfail\n",
 	    "filter spf on_fail reject on_softfail tag on_permerror tag "
 	    "on_temperror tempfail check_helo no trusted_forwarders none\n",
+	    "filter dmarc on_reject reject on_quarantine tag psl_file builtin "
+	    "record_file none\n",
 	    "filter authres authserv_id mx.example.org\n",
 	};
 	char *error = NULL, *out;
