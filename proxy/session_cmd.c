@@ -298,14 +298,17 @@ mail_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 static void
 mail_verdict(struct session *s, const struct filter_verdict *v)
 {
-	char from[SMTP_PATH_MAX * 2];
+	char from[SMTP_PATH_MAX * 2], why[FILTER_TEXT_MAX * 2];
 
 	if (v->action == FILTER_REJECT || v->action == FILTER_TEMPFAIL) {
-		log_info("%s reject phase=mail from=<%s> filter=%s action=%s",
+		log_info("%s reject phase=mail from=<%s> filter=%s action=%s "
+		         "client=%s%s%s reason=\"%s\"",
 		         s->fs.id,
 		         log_escape_str(from, sizeof(from), s->txn.mail_from),
 		         v->filter ? v->filter : "-",
-		         filter_action_name(v->action));
+		         filter_action_name(v->action), s->fs.client_ip,
+		         s->txn.notes[0] ? " " : "", s->txn.notes,
+		         log_escape_str(why, sizeof(why), v->text));
 		session_reply_verdict(s, v);
 		filter_txn_deinit(&s->txn);
 		session_resume(s);

@@ -15,8 +15,27 @@ verifiers that share no code with postern's signing path: python3-dkim
 (key records fetched from the test unbound with dnspython) and
 opendkim-testmsg (libopendkim, reading /etc/resolv.conf, run in a
 private mount namespace whose resolv.conf names the test unbound).  Then
-stops everything.  Run by `make demo`; exits 1 when the message was not
-delivered or a signature does not verify.
+stops everything.
+
+Then inbound mail (issue 4): bank.test publishes an SPF record that
+allows one address and a DMARC policy of p=reject, and two more posterns
+(chain received, dkim_verify, spf, dmarc, authres; no internal networks)
+stand in front of the same Postfix.  A phishing message From: and MAIL
+FROM bank.test is presented with XCLIENT as coming from an address
+outside the SPF record: the first postern (spf on_fail = reject) refuses
+it at MAIL with 550 5.7.23; the second (spf on_fail = tag) lets SPF
+record the fail and DMARC refuses it at end of data with 550 5.7.1.  For
+each the demo prints the SMTP dialogue, postern's log lines, Postfix's
+log and the (empty) mailbox.  The same message presented from the
+authorized address is delivered with spf=pass and dmarc=pass in
+Authentication-Results.  The addresses given with XCLIENT are only data:
+every connection is to 127.0.0.1, and SPF is not checked for 127.0.0.0/8
+clients, hence XCLIENT.
+
+Run by `make demo`; exits 1 when an expectation fails (the outbound
+message not delivered or a signature not verifying; a spoofed message
+not refused as described or delivered; the authorized one not delivered
+with both passes); a summary of every check ends the output.
 """
 
 import os
@@ -32,6 +51,7 @@ from email.utils import formatdate, make_msgid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "integration"))
 
+import dkimtools as dt  # noqa: E402
 import harness  # noqa: E402
 
 SENDER = "alice@example.org"
@@ -356,6 +376,275 @@ def check_signatures(raw, path, unbound):
     return 0
 
 
+# --------------------------------------------------------------- inbound
+
+BANK = "bank.test"
+BANK_SENDER = "security@" + BANK
+BANK_HELO = "mail." + BANK
+INBOUND_USER = "carol"
+INBOUND_RCPT = "%s@%s" % (INBOUND_USER, harness.DOMAIN)
+# Documentation addresses (RFC 5737), given to postern as XCLIENT data
+# only: no packet goes to or comes from them.
+BANK_MTA = "198.51.100.10"  # the one address bank.test's SPF allows
+SPOOFER = "203.0.113.66"  # anywhere else
+BANK_RECORDS = {
+    BANK + ".": "v=spf1 ip4:%s -all" % BANK_MTA,
+    "_dmarc.%s." % BANK: "v=DMARC1; p=reject",
+}
+
+
+class Checks:
+    """Each expectation, printed as it is checked and summed up last."""
+
+    def __init__(self):
+        self.results = []
+
+    def expect(self, ok, what, got=None):
+        ok = bool(ok)
+        self.results.append((ok, what))
+        print("  [%s] %s%s" % ("ok" if ok else "FAILED", what,
+                                "" if ok or got is None else
+                                "; got %s" % got))
+        return ok
+
+    def failed(self):
+        return [what for ok, what in self.results if not ok]
+
+    def summary(self):
+        section("Summary")
+        for ok, what in self.results:
+            print("  [%s] %s" % ("ok" if ok else "FAILED", what))
+        bad = self.failed()
+        print("\n%d of %d checks passed%s" % (
+            len(self.results) - len(bad), len(self.results),
+            "" if not bad else "; %d FAILED" % len(bad)))
+        return 1 if bad else 0
+
+
+def phishing_message():
+    return harness.make_message(
+        subject="Urgent: confirm your account details",
+        sender="Bank.test Security <%s>" % BANK_SENDER, to=INBOUND_RCPT,
+        body=textwrap.dedent("""\
+            Dear customer,
+
+            we noticed unusual activity on your account.  Please confirm
+            your details within 24 hours at the address below.
+
+            Bank.test Security
+            """).replace("\n", "\r\n").encode())
+
+
+def inbound_extra(unbound, spf_on_fail):
+    return "\n".join([
+        'dns { forwarders = {"%s"}  timeout = 3s'
+        '  nodefault_zones = {"test."} }' % unbound.address,
+        "filter dkim_verify { }",
+        "filter spf { on_fail = %s }" % spf_on_fail,
+        "filter dmarc { }",
+        'filter authres { authserv_id = "%s" }' % AUTHSERV_ID,
+    ])
+
+
+class Dialogue:
+    """One inbound session, command by command, every line recorded:
+    EHLO, XCLIENT ADDR=, EHLO again, one transaction up to its first
+    refusal, QUIT.  replies maps MAIL, RCPT, DATA and "." (end of
+    data) to the reply each got."""
+
+    def __init__(self, postern, client_addr, message):
+        self.lines = []
+        self.replies = {}
+        with postern.connect() as c:
+            self.client_port = c.local_port
+            self.c = c
+            self._got(c.greeting())
+            self._cmd("EHLO " + BANK_HELO)
+            self._cmd("XCLIENT ADDR=%s" % client_addr)
+            self._cmd("EHLO " + BANK_HELO)
+            self._transaction(message)
+            self._cmd("QUIT")
+            self.c = None
+
+    def _got(self, reply):
+        raw = reply.raw_lines
+        if len(raw) > 3:  # the EHLO extensions, shown in full above
+            raw = [raw[0], "%s... %d more, as above ..." % (
+                raw[1][:4], len(raw) - 2), raw[-1]]
+        self.lines += ["S: " + line for line in raw]
+        return reply
+
+    def _cmd(self, line):
+        self.lines.append("C: " + line)
+        return self._got(self.c.command(line))
+
+    def _transaction(self, message):
+        verbs = (("MAIL", "MAIL FROM:<%s>" % BANK_SENDER),
+                 ("RCPT", "RCPT TO:<%s>" % INBOUND_RCPT), ("DATA", "DATA"))
+        for verb, line in verbs:
+            self.replies[verb] = reply = self._cmd(line)
+            if reply.code >= 400:
+                return
+        self.lines.append("C:   ... %d octets of message, then '.' ..." %
+                          len(message))
+        self.c.send(harness.dot_stuff(message))
+        self.replies["."] = self._got(self.c.read_reply(timeout=60))
+
+    def code(self, verb):
+        reply = self.replies.get(verb)
+        if reply is None:
+            return None
+        return (reply.code, reply.enhanced)
+
+    def text(self, verb):
+        reply = self.replies.get(verb)
+        return reply.text if reply else "(not sent)"
+
+
+def show_inbound_setup(unbound, postfix, posterns):
+    section("Inbound: bank.test's records, and two posterns for inbound "
+            "mail")
+    for line in harness.records_lines(BANK_RECORDS):
+        print("  " + line)
+    print("served by the test unbound on %s.\n" % unbound.address)
+    print(textwrap.fill(
+        "bank.test's mail goes out from %s only; %s is a spoofer.  The "
+        "test client connects to 127.0.0.1 and presents either address "
+        "with XCLIENT ADDR= (no traffic goes to them): postern does not "
+        "check SPF for clients on 127.0.0.0/8." % (BANK_MTA, SPOOFER), 72))
+    for name, p in posterns:
+        print("\npostern %s:%d (%s) -> Postfix %s:" % (
+            p.host, p.port, name, postfix.address))
+        print("the configuration above without internal_networks (every "
+              "client is\ninbound) and with these filters:")
+        text = p.config_text
+        print("  " + "\n  ".join(
+            text[text.index("filter received"):].rstrip().split("\n")))
+
+
+def run_session(title, postfix, postern, client_addr):
+    """Send the phishing message from client_addr; print the dialogue,
+    postern's and Postfix's log lines of the session.  Returns the
+    Dialogue."""
+    postfix.mark_log()
+    section(title)
+    d = Dialogue(postern, client_addr, phishing_message())
+    print("\n".join(d.lines))
+    postern.wait_log(r"disconnect", timeout=5)
+    postfix.wait_idle(timeout=15)
+    print("\npostern's log for this session:")
+    print("\n".join(postern.session_lines(d.client_port)) or
+          "(none found; whole log:)\n" + postern.log())
+    print("\nPostfix's log for this session:")
+    print(postfix.log_since_mark().rstrip() or "(nothing: Postfix was "
+          "never contacted)")
+    return d
+
+
+def expect_refused(checks, postfix, postern, d, verb, want, reason,
+                   log_regex):
+    """The checks of one spoofed session: the reply to verb, the reason
+    in postern's log, and an empty mailbox and queue."""
+    print()
+    got = d.code(verb)
+    checks.expect(got == want and reason in d.text(verb),
+                  "%s refused at %s with %d %s (%s)" % (
+                      SPOOFER, "end of data" if verb == "." else verb,
+                      want[0], want[1], reason), d.text(verb))
+    sid = postern.session_id(d.client_port)
+    checks.expect(sid and postern.wait_log(r"%s .*%s" % (
+        re.escape(sid), log_regex)), "postern logged the reason: %s" %
+        log_regex.replace("\\", ""))
+    msgs = postfix.messages(INBOUND_USER)
+    checks.expect(not msgs and not postfix.queued_since_mark(),
+                  "nothing delivered to %s (maildir %s) nor queued" % (
+                      INBOUND_RCPT, postfix.maildir(INBOUND_USER)),
+                  "%d message(s), queued %r" % (
+                      len(msgs), postfix.queued_since_mark()))
+
+
+def results_of(raw):
+    """{method: (result, props)} of postern's Authentication-Results."""
+    fields = dt.authres_fields(dt.crlf(raw), AUTHSERV_ID)
+    if len(fields) != 1:
+        return {}
+    return {r.method: (r.result, r.props) for r in
+            dt.parse_authres(fields[0])}
+
+
+def show_authorized(checks, postfix, postern):
+    before = len(postfix.messages(INBOUND_USER))
+    d = run_session("Inbound 3: the same message from %s, which SPF "
+                    "allows" % BANK_MTA, postfix, postern, BANK_MTA)
+    msgs = postfix.wait_messages(INBOUND_USER, before + 1,
+                                 timeout=30)[before:]
+    print("\nThe message as delivered to %s (maildir %s):" % (
+        INBOUND_RCPT, postfix.maildir(INBOUND_USER)))
+    if msgs:
+        sys.stdout.write(msgs[0].decode("utf-8", "replace"))
+    else:
+        print("(nothing delivered)")
+    print()
+    checks.expect(d.code(".") and d.code(".")[0] == 250,
+                  "%s: accepted at end of data (250)" % BANK_MTA,
+                  d.text("."))
+    checks.expect(len(msgs) == 1, "delivered to %s" % INBOUND_RCPT,
+                  "%d message(s)" % len(msgs))
+    res = results_of(msgs[0]) if msgs else {}
+    spf = res.get("spf", ("none", {}))
+    dmarc = res.get("dmarc", ("none", {}))
+    checks.expect(spf[0] == "pass" and BANK in spf[1].get(
+        "smtp.mailfrom", ""), "Authentication-Results: spf=pass "
+        "smtp.mailfrom=%s" % BANK, spf)
+    checks.expect(dmarc == ("pass", {"header.from": BANK}),
+                  "Authentication-Results: dmarc=pass header.from=%s" %
+                  BANK, dmarc)
+
+
+def inbound(checks, postfix, unbound):
+    strict = harness.Postern(postfix.address,
+                             extra=inbound_extra(unbound, "reject"))
+    tagging = harness.Postern(postfix.address,
+                              extra=inbound_extra(unbound, "tag"))
+    try:
+        strict.start()
+        tagging.start()
+        show_inbound_setup(unbound, postfix, [("spf on_fail = reject", strict),
+                                     ("spf on_fail = tag", tagging)])
+        inbound_sessions(checks, postfix, strict, tagging)
+    finally:
+        for p in (strict, tagging):
+            status = p.stop()
+            checks.expect(status == 0, "postern %s:%d stopped cleanly" % (
+                p.host, p.port), "exit status %r" % status)
+            p.cleanup()
+
+
+def inbound_sessions(checks, postfix, strict, tagging):
+    d = run_session("Inbound 1: From %s, sent from %s; spf on_fail = "
+                    "reject" % (BANK, SPOOFER), postfix, strict, SPOOFER)
+    expect_refused(checks, postfix, strict, d, "MAIL", (550, "5.7.23"),
+                   "domain of %s does not designate %s as permitted "
+                   "sender" % (BANK, SPOOFER),
+                   r"reject phase=mail from=<%s> filter=spf action=reject"
+                   % re.escape(BANK_SENDER))
+    checks.expect(not postfix.transactions_since_mark(),
+                  "Postfix never got MAIL FROM (no transaction opened)",
+                  postfix.transactions_since_mark())
+    d = run_session("Inbound 2: the same from %s; spf on_fail = tag, "
+                    "DMARC decides" % SPOOFER, postfix, tagging, SPOOFER)
+    print()
+    checks.expect(d.code("MAIL") == (250, "2.1.0"),
+                  "spf on_fail = tag: MAIL accepted, the fail left to DMARC",
+                  d.text("MAIL"))
+    expect_refused(checks, postfix, tagging, d, ".", (550, "5.7.1"),
+                   "DMARC policy of %s rejects the message" % BANK,
+                   r"dmarc from=%s result=fail policy=reject "
+                   r"disposition=reject spf=fail dkim=fail source=%s" % (
+                       re.escape(BANK), re.escape(SPOOFER)))
+    show_authorized(checks, postfix, strict)
+
+
 # ------------------------------------------------------------------ main
 
 def newest_file(maildir):
@@ -367,17 +656,25 @@ def newest_file(maildir):
 
 def run(postfix, unbound, workdir):
     keys, keytable, signtable = make_keys(workdir)
-    unbound.set_records([k.zone_line for k in keys])
+    unbound.set_records([k.zone_line for k in keys] +
+                        harness.records_lines(BANK_RECORDS))
+    checks = Checks()
     postern = harness.Postern(postfix.address,
                               extra=postern_extra(unbound, keytable,
                                                   signtable)).start()
     try:
-        return relay(postfix, postern, unbound, keys, keytable, signtable)
+        outbound = relay(postfix, postern, unbound, keys, keytable,
+                         signtable)
     finally:
         status = postern.stop()
-        if status != 0:
-            print("postern exit status %r" % status, file=sys.stderr)
         postern.cleanup()
+    print()
+    checks.expect(outbound == 0, "outbound: %s delivered, both DKIM "
+                  "signatures verified by both verifiers" % RECIPIENT)
+    checks.expect(status == 0, "outbound postern stopped cleanly",
+                  "exit status %r" % status)
+    inbound(checks, postfix, unbound)
+    return checks.summary()
 
 
 def relay(postfix, postern, unbound, keys, keytable, signtable):
