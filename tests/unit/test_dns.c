@@ -6,27 +6,23 @@
  * forwarder that never answers (the lookup ends at its timeout), destroy
  * while lookups wait, libunbound's own "test." zone unless dropped, and
  * answers from the cache once the server is gone.  Nothing here reads
- * /etc/resolv.conf.
- *
- * UNBOUND names the server binary (default /usr/sbin/unbound).
+ * /etc/resolv.conf.  unit_unbound.h starts the server (UNBOUND names
+ * its binary).
  */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/dns.h"
 #include "tests/unit/unit.h"
+#include "tests/unit/unit_unbound.h"
 
 #define KEY_LEN    1100 /* 4 strings of 255 octets and one of 80 */
 #define SERVER_TTL 3600
@@ -97,9 +93,7 @@ static const struct lookup_case served_cases[] = {
      DNS_PERMFAIL, 0, NULL},
 };
 
-/* The server. */
-static pid_t unbound_pid = -1;
-static int unbound_port;
+static struct unit_unbound server = {.pid = -1};
 static struct dns *dns;
 
 /* A UDP socket that is bound but never read: a forwarder that never
@@ -205,56 +199,15 @@ static struct dns *
 resolver_new(int port, unsigned int timeout_ms)
 {
 	static const char *const zones[] = {"test."};
-	char fwd[64];
-	const char *fwds[] = {fwd};
-	struct dns_options opt = {
-	    .forwarders = fwds,
-	    .nforwarders = 1,
-	    .timeout_ms = timeout_ms,
-	    .nodefault_zones = zones,
-	    .nnodefault_zones = ARRAY_LEN(zones),
-	};
-	const char *error = NULL;
 	struct dns *d;
 
-	snprintf(fwd, sizeof(fwd), "127.0.0.1@%d", port);
-	d = dns_create(&opt, &error);
+	d = unit_unbound_resolver(port, timeout_ms, zones, ARRAY_LEN(zones));
 	if (d == NULL)
-		fail_msg("dns_create: got %s, want a resolver", error);
+		fail();
 	return d;
 }
 
 /* ----------------------------------------------------- the server */
-
-static int
-port_bindable(int type, int port)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, type, 0), ok;
-
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-/* Below the ephemeral range, so no outgoing socket takes it meanwhile. */
-static int
-free_port(void)
-{
-	int i, port;
-
-	srand((unsigned int)getpid() ^ (unsigned int)time(NULL));
-	for (i = 0; i < 200; i++) {
-		port = 20000 + rand() % 12000;
-		if (port_bindable(SOCK_DGRAM, port) &&
-		    port_bindable(SOCK_STREAM, port))
-			return port;
-	}
-	return -1;
-}
 
 static void
 fill_names(void)
@@ -326,131 +279,6 @@ write_records(FILE *f)
 	write_key_record(f);
 }
 
-/* "." static: nothing outside the local zones is ever recursed for. */
-static int
-write_config(const char *path)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f == NULL)
-		return -1;
-	fprintf(f,
-	        "server:\n"
-	        "\tinterface: 127.0.0.1\n\tport: %d\n\tdo-ip6: no\n"
-	        "\tso-reuseport: no\n\tdo-not-query-localhost: no\n"
-	        "\tchroot: \"\"\n\tusername: \"\"\n\tdirectory: \"%s\"\n"
-	        "\tpidfile: \"%s/unbound.pid\"\n\tdo-daemonize: no\n"
-	        "\tuse-syslog: no\n\tlogfile: \"\"\n\tverbosity: 1\n"
-	        "\tnum-threads: 1\n\tmodule-config: \"iterator\"\n"
-	        "\tlocal-zone: \".\" static\n"
-	        "\tlocal-zone: \"test.\" nodefault\n",
-	        unbound_port, unit_tmpdir(), unit_tmpdir());
-	write_records(f);
-	fprintf(f, "remote-control:\n\tcontrol-enable: no\n");
-	return fclose(f) == 0 ? 0 : -1;
-}
-
-static void
-exec_unbound(const char *conf, const char *logpath)
-{
-	const char *bin = getenv("UNBOUND");
-	int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	if (bin == NULL)
-		bin = "/usr/sbin/unbound";
-	execl(bin, bin, "-d", "-c", conf, (char *)NULL);
-	_exit(127);
-}
-
-static int
-tcp_connects(int port)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-/* Ready once its TCP port accepts (it opens UDP with it): asking it
- * through libunbound too early would mark the server down. */
-static int
-wait_ready(void)
-{
-	int i, status;
-
-	for (i = 0; i < 200; i++) {
-		if (waitpid(unbound_pid, &status, WNOHANG) == unbound_pid) {
-			unbound_pid = -1;
-			return -1;
-		}
-		if (tcp_connects(unbound_port))
-			return 0;
-		unit_sleep_ms(50);
-	}
-	return -1;
-}
-
-static void
-print_server_log(void)
-{
-	FILE *f = fopen(unit_tmp("unbound.log"), "r");
-	char line[512];
-
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL)
-		print_error("unbound: %s", line);
-	fclose(f);
-}
-
-static int
-start_unbound(void)
-{
-	const char *conf = unit_tmp("unbound.conf");
-	const char *logpath = unit_tmp("unbound.log");
-
-	unbound_port = free_port();
-	if (unbound_port < 0 || write_config(conf) < 0)
-		return -1;
-	unbound_pid = fork();
-	if (unbound_pid == 0)
-		exec_unbound(conf, logpath);
-	if (unbound_pid < 0 || wait_ready() < 0) {
-		print_server_log();
-		return -1;
-	}
-	return 0;
-}
-
-static void
-stop_unbound(void)
-{
-	int i;
-
-	if (unbound_pid < 0)
-		return;
-	kill(unbound_pid, SIGTERM);
-	for (i = 0; i < 100; i++) {
-		if (waitpid(unbound_pid, NULL, WNOHANG) == unbound_pid)
-			break;
-		unit_sleep_ms(50);
-	}
-	if (i == 100) {
-		kill(unbound_pid, SIGKILL);
-		waitpid(unbound_pid, NULL, 0);
-	}
-	unbound_pid = -1;
-}
-
 static int
 open_silent(void)
 {
@@ -473,12 +301,9 @@ group_setup(void **state)
 	fill_names();
 	if (unit_tmpdir_make("postern-test-dns") < 0 || open_silent() < 0)
 		return -1;
-	if (start_unbound() < 0) {
-		print_error("unbound did not start on 127.0.0.1:%d\n",
-		            unbound_port);
+	if (unit_unbound_start(&server, write_records) < 0)
 		return -1;
-	}
-	dns = resolver_new(unbound_port, LOOKUP_MS);
+	dns = resolver_new(server.port, LOOKUP_MS);
 	return 0;
 }
 
@@ -486,7 +311,7 @@ static int
 group_teardown(void **state)
 {
 	dns_destroy(&dns);
-	stop_unbound();
+	unit_unbound_stop(&server);
 	if (silent_fd >= 0)
 		close(silent_fd);
 	unit_tmpdir_remove();
@@ -647,7 +472,7 @@ test_timeouts_racing_answers(void **state)
 	pthread_t t[N_THREADS];
 	atomic_int failures = 0, tempfails = 0;
 	unsigned long queries, timeouts;
-	struct dns *d = resolver_new(unbound_port, 1);
+	struct dns *d = resolver_new(server.port, 1);
 	size_t i;
 
 	for (i = 0; i < N_THREADS; i++) {
@@ -773,7 +598,7 @@ test_builtin_test_zone_without_nodefault(void **state)
 	struct dns *d;
 	int rc;
 
-	snprintf(fwd, sizeof(fwd), "127.0.0.1@%d", unbound_port);
+	snprintf(fwd, sizeof(fwd), "127.0.0.1@%d", server.port);
 	d = dns_create(&opt, &error);
 	assert_non_null(d);
 	rc = dns_lookup(d, "txt1.example.test", DNS_TYPE_TXT, &a);
@@ -858,8 +683,8 @@ test_cache_after_server_stops(void **state)
 	    NULL};
 
 	lookup_check(dns, &cached);
-	stop_unbound();
-	assert_false(tcp_connects(unbound_port));
+	unit_unbound_stop(&server);
+	assert_false(unit_unbound_accepts(server.port));
 	lookup_check(dns, &cached);
 	lookup_check(dns, &gone);
 }

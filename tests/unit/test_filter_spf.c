@@ -7,21 +7,12 @@
  * sessions that are not checked, the Received-SPF field as it is
  * written and folded, and the DNS layer's answers and void count.
  * Client addresses are documentation addresses, used as data only.
- *
- * UNBOUND names the server binary (default /usr/sbin/unbound).
+ * unit_unbound.h starts the server (UNBOUND names its binary).
  */
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "filters/filter.h"
 #include "filters/filter_spf.h"
@@ -29,6 +20,7 @@
 #include "util/dns.h"
 #include "util/netaddr.h"
 #include "tests/unit/unit.h"
+#include "tests/unit/unit_unbound.h"
 
 #define LOOKUP_MS 1000
 #define RECEIVER  "postern.test"
@@ -95,210 +87,38 @@ static const char *const zone_records[] = {
     "modifier.example.test. TXT \"v=spf1 x.y-z_w=a:b/c ip4:192.0.2.1 -all\"",
 };
 
-/* The server. */
-static pid_t unbound_pid = -1;
-static int unbound_port;
+static struct unit_unbound server = {.pid = -1};
 static struct dns *dns;
 
 /* ------------------------------------------------------ the server */
 
-static int
-port_bindable(int type, int port)
+/* refused.test answers REFUSED, slow.test never answers. */
+static void
+write_records(FILE *f)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, type, 0), ok;
-
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-/* Below the ephemeral range, so no outgoing socket takes it meanwhile. */
-static int
-free_port(void)
-{
-	int i, port;
-
-	srand((unsigned int)getpid() ^ (unsigned int)time(NULL));
-	for (i = 0; i < 200; i++) {
-		port = 20000 + rand() % 12000;
-		if (port_bindable(SOCK_DGRAM, port) &&
-		    port_bindable(SOCK_STREAM, port))
-			return port;
-	}
-	return -1;
-}
-
-/* "." static: nothing outside the local zones is ever recursed for.
- * refused.test answers REFUSED, slow.test never answers. */
-static int
-write_config(const char *path)
-{
-	FILE *f = fopen(path, "w");
 	size_t i;
 
-	if (f == NULL)
-		return -1;
-	fprintf(f,
-	        "server:\n"
-	        "\tinterface: 127.0.0.1\n\tport: %d\n\tdo-ip6: no\n"
-	        "\tso-reuseport: no\n\tdo-not-query-localhost: no\n"
-	        "\tchroot: \"\"\n\tusername: \"\"\n\tdirectory: \"%s\"\n"
-	        "\tpidfile: \"%s/unbound.pid\"\n\tdo-daemonize: no\n"
-	        "\tuse-syslog: no\n\tlogfile: \"\"\n\tverbosity: 1\n"
-	        "\tnum-threads: 1\n\tmodule-config: \"iterator\"\n"
-	        "\tlocal-zone: \".\" static\n"
-	        "\tlocal-zone: \"test.\" nodefault\n"
-	        "\tlocal-zone: \"example.test.\" static\n"
-	        "\tlocal-zone: \"2.0.192.in-addr.arpa.\" static\n"
-	        "\tlocal-zone: \"refused.test.\" refuse\n"
-	        "\tlocal-zone: \"slow.test.\" deny\n"
-	        "\tlocal-data: \"example.test. SOA ns.example.test. "
-	        "hostmaster.example.test. 1 3600 600 86400 300\"\n",
-	        unbound_port, unit_tmpdir(), unit_tmpdir());
+	fprintf(f, "\tlocal-zone: \"example.test.\" static\n"
+	           "\tlocal-zone: \"2.0.192.in-addr.arpa.\" static\n"
+	           "\tlocal-zone: \"refused.test.\" refuse\n"
+	           "\tlocal-zone: \"slow.test.\" deny\n"
+	           "\tlocal-data: \"example.test. SOA ns.example.test. "
+	           "hostmaster.example.test. 1 3600 600 86400 300\"\n");
 	for (i = 0; i < ARRAY_LEN(zone_records); i++)
 		fprintf(f, "\tlocal-data: '%s'\n", zone_records[i]);
-	fprintf(f, "remote-control:\n\tcontrol-enable: no\n");
-	return fclose(f) == 0 ? 0 : -1;
-}
-
-static void
-exec_unbound(const char *conf, const char *logpath)
-{
-	const char *bin = getenv("UNBOUND");
-	int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	if (bin == NULL)
-		bin = "/usr/sbin/unbound";
-	execl(bin, bin, "-d", "-c", conf, (char *)NULL);
-	_exit(127);
-}
-
-static int
-tcp_connects(int port)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-/* Ready once its TCP port accepts (it opens UDP with it). */
-static int
-wait_ready(void)
-{
-	int i, status;
-
-	for (i = 0; i < 200; i++) {
-		if (waitpid(unbound_pid, &status, WNOHANG) == unbound_pid) {
-			unbound_pid = -1;
-			return -1;
-		}
-		if (tcp_connects(unbound_port))
-			return 0;
-		unit_sleep_ms(50);
-	}
-	return -1;
-}
-
-static void
-print_server_log(void)
-{
-	FILE *f = fopen(unit_tmp("unbound.log"), "r");
-	char line[512];
-
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL)
-		print_error("unbound: %s", line);
-	fclose(f);
-}
-
-static int
-start_unbound(void)
-{
-	const char *conf = unit_tmp("unbound.conf");
-
-	unbound_port = free_port();
-	if (unbound_port < 0 || write_config(conf) < 0)
-		return -1;
-	unbound_pid = fork();
-	if (unbound_pid == 0)
-		exec_unbound(conf, unit_tmp("unbound.log"));
-	if (unbound_pid < 0 || wait_ready() < 0) {
-		print_server_log();
-		return -1;
-	}
-	return 0;
-}
-
-static void
-stop_unbound(void)
-{
-	int i;
-
-	if (unbound_pid < 0)
-		return;
-	kill(unbound_pid, SIGTERM);
-	for (i = 0; i < 100; i++) {
-		if (waitpid(unbound_pid, NULL, WNOHANG) == unbound_pid)
-			break;
-		unit_sleep_ms(50);
-	}
-	if (i == 100) {
-		kill(unbound_pid, SIGKILL);
-		waitpid(unbound_pid, NULL, 0);
-	}
-	unbound_pid = -1;
-}
-
-static struct dns *
-resolver_new(int port)
-{
-	/* libunbound answers these itself unless told not to. */
-	static const char *const zones[] = {"test.", "2.0.192.in-addr.arpa."};
-	char fwd[64];
-	const char *fwds[] = {fwd};
-	struct dns_options opt = {
-	    .forwarders = fwds,
-	    .nforwarders = 1,
-	    .timeout_ms = LOOKUP_MS,
-	    .nodefault_zones = zones,
-	    .nnodefault_zones = ARRAY_LEN(zones),
-	};
-	const char *error = NULL;
-	struct dns *d;
-
-	snprintf(fwd, sizeof(fwd), "127.0.0.1@%d", port);
-	d = dns_create(&opt, &error);
-	if (d == NULL)
-		print_error("dns_create: got %s, want a resolver\n", error);
-	return d;
 }
 
 static int
 group_setup(void **state)
 {
-	if (unit_tmpdir_make("postern-test-spf") < 0)
+	/* libunbound answers these itself unless told not to. */
+	static const char *const zones[] = {"test.", "2.0.192.in-addr.arpa."};
+
+	if (unit_tmpdir_make("postern-test-spf") < 0 ||
+	    unit_unbound_start(&server, write_records) < 0)
 		return -1;
-	if (start_unbound() < 0) {
-		print_error("unbound did not start on 127.0.0.1:%d\n",
-		            unbound_port);
-		return -1;
-	}
-	dns = resolver_new(unbound_port);
+	dns = unit_unbound_resolver(server.port, LOOKUP_MS, zones,
+	                            ARRAY_LEN(zones));
 	return dns != NULL ? 0 : -1;
 }
 
@@ -306,7 +126,7 @@ static int
 group_teardown(void **state)
 {
 	dns_destroy(&dns);
-	stop_unbound();
+	unit_unbound_stop(&server);
 	unit_tmpdir_remove();
 	return 0;
 }
@@ -428,25 +248,24 @@ struct mail_case {
 	const char *notes;
 };
 
+/* The verdict fields of a case the filter lets through. */
+#define CONTINUED FILTER_CONTINUE, 0, "", NULL
+
 #define C4  "192.0.2.1"
 #define C4X "192.0.2.9"
 #define H   "mail.example.test"
 
 static const struct mail_case mail_cases[] = {
-    {"pass by ip4", POLICY_DEFAULT, C4, H, "a@pass.example.test",
-     FILTER_CONTINUE, 0, "", NULL, "spf pass smtp.mailfrom=pass.example.test",
-     "spf=pass"},
-    {"pass by ip6", POLICY_DEFAULT, "2001:db8::1", H, "a@pass.example.test",
-     FILTER_CONTINUE, 0, "", NULL, "spf pass smtp.mailfrom=pass.example.test",
-     "spf=pass"},
-    {"IPv4-mapped IPv6 client is its IPv4 address", POLICY_DEFAULT,
-     "::ffff:192.0.2.1", H, "a@pass.example.test", FILTER_CONTINUE, 0, "", NULL,
+    {"pass by ip4", POLICY_DEFAULT, C4, H, "a@pass.example.test", CONTINUED,
      "spf pass smtp.mailfrom=pass.example.test", "spf=pass"},
-    {"pass by mx", POLICY_DEFAULT, C4, H, "a@mxpass.example.test",
-     FILTER_CONTINUE, 0, "", NULL, "spf pass smtp.mailfrom=mxpass.example.test",
-     "spf=pass"},
-    {"pass by ptr", POLICY_DEFAULT, C4, H, "a@ptrpass.example.test",
-     FILTER_CONTINUE, 0, "", NULL,
+    {"pass by ip6", POLICY_DEFAULT, "2001:db8::1", H, "a@pass.example.test",
+     CONTINUED, "spf pass smtp.mailfrom=pass.example.test", "spf=pass"},
+    {"IPv4-mapped IPv6 client is its IPv4 address", POLICY_DEFAULT,
+     "::ffff:192.0.2.1", H, "a@pass.example.test", CONTINUED,
+     "spf pass smtp.mailfrom=pass.example.test", "spf=pass"},
+    {"pass by mx", POLICY_DEFAULT, C4, H, "a@mxpass.example.test", CONTINUED,
+     "spf pass smtp.mailfrom=mxpass.example.test", "spf=pass"},
+    {"pass by ptr", POLICY_DEFAULT, C4, H, "a@ptrpass.example.test", CONTINUED,
      "spf pass smtp.mailfrom=ptrpass.example.test", "spf=pass"},
     {"fail rejected with the default explanation", POLICY_DEFAULT, C4X, H,
      "a@fail.example.test", FILTER_REJECT, 550, "5.7.23",
@@ -461,33 +280,30 @@ static const struct mail_case mail_cases[] = {
      "a@longexp.example.test", FILTER_REJECT, 550, "5.7.23",
      "SPF fail: sender not permitted",
      "spf fail smtp.mailfrom=longexp.example.test", "spf=fail"},
-    {"fail accepted", POLICY_LENIENT, C4X, H, "a@fail.example.test",
-     FILTER_CONTINUE, 0, "", NULL, "spf fail smtp.mailfrom=fail.example.test",
-     "spf=fail"},
+    {"fail accepted", POLICY_LENIENT, C4X, H, "a@fail.example.test", CONTINUED,
+     "spf fail smtp.mailfrom=fail.example.test", "spf=fail"},
     {"softfail tagged", POLICY_DEFAULT, C4X, H, "a@softfail.example.test",
-     FILTER_CONTINUE, 0, "", NULL,
-     "spf softfail smtp.mailfrom=softfail.example.test", "spf=softfail"},
+     CONTINUED, "spf softfail smtp.mailfrom=softfail.example.test",
+     "spf=softfail"},
     {"softfail rejected", POLICY_STRICT, C4X, H, "a@softfail.example.test",
      FILTER_REJECT, 550, "5.7.23", "SPF softfail: sender not permitted",
      "spf softfail smtp.mailfrom=softfail.example.test", "spf=softfail"},
-    {"neutral", POLICY_STRICT, C4X, H, "a@neutral.example.test",
-     FILTER_CONTINUE, 0, "", NULL,
+    {"neutral", POLICY_STRICT, C4X, H, "a@neutral.example.test", CONTINUED,
      "spf neutral smtp.mailfrom=neutral.example.test", "spf=neutral"},
     {"none: TXT but no SPF record", POLICY_STRICT, C4X, H,
-     "a@nospf.example.test", FILTER_CONTINUE, 0, "", NULL,
+     "a@nospf.example.test", CONTINUED,
      "spf none smtp.mailfrom=nospf.example.test", "spf=none"},
     {"none: no such domain", POLICY_STRICT, C4X, H, "a@nx.example.test",
-     FILTER_CONTINUE, 0, "", NULL, "spf none smtp.mailfrom=nx.example.test",
-     "spf=none"},
+     CONTINUED, "spf none smtp.mailfrom=nx.example.test", "spf=none"},
     {"none: a label over 63 octets", POLICY_STRICT, C4X, H,
      "a@a1234567890123456789012345678901234567890123456789012345678901234"
      ".example.test",
-     FILTER_CONTINUE, 0, "", NULL,
+     CONTINUED,
      "spf none smtp.mailfrom=a1234567890123456789012345678901234567890123"
      "456789012345678901234.example.test",
      "spf=none"},
     {"permerror for a syntax error, tagged", POLICY_DEFAULT, C4X, H,
-     "a@syntax.example.test", FILTER_CONTINUE, 0, "", NULL,
+     "a@syntax.example.test", CONTINUED,
      "spf permerror (unknown mechanism) "
      "smtp.mailfrom=syntax.example.test",
      "spf=permerror"},
@@ -503,7 +319,7 @@ static const struct mail_case mail_cases[] = {
      "smtp.mailfrom=two.example.test",
      "spf=permerror"},
     {"two void lookups are allowed", POLICY_STRICT, C4, H,
-     "a@voids2.example.test", FILTER_CONTINUE, 0, "", NULL,
+     "a@voids2.example.test", CONTINUED,
      "spf pass smtp.mailfrom=voids2.example.test", "spf=pass"},
     {"three void lookups (NXDOMAIN, no A, no MX) are a permerror",
      POLICY_STRICT, C4, H, "a@voids3.example.test", FILTER_REJECT, 550,
@@ -512,7 +328,7 @@ static const struct mail_case mail_cases[] = {
      "smtp.mailfrom=voids3.example.test",
      "spf=permerror"},
     {"ten DNS-querying terms are allowed", POLICY_STRICT, C4, H,
-     "a@mech10.example.test", FILTER_CONTINUE, 0, "", NULL,
+     "a@mech10.example.test", CONTINUED,
      "spf pass smtp.mailfrom=mech10.example.test", "spf=pass"},
     {"eleven DNS-querying terms are a permerror", POLICY_STRICT, C4, H,
      "a@mech11.example.test", FILTER_REJECT, 550, "5.7.24", NULL,
@@ -525,22 +341,22 @@ static const struct mail_case mail_cases[] = {
      "smtp.mailfrom=incover.example.test",
      "spf=permerror"},
     {"terms counted across include: 4 + include + 5 is allowed", POLICY_STRICT,
-     C4, H, "a@incok.example.test", FILTER_CONTINUE, 0, "", NULL,
+     C4, H, "a@incok.example.test", CONTINUED,
      "spf pass smtp.mailfrom=incok.example.test", "spf=pass"},
     {"an MX's address lookups are not terms", POLICY_STRICT, C4, H,
-     "a@mxaddr.example.test", FILTER_CONTINUE, 0, "", NULL,
+     "a@mxaddr.example.test", CONTINUED,
      "spf pass smtp.mailfrom=mxaddr.example.test", "spf=pass"},
     {"an MX's addresses not found are not void lookups", POLICY_STRICT, C4, H,
-     "a@mxvoid.example.test", FILTER_CONTINUE, 0, "", NULL,
+     "a@mxvoid.example.test", CONTINUED,
      "spf pass smtp.mailfrom=mxvoid.example.test", "spf=pass"},
     {"redirect= ignored beside all", POLICY_STRICT, C4, H,
-     "a@redirall.example.test", FILTER_CONTINUE, 0, "", NULL,
+     "a@redirall.example.test", CONTINUED,
      "spf neutral smtp.mailfrom=redirall.example.test", "spf=neutral"},
     {"redirect= after the mechanisms", POLICY_STRICT, C4X, H,
-     "a@redirlast.example.test", FILTER_CONTINUE, 0, "", NULL,
+     "a@redirlast.example.test", CONTINUED,
      "spf pass smtp.mailfrom=redirlast.example.test", "spf=pass"},
     {"unknown modifier with '.', '-' and '_' ignored", POLICY_STRICT, C4, H,
-     "a@modifier.example.test", FILTER_CONTINUE, 0, "", NULL,
+     "a@modifier.example.test", CONTINUED,
      "spf pass smtp.mailfrom=modifier.example.test", "spf=pass"},
     {"temperror: REFUSED", POLICY_DEFAULT, C4X, H, "a@refused.test",
      FILTER_TEMPFAIL, 451, "4.7.24", "SPF temporary error, try again later",
@@ -551,30 +367,27 @@ static const struct mail_case mail_cases[] = {
      "spf temperror (DNS lookup failure) smtp.mailfrom=inctemp.example.test",
      "spf=temperror"},
     {"temperror: a timeout, accepted", POLICY_LENIENT, C4X, H, "a@slow.test",
-     FILTER_CONTINUE, 0, "", NULL,
-     "spf temperror (DNS lookup failure) smtp.mailfrom=slow.test",
+     CONTINUED, "spf temperror (DNS lookup failure) smtp.mailfrom=slow.test",
      "spf=temperror"},
     {"null sender: the HELO identity", POLICY_DEFAULT, C4X,
      "helofail.example.test", "", FILTER_REJECT, 550, "5.7.23", NULL,
      "spf fail smtp.helo=helofail.example.test", "spf=fail"},
     {"check_helo records the HELO result too", POLICY_HELO, C4X,
-     "helofail.example.test", "a@softfail.example.test", FILTER_CONTINUE, 0, "",
-     NULL,
+     "helofail.example.test", "a@softfail.example.test", CONTINUED,
      "spf softfail smtp.mailfrom=softfail.example.test; "
      "spf fail smtp.helo=helofail.example.test",
      "spf=softfail spf_helo=fail"},
-    {"check_helo once for the null sender", POLICY_HELO, C4, H, "",
-     FILTER_CONTINUE, 0, "", NULL, "spf pass smtp.helo=mail.example.test",
-     "spf=pass"},
+    {"check_helo once for the null sender", POLICY_HELO, C4, H, "", CONTINUED,
+     "spf pass smtp.helo=mail.example.test", "spf=pass"},
     {"trusted forwarder not checked", POLICY_TRUSTED, "192.0.2.200", H,
-     "a@fail.example.test", FILTER_CONTINUE, 0, "", NULL, "", "spf=trusted"},
+     "a@fail.example.test", CONTINUED, "", "spf=trusted"},
     {"outside the trusted forwarders", POLICY_TRUSTED, "192.0.2.100", H,
      "a@fail.example.test", FILTER_REJECT, 550, "5.7.23", NULL,
      "spf fail smtp.mailfrom=fail.example.test", "spf=fail"},
     {"loopback client not checked", POLICY_DEFAULT, "127.0.0.1", H,
-     "a@fail.example.test", FILTER_CONTINUE, 0, "", NULL, "", "spf=local"},
+     "a@fail.example.test", CONTINUED, "", "spf=local"},
     {"IPv6 loopback client not checked", POLICY_DEFAULT, "::1", H,
-     "a@fail.example.test", FILTER_CONTINUE, 0, "", NULL, "", "spf=local"},
+     "a@fail.example.test", CONTINUED, "", "spf=local"},
 };
 
 static struct filter_chain *chains[POLICY_TRUSTED + 1];
@@ -845,6 +658,13 @@ static const struct layer_step void_steps[] = {
      HOST_NOT_FOUND, 0, NULL, 8, 3, 1},
 };
 
+/* The A lookup that is DNS-querying term n. */
+#define A_TERM(n)                                                              \
+	{                                                                      \
+		"term " #n, "host.example.test", ns_t_a, NETDB_SUCCESS, 1,     \
+		    NULL, n, 0, 0                                              \
+	}
+
 static const struct layer_step term_steps[] = {
     {"own record", "fail.example.test", ns_t_txt, NETDB_SUCCESS, 1, NULL, 0, 0,
      0},
@@ -852,23 +672,23 @@ static const struct layer_step term_steps[] = {
      NETDB_SUCCESS, 1, NULL, 1, 0, 0},
     {"txt without an SPF record (exp=) is no term", "exp.example.test",
      ns_t_txt, NETDB_SUCCESS, 1, "%{i}%_may%_not%_send%_for%_%{d}", 1, 0, 0},
-    {"term 2", "host.example.test", ns_t_a, NETDB_SUCCESS, 1, NULL, 2, 0, 0},
-    {"term 3", "host.example.test", ns_t_a, NETDB_SUCCESS, 1, NULL, 3, 0, 0},
-    {"term 4", "host.example.test", ns_t_a, NETDB_SUCCESS, 1, NULL, 4, 0, 0},
-    {"term 5", "host.example.test", ns_t_a, NETDB_SUCCESS, 1, NULL, 5, 0, 0},
-    {"term 6", "host.example.test", ns_t_a, NETDB_SUCCESS, 1, NULL, 6, 0, 0},
-    {"term 7", "host.example.test", ns_t_a, NETDB_SUCCESS, 1, NULL, 7, 0, 0},
-    {"term 8", "host.example.test", ns_t_a, NETDB_SUCCESS, 1, NULL, 8, 0, 0},
-    {"term 9", "host.example.test", ns_t_a, NETDB_SUCCESS, 1, NULL, 9, 0, 0},
-    {"term 10", "host.example.test", ns_t_a, NETDB_SUCCESS, 1, NULL, 10, 0, 0},
+    A_TERM(2),
+    A_TERM(3),
+    A_TERM(4),
+    A_TERM(5),
+    A_TERM(6),
+    A_TERM(7),
+    A_TERM(8),
+    A_TERM(9),
+    A_TERM(10),
     {"term 11 is not asked", "host.example.test", ns_t_a, HOST_NOT_FOUND, 0,
      NULL, 11, 0, 1},
 };
 
+/* permerror: the reason once the evaluation is a permerror. */
 static void
 layer_steps_run(const struct layer_step *steps, size_t n, const char *permerror)
 {
-	/* The reason once the evaluation is a permerror. */
 	SPF_dns_server_t *layer = filter_spf_dns_new(dns);
 	SPF_dns_rr_t *rr;
 	size_t i;
@@ -915,6 +735,8 @@ struct record_case {
 	const char *error;
 };
 
+#define MECH_SYNTAX "syntax error in a mechanism"
+
 static const struct record_case record_cases[] = {
     {"empty record", "v=spf1", 0, "v=spf1 ", NULL},
     {"version in any case", "V=SpF1 -ALL", 0, "v=spf1 -ALL", NULL},
@@ -955,61 +777,39 @@ static const struct record_case record_cases[] = {
      "v=spf1 \xc2\x80"
      "a:example.net -all",
      0, NULL, "unknown mechanism"},
-    {"NUL in a record", "v=spf1 a:foo.example.com\0", 25, NULL,
-     "syntax error in a mechanism"},
+    {"NUL in a record", "v=spf1 a:foo.example.com\0", 25, NULL, MECH_SYNTAX},
     {"NUL in a modifier name", "v=spf1 x\0=y", 10, NULL, "unknown mechanism"},
-    {"NUL in a macro", "v=spf1 exists:%{d\0}", 19, NULL,
-     "syntax error in a mechanism"},
-    {"NUL after '%'", "v=spf1 a:%\0.example.org", 23, NULL,
-     "syntax error in a mechanism"},
+    {"NUL in a macro", "v=spf1 exists:%{d\0}", 19, NULL, MECH_SYNTAX},
+    {"NUL after '%'", "v=spf1 a:%\0.example.org", 23, NULL, MECH_SYNTAX},
     {"NUL as a qualifier", "v=spf1 \0all", 11, NULL, "unknown mechanism"},
-    {"all with a dot", "v=spf1 -all.", 0, NULL, "syntax error in a mechanism"},
-    {"all with an argument", "v=spf1 -all:foobar", 0, NULL,
-     "syntax error in a mechanism"},
-    {"ptr with a cidr", "v=spf1 ptr/0 -all", 0, NULL,
-     "syntax error in a mechanism"},
-    {"only a top label", "v=spf1 a:museum", 0, NULL,
-     "syntax error in a mechanism"},
-    {"only a top label and a dot", "v=spf1 a:museum.", 0, NULL,
-     "syntax error in a mechanism"},
-    {"numeric top label", "v=spf1 a:abc.123", 0, NULL,
-     "syntax error in a mechanism"},
+    {"all with a dot", "v=spf1 -all.", 0, NULL, MECH_SYNTAX},
+    {"all with an argument", "v=spf1 -all:foobar", 0, NULL, MECH_SYNTAX},
+    {"ptr with a cidr", "v=spf1 ptr/0 -all", 0, NULL, MECH_SYNTAX},
+    {"only a top label", "v=spf1 a:museum", 0, NULL, MECH_SYNTAX},
+    {"only a top label and a dot", "v=spf1 a:museum.", 0, NULL, MECH_SYNTAX},
+    {"numeric top label", "v=spf1 a:abc.123", 0, NULL, MECH_SYNTAX},
     {"top label starting with a dash", "v=spf1 mx:abc.-ab", 0, NULL,
-     "syntax error in a mechanism"},
-    {"empty a: domain", "v=spf1 a: -all", 0, NULL,
-     "syntax error in a mechanism"},
-    {"empty ptr: domain", "v=spf1 ptr:", 0, NULL,
-     "syntax error in a mechanism"},
-    {"exists without domain", "v=spf1 exists -all", 0, NULL,
-     "syntax error in a mechanism"},
-    {"domain with a port", "v=spf1 a:example.com:8080", 0, NULL,
-     "syntax error in a mechanism"},
+     MECH_SYNTAX},
+    {"empty a: domain", "v=spf1 a: -all", 0, NULL, MECH_SYNTAX},
+    {"empty ptr: domain", "v=spf1 ptr:", 0, NULL, MECH_SYNTAX},
+    {"exists without domain", "v=spf1 exists -all", 0, NULL, MECH_SYNTAX},
+    {"domain with a port", "v=spf1 a:example.com:8080", 0, NULL, MECH_SYNTAX},
     {"cidr on exists", "v=spf1 exists:mail.example.com/24", 0, NULL,
-     "syntax error in a mechanism"},
+     MECH_SYNTAX},
     {"ip4 cidr with a leading zero", "v=spf1 ip4:1.2.3.4/032", 0, NULL,
-     "syntax error in a mechanism"},
-    {"ip4 cidr over 32", "v=spf1 ip4:1.2.3.4/33", 0, NULL,
-     "syntax error in a mechanism"},
-    {"ip4 with a leading zero", "v=spf1 ip4:01.2.3.4", 0, NULL,
-     "syntax error in a mechanism"},
-    {"ip4 of three parts", "v=spf1 ip4:1.2.3", 0, NULL,
-     "syntax error in a mechanism"},
-    {"ip6 cidr over 128", "v=spf1 ip6:::1/129", 0, NULL,
-     "syntax error in a mechanism"},
-    {"ip6 with an IPv4 address", "v=spf1 ip6:1.2.3.4", 0, NULL,
-     "syntax error in a mechanism"},
-    {"a ip4 cidr over 32", "v=spf1 a/33", 0, NULL,
-     "syntax error in a mechanism"},
-    {"a ip6 cidr over 128", "v=spf1 a//129", 0, NULL,
-     "syntax error in a mechanism"},
+     MECH_SYNTAX},
+    {"ip4 cidr over 32", "v=spf1 ip4:1.2.3.4/33", 0, NULL, MECH_SYNTAX},
+    {"ip4 with a leading zero", "v=spf1 ip4:01.2.3.4", 0, NULL, MECH_SYNTAX},
+    {"ip4 of three parts", "v=spf1 ip4:1.2.3", 0, NULL, MECH_SYNTAX},
+    {"ip6 cidr over 128", "v=spf1 ip6:::1/129", 0, NULL, MECH_SYNTAX},
+    {"ip6 with an IPv4 address", "v=spf1 ip6:1.2.3.4", 0, NULL, MECH_SYNTAX},
+    {"a ip4 cidr over 32", "v=spf1 a/33", 0, NULL, MECH_SYNTAX},
+    {"a ip6 cidr over 128", "v=spf1 a//129", 0, NULL, MECH_SYNTAX},
     {"c macro outside exp text", "v=spf1 a:%{c}.example.org", 0, NULL,
-     "syntax error in a mechanism"},
-    {"unknown macro letter", "v=spf1 a:%{x}.example.org", 0, NULL,
-     "syntax error in a mechanism"},
-    {"'%' before a dot", "v=spf1 a:foo%.example.org", 0, NULL,
-     "syntax error in a mechanism"},
-    {"unclosed macro", "v=spf1 a:%{d.example.org", 0, NULL,
-     "syntax error in a mechanism"},
+     MECH_SYNTAX},
+    {"unknown macro letter", "v=spf1 a:%{x}.example.org", 0, NULL, MECH_SYNTAX},
+    {"'%' before a dot", "v=spf1 a:foo%.example.org", 0, NULL, MECH_SYNTAX},
+    {"unclosed macro", "v=spf1 a:%{d.example.org", 0, NULL, MECH_SYNTAX},
     {"empty exp=", "v=spf1 exp= -all", 0, NULL, "syntax error in exp="},
     {"exp= twice", "v=spf1 exp=a.example.org exp=b.example.org", 0, NULL,
      "exp= twice"},
