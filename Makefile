@@ -12,7 +12,7 @@ BUILD	?= build
 PYTHON	?= /usr/bin/python3
 
 PKGS	= libevent libevent_pthreads libconfuse opendkim libcrypto libunbound \
-	  libpsl libidn2
+	  libpsl libidn2 libpcre2-8 gmime-3.0
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -46,8 +46,36 @@ FILTER_SRCS = \
 	filters/filter_received.c \
 	filters/filter_spf.c \
 	filters/filter_spf_dns.c \
+	filters/filter_spam.c \
 	filters/filter_spf_record.c \
-	filters/filter_txn.c
+	filters/filter_txn.c \
+	filters/spam_msg.c \
+	filters/spam_msg_addr.c \
+	filters/spam_msg_body.c \
+	filters/spam_msg_canon.c \
+	filters/spam_msg_charset.c \
+	filters/spam_msg_domain.c \
+	filters/spam_msg_entities.c \
+	filters/spam_msg_html.c \
+	filters/spam_msg_htmltok.c \
+	filters/spam_msg_mime.c \
+	filters/spam_msg_mpart.c \
+	filters/spam_msg_target.c \
+	filters/spam_msg_tlds.c \
+	filters/spam_msg_uri.c \
+	filters/spam_msg_util.c \
+	filters/spam_rules.c \
+	filters/spam_rules_atoms.c \
+	filters/spam_rules_build.c \
+	filters/spam_rules_cmd.c \
+	filters/spam_rules_cond.c \
+	filters/spam_rules_expr.c \
+	filters/spam_rules_meta.c \
+	filters/spam_rules_parse.c \
+	filters/spam_rules_prefilter.c \
+	filters/spam_rules_regex.c \
+	filters/spam_rules_replace.c \
+	filters/spam_rules_score.c
 
 POLICY_SRCS = \
 	policy/policy_clients.c \
@@ -65,10 +93,13 @@ PROXY_SRCS = \
 	proxy/config_file.c \
 	proxy/config_filter.c \
 	proxy/config_print.c \
+	proxy/config_spam.c \
+	proxy/postern_score.c \
 	proxy/server.c \
 	proxy/session.c \
 	proxy/session_cmd.c \
 	proxy/session_data.c \
+	proxy/session_hold.c \
 	proxy/smtp_data.c \
 	proxy/smtp_parse.c \
 	proxy/smtp_reply.c \
@@ -96,6 +127,8 @@ UNIT_TESTS = \
 	test_smtp_data \
 	test_smtp_parse \
 	test_smtp_reply \
+	test_spam_msg \
+	test_spam_rules \
 	test_spool \
 	test_workpool
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/tests/%)
@@ -126,10 +159,10 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit*.h $(BUILD)/libpostern.a
 # Debian packages: build, unit tests, integration tests, demo, bench.
 DEPS_BUILD = build-essential pkg-config libevent-dev libconfuse-dev \
 	libcmocka-dev clang-format libopendkim-dev libssl-dev libunbound-dev \
-	libpsl-dev libidn2-dev libspf2-dev
+	libpsl-dev libidn2-dev libspf2-dev libpcre2-dev libgmime-3.0-dev
 DEPS_TEST = postfix swaks python3 python3-pytest unbound python3-dnspython \
 	python3-dkim python3-cryptography opendkim-tools libmail-dkim-perl \
-	openssl python3-yaml
+	openssl python3-yaml spamassassin spamc
 deps:
 	@sh tests/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
 

@@ -40,9 +40,13 @@ enum filter_action {
 	FILTER_REJECT,       /* 5xx */
 	FILTER_TEMPFAIL,     /* 4xx */
 	FILTER_DISCARD,      /* tell the client 250, deliver nothing */
+	FILTER_HOLD,         /* keep the message for the postmaster to
+	                        review (the front end's quarantine); the
+	                        client is told it was accepted */
 };
 
-#define FILTER_TEXT_MAX 256
+#define FILTER_TEXT_MAX  256
+#define FILTER_FACTS_MAX 16
 
 struct filter_verdict {
 	enum filter_action action;
@@ -104,7 +108,11 @@ struct filter_txn {
 	 * anything claimed by headers in the message. */
 	struct filter_auth *auth;
 	char notes[512]; /* "name=result ..." for the log line */
-	int accepted;    /* a filter said FILTER_ACCEPT */
+	/* Facts other filters may score (spam_rules.h: "SPF_FAIL", ...),
+	 * static strings, at most FILTER_FACTS_MAX. */
+	const char *facts[FILTER_FACTS_MAX];
+	size_t nfacts;
+	int accepted; /* a filter said FILTER_ACCEPT */
 	/* The header index of the message (filter_msg.h). */
 	struct filter_field *fields;
 	size_t nfields;
@@ -152,6 +160,10 @@ void filter_txn_append_header(struct filter_txn *t, const char *name,
  */
 void filter_txn_auth(struct filter_txn *t, const char *method,
                      const char *result, const char *reason, const char *props);
+
+/* State a fact about the message for scoring filters: name is a static
+ * string, kept; repeats and facts beyond FILTER_FACTS_MAX are dropped. */
+void filter_txn_fact(struct filter_txn *t, const char *name);
 
 /* Append "key=value" to the notes for the transaction's log line. */
 void filter_txn_note(struct filter_txn *t, const char *key, const char *value);

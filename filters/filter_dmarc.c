@@ -394,6 +394,34 @@ delete_forged(struct filter_txn *t)
 	}
 }
 
+/* The fact scoring filters see (spam_rules.h): the published policy of
+ * the strictest failing evaluation, else pass or missing. */
+static void
+state_fact(struct filter_txn *t, struct policy_dmarc_eval *const *ev, size_t n)
+{
+	static const char *const by_policy[] = {
+	    [POLICY_DMARC_NONE] = "DMARC_NONE",
+	    [POLICY_DMARC_QUARANTINE] = "DMARC_QUAR",
+	    [POLICY_DMARC_REJECT] = "DMARC_REJECT",
+	};
+	const struct policy_dmarc_eval *fail = NULL;
+	int pass = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		pass |= ev[i]->result == POLICY_DMARC_RESULT_PASS;
+		if (ev[i]->result == POLICY_DMARC_RESULT_FAIL &&
+		    (fail == NULL || ev[i]->policy > fail->policy))
+			fail = ev[i];
+	}
+	if (fail != NULL)
+		filter_txn_fact(t, by_policy[fail->policy]);
+	else if (pass)
+		filter_txn_fact(t, "DMARC_PASS");
+	else if (n > 0 && ev[0]->result == POLICY_DMARC_RESULT_NONE)
+		filter_txn_fact(t, "DMARC_MISSING");
+}
+
 /* Act on the strictest disposition of the evaluations. */
 static void
 act(struct filter_txn *t, struct policy_dmarc_eval *const *ev, size_t n,
@@ -408,6 +436,7 @@ act(struct filter_txn *t, struct policy_dmarc_eval *const *ev, size_t n,
 			worst = ev[i];
 		failed |= ev[i]->result == POLICY_DMARC_RESULT_FAIL;
 	}
+	state_fact(t, ev, n);
 	filter_txn_note(t, "dmarc",
 	                policy_dmarc_result_name(
 	                    failed ? POLICY_DMARC_RESULT_FAIL : worst->result));
@@ -416,9 +445,9 @@ act(struct filter_txn *t, struct policy_dmarc_eval *const *ev, size_t n,
 		                   "DMARC policy of %s rejects the message",
 		                   worst->header_from);
 	else if (worst->disposition == POLICY_DMARC_QUARANTINE)
-		filter_txn_prepend_header(t, DMARC_HEADER, " quarantine");
+		filter_txn_prepend_header(t, DMARC_HEADER, "quarantine");
 	else if (failed)
-		filter_txn_prepend_header(t, DMARC_HEADER, " fail");
+		filter_txn_prepend_header(t, DMARC_HEADER, "fail");
 }
 
 static void

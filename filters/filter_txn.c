@@ -68,6 +68,19 @@ filter_txn_auth(struct filter_txn *t, const char *method, const char *result,
 }
 
 void
+filter_txn_fact(struct filter_txn *t, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < t->nfacts; i++) {
+		if (strcmp(t->facts[i], name) == 0)
+			return;
+	}
+	if (t->nfacts < FILTER_FACTS_MAX)
+		t->facts[t->nfacts++] = name;
+}
+
+void
 filter_txn_deinit(struct filter_txn *t)
 {
 	size_t i;
@@ -175,6 +188,8 @@ filter_action_name(enum filter_action a)
 		return "tempfail";
 	case FILTER_DISCARD:
 		return "discard";
+	case FILTER_HOLD:
+		return "hold";
 	}
 	return "unknown";
 }

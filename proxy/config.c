@@ -14,6 +14,7 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -120,6 +121,8 @@ static const struct num_spec num_specs[] = {
     {"filter", "max_signatures", NUM_COUNT, 1, 50},
     /* RFC 8301 3.2: verifiers must not accept keys under 1024 bits. */
     {"filter", "min_key_bits", NUM_COUNT, 1024, 16384},
+    {"filter", "match_limit", NUM_COUNT, 1000, 100000000},
+    {"filter", "max_size", NUM_SIZE, 0, 1 * GIB},
 };
 
 static const struct {
@@ -394,6 +397,39 @@ config_path_check_cb(cfg_t *cfg, cfg_opt_t *opt)
 	if (config_opt_last_str(opt)[0] != '\0')
 		return 0;
 	cfg_error(cfg, "%s: empty path", opt->name);
+	return -1;
+}
+
+int
+config_score_parse(const char *s, double *score_r)
+{
+	char *end;
+	double d;
+
+	if (strcmp(s, "off") == 0) {
+		*score_r = -1.0;
+		return 0;
+	}
+	errno = 0;
+	d = strtod(s, &end);
+	if (end == s || *end != '\0' || errno != 0 || !(d >= -1000.0) ||
+	    !(d <= 100000.0))
+		return -1;
+	*score_r = d;
+	return 0;
+}
+
+/* A spam threshold: a number, or "off". */
+int
+config_score_check_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *value = config_opt_last_str(opt);
+	double d;
+
+	if (value == NULL || config_score_parse(value, &d) == 0)
+		return 0;
+	cfg_error(cfg, "%s: invalid score '%s' (want a number or off)",
+	          opt->name, value);
 	return -1;
 }
 
@@ -732,6 +768,17 @@ config_cfg_new(void)
 	    CFG_STR("on_quarantine", "tag", CFGF_NONE),
 	    CFG_STR("psl_file", NULL, CFGF_NODEFAULT),
 	    CFG_STR("record_file", NULL, CFGF_NODEFAULT),
+	    CFG_STR_LIST("rules", NULL, CFGF_NONE),
+	    CFG_STR_LIST("plugins", NULL, CFGF_NONE),
+	    CFG_INT_CB("match_limit", 100000, CFGF_NONE, num_cb),
+	    CFG_INT_CB("max_size", 1 * MIB, CFGF_NONE, num_cb),
+	    CFG_STR("tag_score", "5.0", CFGF_NONE),
+	    CFG_STR("hold_score", "off", CFGF_NONE),
+	    CFG_STR("reject_score", "15.0", CFGF_NONE),
+	    CFG_STR("outbound_tag_score", "off", CFGF_NONE),
+	    CFG_STR("outbound_hold_score", "off", CFGF_NONE),
+	    CFG_STR("outbound_reject_score", "off", CFGF_NONE),
+	    CFG_STR("subject_tag", NULL, CFGF_NODEFAULT),
 	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
@@ -740,6 +787,8 @@ config_cfg_new(void)
 	    CFG_INT_CB("workers", 4, CFGF_NONE, num_cb),
 	    CFG_INT_CB("drain_timeout", 30, CFGF_NONE, num_cb),
 	    CFG_STR("spool_dir", "/var/tmp", CFGF_NONE),
+	    CFG_STR("quarantine_dir", "/var/spool/postern/quarantine",
+	            CFGF_NONE),
 	    CFG_STR("pid_file", NULL, CFGF_NODEFAULT),
 	    CFG_STR("user", NULL, CFGF_NODEFAULT),
 	    CFG_SEC("log", log_opts, CFGF_MULTI),
@@ -766,6 +815,7 @@ static const struct {
 } config_validators[] = {
     {"hostname", config_hostname_check_cb},
     {"spool_dir", config_path_check_cb},
+    {"quarantine_dir", config_path_check_cb},
     {"pid_file", config_path_check_cb},
     {"user", user_check_cb},
     {"xclient_networks", config_cidr_check_cb},

@@ -17,6 +17,7 @@
 
 struct dns;
 struct filter_chain;
+struct filter_spam;
 struct netlist;
 
 enum config_identity {
@@ -79,8 +80,9 @@ struct config {
 	unsigned int workers; /* worker threads for blocking filter work */
 	unsigned int drain_timeout; /* seconds SIGTERM waits for sessions */
 	char *spool_dir;
-	char *pid_file; /* NULL: none */
-	char *user;     /* run as this account after binding; NULL: stay */
+	char *quarantine_dir; /* held messages */
+	char *pid_file;       /* NULL: none */
+	char *user; /* run as this account after binding; NULL: stay */
 
 	int log_syslog; /* 0: stderr */
 	int log_facility;
@@ -102,6 +104,8 @@ struct config {
 	struct dns *dns;
 
 	struct filter_chain *chain;
+	/* The spam filter of the chain, or NULL; the chain owns it. */
+	struct filter_spam *spam;
 	/* Per filter of the chain, its settings in the file's words for
 	 * the -t summary ("" for none); NULL-terminated. */
 	char **filter_settings;

@@ -85,8 +85,8 @@ const char *const config_spf_temperror_words[] = {"tempfail", "accept", NULL};
 /* Filters, by name. */
 
 static int
-filter_make_received(struct filter_chain *chain, const struct config *cfg,
-                     cfg_t *sec, char **settings_r, char **error_r)
+filter_make_received(struct filter_chain *chain, struct config *cfg, cfg_t *sec,
+                     char **settings_r, char **error_r)
 {
 	filter_received_add(chain, cfg->hostname);
 	*settings_r = xstrdup("");
@@ -94,7 +94,7 @@ filter_make_received(struct filter_chain *chain, const struct config *cfg,
 }
 
 static int
-filter_make_dkim_verify(struct filter_chain *chain, const struct config *cfg,
+filter_make_dkim_verify(struct filter_chain *chain, struct config *cfg,
                         cfg_t *sec, char **settings_r, char **error_r)
 {
 	const char *dns_error = cfg_getstr(sec, "dns_error"), *reason;
@@ -117,8 +117,8 @@ filter_make_dkim_verify(struct filter_chain *chain, const struct config *cfg,
 }
 
 static int
-filter_make_authres(struct filter_chain *chain, const struct config *cfg,
-                    cfg_t *sec, char **settings_r, char **error_r)
+filter_make_authres(struct filter_chain *chain, struct config *cfg, cfg_t *sec,
+                    char **settings_r, char **error_r)
 {
 	const char *id = cfg_getstr(sec, "authserv_id");
 
@@ -231,7 +231,7 @@ sign_list_has(char *const *list, const char *name)
 }
 
 static int
-filter_make_dkim_sign(struct filter_chain *chain, const struct config *cfg,
+filter_make_dkim_sign(struct filter_chain *chain, struct config *cfg,
                       cfg_t *sec, char **settings_r, char **error_r)
 {
 	struct filter_dkim_sign_opts o = {0};
@@ -274,8 +274,8 @@ out:
 }
 
 static int
-filter_make_dmarc(struct filter_chain *chain, const struct config *cfg,
-                  cfg_t *sec, char **settings_r, char **error_r)
+filter_make_dmarc(struct filter_chain *chain, struct config *cfg, cfg_t *sec,
+                  char **settings_r, char **error_r)
 {
 	const char *on_reject = cfg_getstr(sec, "on_reject");
 	const char *on_quarantine = cfg_getstr(sec, "on_quarantine");
@@ -345,8 +345,8 @@ spf_trusted(cfg_t *sec, struct netlist **list_r, char **text_r, char **error_r)
 }
 
 static int
-filter_make_spf(struct filter_chain *chain, const struct config *cfg,
-                cfg_t *sec, char **settings_r, char **error_r)
+filter_make_spf(struct filter_chain *chain, struct config *cfg, cfg_t *sec,
+                char **settings_r, char **error_r)
 {
 	struct filter_spf_opts o = {
 	    .dns = cfg->dns,
@@ -396,6 +396,18 @@ static const char *const spf_options[] = {"on_fail",
                                           "check_helo",
                                           "trusted_forwarders",
                                           NULL};
+static const char *const spam_options[] = {"rules",
+                                           "plugins",
+                                           "match_limit",
+                                           "max_size",
+                                           "tag_score",
+                                           "hold_score",
+                                           "reject_score",
+                                           "outbound_tag_score",
+                                           "outbound_hold_score",
+                                           "outbound_reject_score",
+                                           "subject_tag",
+                                           NULL};
 static const char *const no_options[] = {NULL};
 
 static const struct filter_maker filter_makers[] = {
@@ -404,6 +416,7 @@ static const struct filter_maker filter_makers[] = {
      filter_make_dkim_verify},
     {"spf", spf_options, FILTER_MAKER_DNS, filter_make_spf},
     {"dmarc", dmarc_options, FILTER_MAKER_DNS, filter_make_dmarc},
+    {"spam", spam_options, 0, config_make_spam},
     {"authres", authres_options, 0, filter_make_authres},
     {"dkim_sign", dkim_sign_options, FILTER_MAKER_LAST, filter_make_dkim_sign},
 };
@@ -454,6 +467,7 @@ config_free(struct config *c)
 	free(c->dns_conf.trust_anchor);
 	free(c->hostname);
 	free(c->spool_dir);
+	free(c->quarantine_dir);
 	free(c->pid_file);
 	free(c->user);
 	free(c->path);
@@ -493,6 +507,7 @@ build_main(struct config_parse *p, struct config *c, cfg_t *root)
 	c->workers = (unsigned int)cfg_getint(root, "workers");
 	c->drain_timeout = (unsigned int)cfg_getint(root, "drain_timeout");
 	c->spool_dir = xstrdup(cfg_getstr(root, "spool_dir"));
+	c->quarantine_dir = xstrdup(cfg_getstr(root, "quarantine_dir"));
 	if (cfg_getstr(root, "pid_file") != NULL)
 		c->pid_file = xstrdup(cfg_getstr(root, "pid_file"));
 	if (cfg_getstr(root, "user") != NULL)

@@ -81,6 +81,13 @@ static const struct {
     {"on_quarantine", config_enum_check_cb},
     {"psl_file", config_path_check_cb},
     {"record_file", config_path_check_cb},
+    {"rules", config_path_check_cb},
+    {"tag_score", config_score_check_cb},
+    {"hold_score", config_score_check_cb},
+    {"reject_score", config_score_check_cb},
+    {"outbound_tag_score", config_score_check_cb},
+    {"outbound_hold_score", config_score_check_cb},
+    {"outbound_reject_score", config_score_check_cb},
 };
 
 /* Set as the validator of every filter option, to name its line. */

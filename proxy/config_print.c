@@ -9,6 +9,8 @@
 #include <stdio.h>
 
 #include "filters/filter.h"
+#include "filters/filter_spam.h"
+#include "filters/spam_rules.h"
 #include "proxy/config.h"
 #include "proxy/config_private.h"
 #include "util/log.h"
@@ -43,6 +45,7 @@ print_main(const struct config *c)
 	printf("spool_dir %s pid_file %s user %s\n", c->spool_dir,
 	       c->pid_file != NULL ? c->pid_file : "none",
 	       c->user != NULL ? c->user : "(unchanged)");
+	printf("quarantine_dir %s\n", c->quarantine_dir);
 }
 
 static void
@@ -193,6 +196,8 @@ print_filters(const struct config *c)
 			printf("filter %s %s\n", filter_chain_name(c->chain, i),
 			       settings);
 	}
+	if (c->spam != NULL)
+		spam_rules_print_summary(filter_spam_rules(c->spam));
 }
 
 void

@@ -57,6 +57,10 @@ const char *config_opt_last_str(cfg_opt_t *opt);
 int config_enum_check_cb(cfg_t *cfg, cfg_opt_t *opt);
 int config_hostname_check_cb(cfg_t *cfg, cfg_opt_t *opt);
 int config_path_check_cb(cfg_t *cfg, cfg_opt_t *opt);
+int config_score_check_cb(cfg_t *cfg, cfg_opt_t *opt);
+/* A spam threshold: a number into *score_r, or "off" as -1 (see
+ * FILTER_SPAM_OFF).  Returns 0, or -1 on bad syntax. */
+int config_score_parse(const char *s, double *score_r);
 /* A list element that is an address or CIDR network (netlist_add()). */
 int config_cidr_check_cb(cfg_t *cfg, cfg_opt_t *opt);
 
@@ -127,9 +131,13 @@ struct filter_maker {
 	const char *name;
 	const char *const *options; /* NULL-terminated */
 	unsigned int flags;         /* FILTER_MAKER_* */
-	int (*add)(struct filter_chain *chain, const struct config *cfg,
-	           cfg_t *sec, char **settings_r, char **error_r);
+	int (*add)(struct filter_chain *chain, struct config *cfg, cfg_t *sec,
+	           char **settings_r, char **error_r);
 };
+
+/* The spam filter's maker (config_spam.c). */
+int config_make_spam(struct filter_chain *chain, struct config *cfg, cfg_t *sec,
+                     char **settings_r, char **error_r);
 
 /* The filter of that name, or NULL. */
 const struct filter_maker *filter_maker_find(const char *name);

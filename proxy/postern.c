@@ -7,6 +7,9 @@
  *                               debug output of every subsystem)
  *   postern keygen -d DOMAIN -s SELECTOR [-t rsa|ed25519] [-b BITS]
  *                  [-D DIR]     make a DKIM key and print its DNS record
+ *   postern score [-c FILE | -r RULES...] [options] MESSAGE...
+ *                               score messages with the spam rules
+ *                               (postern_score.c)
  *
  * Startup problems (bad configuration, a port we cannot bind) are fatal
  * here, with a reason naming the file or address; nothing after startup
@@ -29,6 +32,7 @@
 #include <event2/thread.h>
 
 #include "proxy/config.h"
+#include "proxy/postern_score.h"
 #include "proxy/server.h"
 #include "sign/sign_keys.h"
 #include "util/log.h"
@@ -330,6 +334,8 @@ main(int argc, char **argv)
 	log_open("postern", 0, LOG_MAIL, LOG_LEVEL_INFO);
 	if (argc > 1 && strcmp(argv[1], "keygen") == 0)
 		return keygen_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "score") == 0)
+		return postern_score_main(argc - 1, argv + 1);
 	while ((c = getopt(argc, argv, "c:tfdVh")) != -1) {
 		switch (c) {
 		case 'c':

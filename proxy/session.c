@@ -28,6 +28,7 @@
 #include "util/log.h"
 #include "util/sockio.h"
 #include "util/spool.h"
+#include "util/workpool.h"
 #include "util/xalloc.h"
 
 /* Input kept while a command waits: bounds a pipelining client. */
@@ -384,6 +385,37 @@ session_chain_done(void *arg, const struct filter_verdict *v)
 	s->verdict_next(s, v);
 }
 
+static void
+session_job_work(void *arg)
+{
+	struct session *s = arg;
+
+	s->job_work(s);
+}
+
+static void
+session_job_done(void *arg)
+{
+	struct session *s = arg;
+
+	s->chain_active = 0;
+	if (s->closing) {
+		session_schedule_free(s);
+		return;
+	}
+	s->job_done(s);
+}
+
+void
+session_job(struct session *s, void (*work)(struct session *),
+            void (*done)(struct session *))
+{
+	s->job_work = work;
+	s->job_done = done;
+	s->chain_active = 1;
+	workpool_submit(s->srv->pool, session_job_work, session_job_done, s);
+}
+
 void
 session_filters(struct session *s, enum filter_phase phase,
                 session_verdict_cb *next)
@@ -412,6 +444,11 @@ session_reply_verdict(struct session *s, const struct filter_verdict *v)
 		code = code >= 400 && code < 500 ? code : 451;
 		ecode = ecode[0] == '4' ? ecode : "4.7.1";
 		text = text[0] ? text : "temporarily rejected, try again later";
+		break;
+	case FILTER_HOLD:
+		code = 250;
+		ecode = ecode[0] == '2' ? ecode : "2.7.0";
+		text = text[0] ? text : "message held for review";
 		break;
 	default:
 		code = 250;
@@ -659,6 +696,7 @@ session_free(struct session *s)
 	upstream_free(&s->upstream);
 	filter_txn_deinit(&s->txn);
 	spool_free(&s->spool);
+	free(s->hold_file);
 	bufferevent_free(s->bev);
 	event_free(s->ev_free);
 	event_free(s->ev_idle);

@@ -79,6 +79,11 @@ struct session {
 
 	/* The filter phase in progress and what to do with its verdict. */
 	void (*verdict_next)(struct session *, const struct filter_verdict *);
+	/* A job on the worker pool (session_job()). */
+	void (*job_work)(struct session *);
+	void (*job_done)(struct session *);
+	char *hold_file;        /* where the held message went, or NULL */
+	const char *hold_error; /* why it could not be held */
 	struct filter_verdict verdict; /* kept while the upstream resets */
 
 	int last_crlf;         /* the last command ended in CRLF */
@@ -148,6 +153,11 @@ void session_input(struct session *s);
 void session_filters(struct session *s, enum filter_phase phase,
                      session_verdict_cb *next);
 
+/* Run work(s) on the worker pool, then done(s) on the loop unless the
+ * session closed meanwhile.  The loop leaves s alone in between. */
+void session_job(struct session *s, void (*work)(struct session *),
+                 void (*done)(struct session *));
+
 /* Reply for a filter's reject, tempfail or discard verdict, filling in
  * postern's defaults for what the filter left empty. */
 void session_reply_verdict(struct session *s, const struct filter_verdict *v);
@@ -162,6 +172,12 @@ void session_command(struct session *s, char *line, size_t len);
 
 /* Greet the client once the connect phase allowed it. */
 void session_greet(struct session *s);
+
+/* session_hold.c */
+
+/* Keep the message in the quarantine directory, then reset the
+ * upstream transaction and tell the client (s->verdict). */
+void session_hold(struct session *s);
 
 /* session_data.c */
 

@@ -118,6 +118,11 @@ data_verdict(struct session *s, const struct filter_verdict *v)
 		upstream_command(s->upstream, "RSET", 0, data_refused_cb);
 		return;
 	}
+	if (v->action == FILTER_HOLD) {
+		s->verdict = *v;
+		session_hold(s);
+		return;
+	}
 	if (v->action == FILTER_REJECT || v->action == FILTER_TEMPFAIL) {
 		s->verdict = *v;
 		snprintf(result, sizeof(result), "%s filter=%s",

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""Throughput, CPU and memory of postern against a direct baseline.
+"""Throughput, CPU and memory of postern against a direct baseline, and
+its spam scoring against spamd's.
 
 Runs `make bench`.  Everything listens on 127.0.0.1 on free ports above
-1024.  Each part below starts its own smtp-sink (Postfix's test server,
-throws mail away) as the upstream, with postern (or, for signing, three
-posterns) in front of it.
+1024.  Each of parts 1 to 3 starts its own smtp-sink (Postfix's test
+server, throws mail away) as the upstream, with postern (or, for
+signing, three posterns) in front of it.
 
 1. Throughput: smtp-source sends N messages of 5 KB and 100 KB over 20
    parallel sessions (N = 10,000 and 2,000 by default, so a run takes a
@@ -40,11 +41,28 @@ posterns) in front of it.
 3. Memory per idle session: postern's VmRSS before and after 5,000
    client connections have each received their 220 banner (each also
    holds an upstream connection to smtp-sink).
+4. Spam scoring: messages per second through SpamAssassin's rules, by
+   spamd and by postern.  The messages are every file of the
+   SpamAssassin sample corpus (../shared/corpus/mail/spamassassin:
+   nice/, spam/ and the two samples).  spamd listens on 127.0.0.1 with
+   local tests only, no user config, Bayes and the auto-welcomelist
+   off, its stock rules and site config (/usr/share/spamassassin,
+   /etc/spamassassin) and 2 preforked children; 2 spamc clients at once
+   each send every message in turn, in several rounds (default 3).
+   Against it, 2 `postern score -q -n REPEAT` processes at once (2 cores,
+   like spamd's 2 children) with the same rules and the plugins the
+   .pre files load; each prints the time its scoring took, rules
+   loading excluded (spamd has its rules loaded before it listens).
+   postern's rate is all messages scored over the longer of the two
+   times.  Target: postern >= 50 x spamd.  For interest, CPU time per
+   message on both sides (spamd's children from /proc; postern's
+   processes from rusage, less a round that scores each message once),
+   which other load on the host does not skew.
 
 It prints a table with ratios against the baseline measured in the same
-run and the targets, writes build/bench.json, and exits 0 whether or not
-a target is met (a benchmark, not a test); it exits 1 only when the bench
-itself could not run.  Every process it starts is killed on the way out.
+run (for spam scoring: spamd) and the targets, writes build/bench.json,
+and exits 0 whether or not a target is met (a benchmark, not a test); it
+exits 1 only when the bench itself could not run.  Every process it starts is killed on the way out.
 """
 
 import argparse
@@ -61,6 +79,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -79,6 +98,7 @@ TARGET_RATE = 0.70           # postern msgs/s >= 0.7 x direct
 TARGET_CPU = 2.0             # postern CPU/msg <= 2 x smtp-sink CPU/msg
 TARGET_IDLE_KB = 64          # per idle session
 TARGET_SIGN = 0.80           # signed msgs/s >= 0.8 x openssl sign/s x cores
+TARGET_SPAM = 50.0           # postern score msgs/s >= 50 x spamd's
 
 WORKERS = 2                  # postern's workers (signing threads)
 OPENSSL_SECONDS = 3
@@ -105,6 +125,7 @@ filter received {{ }}
 # --------------------------------------------------------------- processes
 
 STARTED = []                 # every Popen we started, killed at exit
+GROUPS = []                  # process groups we started (spamd's)
 
 
 def raise_nofile():
@@ -122,11 +143,26 @@ def child_setup():
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
 
-def spawn(argv, stdout, stderr):
+def spawn(argv, stdout, stderr, group=False):
+    """group: the process leads a new process group, which kill_all()
+    kills whole (for daemons that fork children of their own)."""
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout,
-                            stderr=stderr, preexec_fn=child_setup)
+                            stderr=stderr, preexec_fn=child_setup,
+                            start_new_session=group)
     STARTED.append(proc)
+    if group:
+        GROUPS.append(proc.pid)
     return proc
+
+
+def kill_group(pgid):
+    """SIGKILL whatever is left of a process group we started."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if pgid in GROUPS:
+        GROUPS.remove(pgid)
 
 
 def stop(proc, sig=signal.SIGTERM, grace=10.0):
@@ -153,6 +189,8 @@ def kill_all():
             except subprocess.TimeoutExpired:
                 pass
         STARTED.remove(proc)
+    for pgid in list(GROUPS):
+        kill_group(pgid)
 
 
 class BenchTimeout(Exception):
@@ -845,6 +883,284 @@ def bench_memory(sink, postern, n):
     return res
 
 
+# ----------------------------------------------------------- spam scoring
+
+SPAMD = "/usr/sbin/spamd"
+SPAMC = "/usr/bin/spamc"
+SA_RULES = "/usr/share/spamassassin"
+SA_SITE = "/etc/spamassassin"
+SPAM_CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "corpus", "mail",
+                           "spamassassin")
+SPAM_CLIENTS = 2             # spamc clients, postern processes, spamd children
+NOT_MESSAGES = ("readme", "license", "notice", "provenance")
+SPAMD_CF = ("use_bayes 0", "bayes_auto_learn 0",
+            "ifplugin Mail::SpamAssassin::Plugin::AWL",
+            "use_auto_welcomelist 0", "endif",
+            "ifplugin Mail::SpamAssassin::Plugin::TxRep", "use_txrep 0",
+            "endif")
+
+
+def looks_like_message(path):
+    """A header field within the first lines: skips licences, notes and
+    data files that may sit beside the messages."""
+    name = os.path.basename(path).lower()
+    if name.startswith(NOT_MESSAGES):
+        return False
+    with open(path, "rb") as f:
+        head = f.read(2048).splitlines()[:20]
+    return any(re.match(rb"^[A-Za-z][A-Za-z0-9-]*:", line) for line in head)
+
+
+def spam_corpus():
+    """Every message under nice/ and spam/, and the two samples."""
+    files = []
+    for sub in ("nice", "spam"):
+        for root, _, names in os.walk(os.path.join(SPAM_CORPUS, sub)):
+            files += [os.path.join(root, n) for n in names]
+    files += [os.path.join(SPAM_CORPUS, n)
+              for n in ("sample-spam.txt", "sample-nonspam.txt")]
+    return sorted(f for f in files if looks_like_message(f))
+
+
+def sa_plugins():
+    """The plugins SpamAssassin loads: loadplugin lines of the .pre files."""
+    names = []
+    for name in sorted(os.listdir(SA_SITE)):
+        if not name.endswith(".pre"):
+            continue
+        with open(os.path.join(SA_SITE, name), errors="replace") as f:
+            for line in f:
+                m = re.match(r"^\s*loadplugin\s+(\S+)", line)
+                if m and m.group(1) not in names:
+                    names.append(m.group(1))
+    return names
+
+
+class Spamd:
+    """spamd on loopback, local tests only, Bayes and AWL off, with
+    SPAM_CLIENTS children that it preforks (rules loaded before it
+    listens).  Runs in a process group of its own so that its children
+    go with it."""
+
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.pidfile = os.path.join(workdir, "spamd.pid")
+        self.out = os.path.join(workdir, "spamd.log")
+        argv = [SPAMD, "-L", "-x", "-i", "%s:%d" % (HOST, self.port),
+                "-A", HOST, "-m", str(SPAM_CLIENTS),
+                "--min-children", str(SPAM_CLIENTS),
+                "--min-spare", "1", "--max-spare", str(SPAM_CLIENTS),
+                "--max-conn-per-child", "100000",
+                "-r", self.pidfile, "-s", "stderr",
+                "-C", SA_RULES, "--siteconfigpath", SA_SITE]
+        if os.geteuid() == 0:
+            argv += ["-u", "nobody"]   # spamd refuses to scan as root
+        for line in SPAMD_CF:
+            argv += ["--cf", line]
+        t0 = time.monotonic()
+        with open(self.out, "wb") as log:
+            self.proc = spawn(argv, log, subprocess.STDOUT, group=True)
+        if not self.wait_children(120.0):
+            raise RuntimeError("spamd did not start: %s" % self.log()[-2000:])
+        self.start_seconds = time.monotonic() - t0
+
+    def wait_children(self, timeout):
+        """spamd listens before it has read its rules: ready once its
+        log shows every child spawned (they fork from the loaded
+        parent)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            if (self.log().count("spawned child process") >= SPAM_CLIENTS
+                    and wait_listening(self.port, self.proc, 1.0)):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def log(self):
+        with open(self.out, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        status = stop(self.proc)
+        kill_group(self.proc.pid)
+        return status
+
+
+def spamc_one(port, path):
+    """One message through spamc -c: its score; raises on any error
+    (-x: no safe fallback that would hide one)."""
+    with open(path, "rb") as f:
+        res = subprocess.run([SPAMC, "-x", "-c", "-d", HOST, "-p", str(port)],
+                             stdin=f, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, timeout=120)
+    m = re.match(rb"^(-?[\d.]+)/[\d.]+\s*$", res.stdout)
+    if res.returncode not in (0, 1) or not m:
+        raise RuntimeError("spamc %s: exit %d: %s %s" % (
+            path, res.returncode, res.stdout[:200], res.stderr[:200]))
+    return float(m.group(1))
+
+
+def spamc_round(port, files):
+    """SPAM_CLIENTS clients at once, each sending every file in turn;
+    (seconds, messages, scores of the first client)."""
+    errors, scores = [], {}
+
+    def client(i):
+        try:
+            for path in files:
+                score = spamc_one(port, path)
+                if i == 0:
+                    scores[path] = score
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            errors.append(str(e))
+    threads = [threading.Thread(target=client, args=(i,))
+               for i in range(SPAM_CLIENTS)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - t0
+    if errors:
+        raise RuntimeError(errors[0])
+    return elapsed, SPAM_CLIENTS * len(files), scores
+
+
+def postern_score_argv(files, repeat, plugins):
+    argv = [POSTERN, "score", "-q", "-n", str(repeat), "-r", SA_RULES]
+    for p in plugins:
+        argv += ["-p", p]
+    return argv + files
+
+
+def postern_score_round(files, repeat, plugins):
+    """SPAM_CLIENTS `postern score -q` at once; each times its scoring
+    alone (rules loading excluded) and prints scored=N seconds=S.
+    Messages/s: all scored over the longest of those times."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    procs = [spawn(postern_score_argv(files, repeat, plugins),
+                   subprocess.PIPE, subprocess.PIPE)
+             for _ in range(SPAM_CLIENTS)]
+    runs = []
+    for proc in procs:
+        try:
+            out, err = proc.communicate(timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            stop(proc, signal.SIGKILL)
+            raise RuntimeError("postern score timed out")
+        STARTED.remove(proc)
+        m = re.search(r"scored=(\d+) seconds=([\d.]+)", out.decode())
+        if proc.returncode != 0 or not m:
+            raise RuntimeError("postern score: exit %d: %s" % (
+                proc.returncode, (out + err).decode(errors="replace")[-500:]))
+        runs.append((int(m.group(1)), float(m.group(2))))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    scored = sum(n for n, _ in runs)
+    seconds = max(s for _, s in runs)
+    cpu = (after.ru_utime + after.ru_stime -
+           before.ru_utime - before.ru_stime)
+    return {"scored": scored, "seconds": seconds, "cpu_s": cpu,
+            "msgs_per_s": scored / seconds if seconds > 0 else None,
+            "processes": [{"scored": n, "seconds": s} for n, s in runs]}
+
+
+def children_of(pid):
+    kids = []
+    for name in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if name.isdigit() and int(fields[1]) == pid:
+            kids.append(int(name))
+    return kids
+
+
+def children_cpu(pid):
+    """CPU seconds of pid's live children (spamd's scanning children)."""
+    total = 0
+    for kid in children_of(pid):
+        try:
+            total += cpu_ticks(kid)
+        except (OSError, IndexError):
+            pass
+    return total / CLK_TCK
+
+
+def bench_spamd(workdir, files, rounds):
+    spamd = Spamd(workdir)
+    print("spamd pid %d on %s:%d, ready after %.1f s (rules preloaded)" % (
+        spamd.proc.pid, HOST, spamd.port, spamd.start_seconds))
+    try:
+        spamc_round(spamd.port, files[:4])      # warm-up: children ready
+        runs = []
+        for _ in range(rounds):
+            cpu = children_cpu(spamd.proc.pid)
+            seconds, n, scores = spamc_round(spamd.port, files)
+            cpu = children_cpu(spamd.proc.pid) - cpu
+            runs.append({"seconds": seconds, "scored": n, "cpu_s": cpu,
+                         "msgs_per_s": n / seconds,
+                         "cpu_ms_per_msg": 1e3 * cpu / n})
+    finally:
+        status = spamd.stop()
+    spam = sum(1 for s in scores.values() if s >= 5.0)
+    return {"runs": runs, "start_seconds": spamd.start_seconds,
+            "exit_status": status, "judged_spam": spam,
+            "msgs_per_s": median_of(runs, lambda r: r["msgs_per_s"]),
+            "cpu_ms_per_msg": median_of(runs,
+                                        lambda r: r["cpu_ms_per_msg"])}
+
+
+def postern_cpu_per_msg(base, runs):
+    """CPU per message of postern's scoring alone: a round's CPU less
+    that of a round scoring each message once (rules loading and one
+    pass), over the messages beyond that one pass."""
+    per = [(r["cpu_s"] - base["cpu_s"]) / (r["scored"] - base["scored"])
+           for r in runs if r["scored"] > base["scored"]]
+    return 1e3 * statistics.median(per) if per else None
+
+
+def run_spam(args, workdir, results):
+    sub = os.path.join(workdir, "spam")
+    os.makedirs(sub)
+    files = spam_corpus()
+    plugins = sa_plugins()
+    print("\nSpam scoring: %d messages of %s, SpamAssassin's rules (%s) "
+          "and plugins (%s/*.pre);\n%d clients in parallel on each side, "
+          "%d rounds\n" % (len(files), os.path.relpath(SPAM_CORPUS, ROOT),
+                           SA_RULES, SA_SITE, SPAM_CLIENTS, args.spam_rounds))
+    sa = bench_spamd(sub, files, args.spam_rounds)
+    print("  spamd + spamc   %8.1f msg/s  (median; each round %s)" % (
+        sa["msgs_per_s"], ", ".join("%.1f" % r["msgs_per_s"]
+                                     for r in sa["runs"])))
+    base = postern_score_round(files, 1, plugins)   # also warms the cache
+    runs = [postern_score_round(files, args.spam_repeat, plugins)
+            for _ in range(args.spam_rounds)]
+    p_rate = median_of(runs, lambda r: r["msgs_per_s"])
+    print("  postern score   %8.1f msg/s  (median; %d processes x %d "
+          "messages x %d; each round %s)" % (
+              p_rate, SPAM_CLIENTS, len(files), args.spam_repeat,
+              ", ".join("%.0f" % r["msgs_per_s"] for r in runs)))
+    ratio = p_rate / sa["msgs_per_s"]
+    p_cpu = postern_cpu_per_msg(base, runs)
+    cpu_ratio = sa["cpu_ms_per_msg"] / p_cpu if p_cpu else None
+    results["spam"] = {
+        "messages": len(files), "plugins": plugins, "clients": SPAM_CLIENTS,
+        "spamd": sa, "postern_runs": runs, "postern_base_run": base,
+        "postern_msgs_per_s": p_rate, "postern_cpu_ms_per_msg": p_cpu,
+        "repeat": args.spam_repeat, "ratio": ratio, "cpu_ratio": cpu_ratio,
+        "ok": ratio >= TARGET_SPAM}
+    print("  ratio %.1fx (target >= %.0fx) %s" % (
+        ratio, TARGET_SPAM, verdict(ratio >= TARGET_SPAM)))
+    print("  CPU per message: spamd's children %.2f ms, postern %s ms: "
+          "%s (for interest: free of other load on the host)" % (
+              sa["cpu_ms_per_msg"], "%.3f" % p_cpu if p_cpu else "n/a",
+              "%.1fx" % cpu_ratio if cpu_ratio else "n/a"))
+
+
 # ---------------------------------------------------------------- report
 
 def verdict(ok):
@@ -929,6 +1245,15 @@ def parse_args():
                    "-d)")
     p.add_argument("--no-sign", action="store_true",
                    help="skip the DKIM signing runs")
+    p.add_argument("--no-spam", action="store_true",
+                   help="skip the spam scoring runs")
+    p.add_argument("--spam-only", action="store_true",
+                   help="run only the spam scoring runs")
+    p.add_argument("--spam-rounds", type=int, default=3,
+                   help="rounds of the spam scoring runs, each side")
+    p.add_argument("--spam-repeat", type=int, default=20,
+                   help="postern score -n: times each process scores "
+                   "each message per round")
     return p.parse_args()
 
 
@@ -949,8 +1274,13 @@ def cases(args):
     return out
 
 
-def check_tools():
-    for path in (POSTERN, SMTP_SOURCE, SMTP_SINK):
+def check_tools(args):
+    tools = [POSTERN]
+    if not args.spam_only:
+        tools += [SMTP_SOURCE, SMTP_SINK]
+    if not args.no_spam:
+        tools += [SPAMD, SPAMC]
+    for path in tools:
         if not os.access(path, os.X_OK):
             raise RuntimeError("%s missing (make deps, make postern)" % path)
 
@@ -1017,9 +1347,11 @@ def case_name(r):
 
 
 def print_summary(results):
-    print("\nSummary (main figures: one message per connection, %d "
-          "sessions)" % results["throughput"][0]["sessions"])
-    for r in results["throughput"][:2]:
+    throughput = results.get("throughput", [])
+    print("\nSummary" + (" (main figures: one message per connection, %d "
+                         "sessions)" % throughput[0]["sessions"]
+                         if throughput else ""))
+    for r in throughput[:2]:
         print("  %-10s rate %.2fx (>= %.2fx) %-6s  CPU/msg %.2fx "
               "(<= %.1fx) %s" % (case_name(r), r["rate_ratio"], TARGET_RATE,
                                  verdict(r["rate_ok"]), r["cpu_ratio"] or 0,
@@ -1035,17 +1367,27 @@ def print_summary(results):
             print("  %-14s CPU per signature %s of openssl's (>= %.2fx) %s" % (
                 "", "%.2fx" % eff if eff else "n/a", TARGET_SIGN,
                 verdict(k["signing_path_ok"])))
-    m = results["memory"]
-    print("  idle       %.1f KB/session (<= %d KB) %s" %
-          (m["kb_per_session"], TARGET_IDLE_KB, verdict(m["ok"])))
+    m = results.get("memory")
+    if m:
+        print("  idle       %.1f KB/session (<= %d KB) %s" %
+              (m["kb_per_session"], TARGET_IDLE_KB, verdict(m["ok"])))
+    s = results.get("spam")
+    if s:
+        print("  spam       postern score %.0f msg/s = %.1fx spamd's %.1f "
+              "msg/s (>= %.0fx) %s" % (
+                  s["postern_msgs_per_s"], s["ratio"],
+                  s["spamd"]["msgs_per_s"], TARGET_SPAM, verdict(s["ok"])))
 
 
 def run(args, workdir, results):
     print("%d CPUs; postern %s" % (os.cpu_count(), POSTERN))
-    run_throughput(args, workdir, results)
-    if not args.no_sign:
-        run_signing(args, workdir, results)
-    run_memory(args, workdir, results)
+    if not args.spam_only:
+        run_throughput(args, workdir, results)
+        if not args.no_sign:
+            run_signing(args, workdir, results)
+        run_memory(args, workdir, results)
+    if not args.no_spam:
+        run_spam(args, workdir, results)
     print_summary(results)
 
 
@@ -1078,12 +1420,13 @@ def main():
     results = {"targets": {"rate_ratio_min": TARGET_RATE,
                            "cpu_ratio_max": TARGET_CPU,
                            "idle_kb_per_session_max": TARGET_IDLE_KB,
-                           "sign_rate_fraction_min": TARGET_SIGN},
+                           "sign_rate_fraction_min": TARGET_SIGN,
+                           "spam_rate_ratio_min": TARGET_SPAM},
                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "cpus": os.cpu_count()}
     workdir = tempfile.mkdtemp(prefix="postern-bench-")
     try:
-        check_tools()
+        check_tools(args)
         run(args, workdir, results)
         return 0
     except (RuntimeError, OSError, BenchTimeout) as e:

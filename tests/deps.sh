@@ -9,6 +9,7 @@ EXIM_CACHE=/var/cache/postern-test
 EXIM_DIR=$EXIM_CACHE/exim
 EXIM_BIN=$EXIM_DIR/usr/sbin/exim4
 EXIM_PKG=exim4-daemon-light
+SA_UPDATE_KEYS=/var/lib/spamassassin/sa-update-keys
 
 missing_of() {
 	missing=""
@@ -37,6 +38,25 @@ install_packages() {
 	apt-get update -q || true
 	# shellcheck disable=SC2086 # a list of names, split on purpose
 	apt-get install -y -q --no-install-recommends $missing
+}
+
+# spamassassin's postinst imports the sa-update signing key with gpg,
+# which leaves a gpg-agent running for that key directory.  Stop that
+# agent only: a process named gpg-agent whose arguments include
+# "--homedir $SA_UPDATE_KEYS".
+stop_sa_update_agent() {
+	for dir in /proc/[0-9]*; do
+		args=$( (tr '\0' ' ' < "$dir/cmdline") 2>/dev/null) ||
+			continue
+		case "$args" in
+		gpg-agent\ *"--homedir $SA_UPDATE_KEYS "* | \
+			*/gpg-agent\ *"--homedir $SA_UPDATE_KEYS "*)
+			kill "${dir#/proc/}" 2>/dev/null || true
+			echo "deps: stopped sa-update's gpg-agent" \
+				"(pid ${dir#/proc/})"
+			;;
+		esac
+	done
 }
 
 # The runtime libraries the Exim binary links against: its Depends line
@@ -82,4 +102,5 @@ prepare_exim() {
 }
 
 install_packages "$@"
+stop_sa_update_agent
 prepare_exim

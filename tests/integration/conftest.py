@@ -144,3 +144,8 @@ def dns_server():
     if not harness.Unbound.available():
         pytest.fail("%s missing: run `make deps`" % harness.UNBOUND)
     yield from _run_mta(harness.Unbound())
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "spam: spam scoring and the comparison with SpamAssassin")

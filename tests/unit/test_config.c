@@ -231,7 +231,7 @@ test_config_contrib(void **state)
 	assert_string_equal(cfg->dns_conf.forwarders[0], "127.0.0.1@53");
 	assert_int_equal(cfg->dns_conf.timeout, 5);
 	assert_null(cfg->dns_conf.trust_anchor);
-	assert_int_equal(filter_chain_count(cfg->chain), 5);
+	assert_int_equal(filter_chain_count(cfg->chain), 6);
 	assert_string_equal(filter_chain_name(cfg->chain, 0), "received");
 	assert_string_equal(filter_chain_name(cfg->chain, 1), "dkim_verify");
 	assert_string_equal(filter_chain_name(cfg->chain, 2), "spf");
@@ -244,7 +244,17 @@ test_config_contrib(void **state)
 	    cfg->filter_settings[3],
 	    "on_reject reject on_quarantine tag psl_file builtin "
 	    "record_file none");
-	assert_string_equal(filter_chain_name(cfg->chain, 4), "authres");
+	assert_string_equal(filter_chain_name(cfg->chain, 4), "spam");
+	assert_string_equal(
+	    cfg->filter_settings[4],
+	    "rules 1 plugins 0 match_limit 100000 max_size 1048576 "
+	    "tag_score 5.0 hold_score off reject_score 15.0 "
+	    "outbound_tag_score off outbound_hold_score off "
+	    "outbound_reject_score off subject_tag off");
+	assert_non_null(cfg->spam);
+	assert_string_equal(cfg->quarantine_dir,
+	                    "/var/spool/postern/quarantine");
+	assert_string_equal(filter_chain_name(cfg->chain, 5), "authres");
 	config_unref(&cfg);
 }
 
@@ -1165,13 +1175,18 @@ test_config_summary(void **state)
 	    "nodefault_zones none\n",
 	    "xclient_networks {127.0.0.0/8, ::1/128}\n",
 	    "internal_networks {127.0.0.0/8, ::1/128}\n",
-	    "filters received dkim_verify spf dmarc authres\n",
+	    "filters received dkim_verify spf dmarc spam authres\n",
 	    "filter dkim_verify max_signatures 5 min_key_bits 1024 "
 	    "dns_error tempfail\n",
 	    "filter spf on_fail reject on_softfail tag on_permerror tag "
 	    "on_temperror tempfail check_helo no trusted_forwarders none\n",
 	    "filter dmarc on_reject reject on_quarantine tag psl_file builtin "
 	    "record_file none\n",
+	    "filter spam rules 1 plugins 0 match_limit 100000 max_size "
+	    "1048576 tag_score 5.0 hold_score off reject_score 15.0 "
+	    "outbound_tag_score off outbound_hold_score off "
+	    "outbound_reject_score off subject_tag off\n",
+	    "quarantine_dir /var/spool/postern/quarantine\n",
 	    "filter authres authserv_id mx.example.org\n",
 	};
 	char *error = NULL, *out;

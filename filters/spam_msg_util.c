@@ -1,0 +1,689 @@
+/*
+ * spam_msg_util.c - SpamAssassin's small helpers, in C: buffers, line
+ * splitting, base64 and quoted-printable decoding (Util.pm's lenient
+ * forms), Content-Type parsing (parse_content_type), URL %-escapes
+ * (url_encode) and host name checks (is_fqdn_valid, is_domain_valid),
+ * plus the PCRE2 wrapper the other spam_msg files use.
+ *
+ * Every function takes any octets and never fails; regex failures
+ * (the match limit) count as no match.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filters/spam_msg_private.h"
+#include "util/xalloc.h"
+
+/*
+ * Buffers
+ */
+
+static void
+buf_grow(struct spam_msg_buf *b, size_t n)
+{
+	size_t want = b->len + n + 1;
+
+	if (want <= b->cap)
+		return;
+	b->cap = b->cap == 0 ? 64 : b->cap;
+	while (b->cap < want)
+		b->cap *= 2;
+	b->s = xrealloc(b->s, b->cap);
+}
+
+void
+spam_msg_buf_add(struct spam_msg_buf *b, const char *s, size_t n)
+{
+	buf_grow(b, n);
+	if (n > 0)
+		memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+void
+spam_msg_buf_addc(struct spam_msg_buf *b, char c)
+{
+	spam_msg_buf_add(b, &c, 1);
+}
+
+void
+spam_msg_buf_adds(struct spam_msg_buf *b, const char *s)
+{
+	spam_msg_buf_add(b, s, strlen(s));
+}
+
+char *
+spam_msg_buf_take(struct spam_msg_buf *b, size_t *len_r)
+{
+	char *s = b->s;
+
+	if (s == NULL)
+		s = xstrdup("");
+	if (len_r != NULL)
+		*len_r = b->len;
+	b->s = NULL;
+	b->len = b->cap = 0;
+	return s;
+}
+
+void
+spam_msg_buf_free(struct spam_msg_buf *b)
+{
+	free(b->s);
+	b->s = NULL;
+	b->len = b->cap = 0;
+}
+
+/*
+ * Regexes
+ */
+
+static pcre2_match_context *re_mctx;
+static pthread_once_t re_once = PTHREAD_ONCE_INIT;
+
+static void
+re_init(void)
+{
+	re_mctx = pcre2_match_context_create(NULL);
+	if (re_mctx == NULL)
+		abort();
+	pcre2_set_match_limit(re_mctx, SPAM_MSG_MATCH_LIMIT);
+}
+
+pcre2_code *
+spam_msg_re_compile(const char *pattern, uint32_t flags)
+{
+	pcre2_code *re;
+	int err;
+	PCRE2_SIZE off;
+
+	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, flags,
+	                   &err, &off, NULL);
+	if (re == NULL)
+		abort(); /* our own pattern: a broken invariant */
+	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+	return re;
+}
+
+int
+spam_msg_re_match(const pcre2_code *re, const char *s, size_t len, size_t off,
+                  struct spam_msg_span *g, int ng)
+{
+	pcre2_match_data *md;
+	PCRE2_SIZE *ov;
+	int rc, i;
+
+	pthread_once(&re_once, re_init);
+	md = pcre2_match_data_create_from_pattern(re, NULL);
+	if (md == NULL)
+		abort();
+	rc = pcre2_match(re, (PCRE2_SPTR)s, len, off, 0, md, re_mctx);
+	if (rc <= 0) {
+		pcre2_match_data_free(md);
+		return 0;
+	}
+	ov = pcre2_get_ovector_pointer(md);
+	for (i = 0; i < ng; i++) {
+		g[i].s = NULL;
+		g[i].len = 0;
+		if (i >= rc || ov[2 * i] == PCRE2_UNSET)
+			continue;
+		g[i].s = s + ov[2 * i];
+		g[i].len = ov[2 * i + 1] - ov[2 * i];
+	}
+	pcre2_match_data_free(md);
+	return 1;
+}
+
+/*
+ * Lines and characters
+ */
+
+struct spam_msg_span *
+spam_msg_util_lines(const char *s, size_t len, size_t *n_r)
+{
+	struct spam_msg_span *v = NULL;
+	size_t n = 0, cap = 0, i = 0, start;
+
+	while (i < len) {
+		const char *nl = memchr(s + i, '\n', len - i);
+
+		start = i;
+		i = nl != NULL ? (size_t)(nl - s) + 1 : len;
+		if (n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			v = xreallocarray(v, cap, sizeof(*v));
+		}
+		v[n].s = s + start;
+		v[n].len = i - start;
+		n++;
+	}
+	*n_r = n;
+	return v;
+}
+
+/* Perl's \s on octets: SP, HT, LF, VT, FF, CR. */
+int
+spam_msg_util_is_ws(unsigned char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/*
+ * Base64 and quoted-printable (Util.pm's base64_decode, qp_decode)
+ */
+
+static int
+b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* The base64 alphabet and '=' only, whitespace removed; returns whether
+ * nothing else was there. */
+static int
+b64_clean(const char *s, size_t len, struct spam_msg_buf *b)
+{
+	int clean = 1;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (spam_msg_util_is_ws(c))
+			continue;
+		if (b64_value(c) < 0 && c != '=') {
+			clean = 0;
+			continue;
+		}
+		spam_msg_buf_addc(b, (char)c);
+	}
+	return clean;
+}
+
+/* Decode values, 4 to 3; a trailing partial group gives what its bits
+ * hold, as unpack("u") does. */
+static char *
+b64_bits(const char *s, size_t len, int pad_value, size_t *len_r)
+{
+	char *out = xmalloc(len / 4 * 3 + 4);
+	unsigned int acc = 0;
+	size_t i, n = 0;
+	int bits = 0, v;
+
+	for (i = 0; i < len; i++) {
+		v = s[i] == '=' ? pad_value : b64_value((unsigned char)s[i]);
+		acc = (acc << 6) | (unsigned int)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[n] = '\0';
+	*len_r = n;
+	return out;
+}
+
+char *
+spam_msg_util_base64(const char *s, size_t len, size_t *len_r)
+{
+	struct spam_msg_buf b = {0};
+	size_t n;
+	int clean;
+	char *out;
+
+	clean = b64_clean(s, len, &b);
+	n = b.len;
+	if (clean && n % 4 == 0 && n >= 2) {
+		/* MIME::Base64: '=' inside counts as 'A', the padding at
+		 * the end ends the data */
+		while (n > 0 && b.s[n - 1] == '=')
+			n--;
+		out = b64_bits(b.s, n, 0, len_r);
+		spam_msg_buf_free(&b);
+		return out;
+	}
+	/* the uudecode path: '=' inside reads as 63, a lone last
+	 * character is dropped */
+	while (n > 0 && b.s[n - 1] == '=')
+		n--;
+	if (n % 4 == 1)
+		n--;
+	out = b64_bits(b.s != NULL ? b.s : "", n, 63, len_r);
+	spam_msg_buf_free(&b);
+	return out;
+}
+
+static int
+hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Blanks before a line end go (RFC 2045 6.7 rule 3). */
+static size_t
+qp_blank_run(const char *s, size_t len, size_t i)
+{
+	size_t j = i;
+
+	while (j < len && (s[j] == ' ' || s[j] == '\t'))
+		j++;
+	if (j < len && s[j] == '\n')
+		return j - i;
+	if (j + 1 < len && s[j] == '\r' && s[j + 1] == '\n')
+		return j - i;
+	return 0;
+}
+
+/* The soft line breaks and the blanks before line ends removed. */
+static void
+qp_unwrap(const char *s, size_t len, struct spam_msg_buf *b)
+{
+	size_t i = 0, skip;
+
+	while (i < len) {
+		skip = qp_blank_run(s, len, i);
+		if (skip > 0) {
+			i += skip;
+			continue;
+		}
+		if (s[i] == '=' && i + 1 < len && s[i + 1] == '\n') {
+			i += 2;
+			continue;
+		}
+		if (s[i] == '=' && i + 2 < len && s[i + 1] == '\r' &&
+		    s[i + 2] == '\n') {
+			i += 3;
+			continue;
+		}
+		spam_msg_buf_addc(b, s[i++]);
+	}
+}
+
+char *
+spam_msg_util_qp(const char *s, size_t len, size_t *len_r)
+{
+	struct spam_msg_buf in = {0}, out = {0};
+	size_t i = 0;
+	int hi, lo;
+
+	qp_unwrap(s, len, &in);
+	while (i < in.len) {
+		if (in.s[i] == '=' && i + 2 < in.len &&
+		    (hi = hex_value((unsigned char)in.s[i + 1])) >= 0 &&
+		    (lo = hex_value((unsigned char)in.s[i + 2])) >= 0) {
+			spam_msg_buf_addc(&out, (char)(hi << 4 | lo));
+			i += 3;
+			continue;
+		}
+		spam_msg_buf_addc(&out, in.s[i++]);
+	}
+	spam_msg_buf_free(&in);
+	return spam_msg_buf_take(&out, len_r);
+}
+
+/*
+ * Content-Type (parse_content_type)
+ */
+
+static pcre2_code *re_ct_boundary, *re_ct_charset, *re_ct_name;
+static pcre2_code *re_ct_name_part;
+static pthread_once_t ct_once = PTHREAD_ONCE_INIT;
+
+static void
+ct_init(void)
+{
+	re_ct_boundary = spam_msg_re_compile(
+	    "\\bboundary\\s*=\\s*(\"[^\"]+|[^\\s\";]+(?=[\\s;]|$))",
+	    PCRE2_CASELESS);
+	re_ct_charset = spam_msg_re_compile(
+	    "\\bcharset\\s*=\\s*[\"']?(.*?)[\"']?(?:;|$)", PCRE2_CASELESS);
+	re_ct_name = spam_msg_re_compile(
+	    "\\b(?:file)?name\\s*=\\s*[\"']?(.*?)[\"']?(?:;|$)",
+	    PCRE2_CASELESS);
+	re_ct_name_part = spam_msg_re_compile(
+	    "\\b(?:file)?name\\*(\\d+)\\s*=\\s*[\"']?(.*?)[\"']?(?:;|$)",
+	    PCRE2_CASELESS);
+}
+
+static char *
+ct_param(const pcre2_code *re, const char *ct, size_t len)
+{
+	struct spam_msg_span g[2];
+
+	if (!spam_msg_re_match(re, ct, len, 0, g, 2) || g[1].s == NULL)
+		return NULL;
+	return xstrndup(g[1].s, g[1].len);
+}
+
+static char *
+ct_boundary(const char *ct, size_t len)
+{
+	char *b = ct_param(re_ct_boundary, ct, len), *w, *r;
+
+	if (b == NULL)
+		return NULL;
+	for (r = w = b; *r != '\0'; r++) {
+		if (*r != '"')
+			*w++ = *r;
+	}
+	*w = '\0';
+	return b;
+}
+
+#define NAME_PARTS_MAX 64
+
+/* RFC 2231 continuations, name*0=...; name*1=...: the last of each
+ * number wins, joined in number order. */
+static char *
+ct_name_parts(const char *ct, size_t len)
+{
+	struct spam_msg_span part[NAME_PARTS_MAX], g[3];
+	struct spam_msg_buf b = {0};
+	unsigned long idx;
+	size_t off, i;
+
+	memset(part, 0, sizeof(part));
+	for (off = 0; spam_msg_re_match(re_ct_name_part, ct, len, off, g, 3);
+	     off = (size_t)(g[0].s - ct) + g[0].len) {
+		idx = strtoul(g[1].s, NULL, 10);
+		if (idx < NAME_PARTS_MAX)
+			part[idx] = g[2];
+		if (g[0].len == 0)
+			break;
+	}
+	for (i = 0; i < NAME_PARTS_MAX; i++) {
+		if (part[i].s != NULL)
+			spam_msg_buf_add(&b, part[i].s, part[i].len);
+	}
+	return b.s != NULL && b.len > 0 ? spam_msg_buf_take(&b, NULL) : NULL;
+}
+
+/* The media type: up to ';', "a/b" only, lowercased. */
+static char *
+ct_type(const char *ct, size_t len, size_t *len_r)
+{
+	size_t i, n;
+	char *t;
+	const char *slash, *semi;
+
+	while (len > 0 && spam_msg_util_is_ws((unsigned char)*ct)) {
+		ct++;
+		len--;
+	}
+	semi = memchr(ct, ';', len);
+	n = semi != NULL ? (size_t)(semi - ct) : len;
+	slash = memchr(ct, '/', n);
+	if (slash != NULL && slash > ct) {
+		i = (size_t)(slash - ct) + 1;
+		while (i < n && ct[i] != '/' &&
+		       !spam_msg_util_is_ws((unsigned char)ct[i]))
+			i++;
+		n = i;
+	}
+	t = xmalloc(n + 1);
+	for (i = 0; i < n; i++) {
+		t[i] = ct[i];
+		if (t[i] >= 'A' && t[i] <= 'Z')
+			t[i] = (char)(t[i] - 'A' + 'a');
+	}
+	t[n] = '\0';
+	*len_r = n;
+	return t;
+}
+
+static int
+ct_is_stripped(unsigned char c)
+{
+	return c <= 0x20 || c >= 0x7f || c == '"' || c == '(' || c == ')' ||
+	       c == ',' || (c >= ':' && c <= '?') || c == '@' ||
+	       (c >= '[' && c <= ']');
+}
+
+static int
+is_type(const char *t, size_t len, const char *want)
+{
+	return len == strlen(want) && memcmp(t, want, len) == 0;
+}
+
+/* Missing or textual types are text/plain, then the characters no type
+ * holds go (NULs too: "t\0ext/html" ends up text/html). */
+static void
+ct_fix_type(char **type, size_t len, int *missing)
+{
+	char *t = *type;
+	size_t i, j = 0;
+	int texty = len >= 4 && memcmp(t, "text", 4) == 0 &&
+	            !(len > 4 && ((t[4] >= 'a' && t[4] <= 'z') ||
+	                          (t[4] >= '0' && t[4] <= '9') || t[4] == '_'));
+
+	if (len == 0)
+		*missing = 1;
+	if (len == 0 || (texty && !is_type(t, len, "text/x-vcard") &&
+	                 !is_type(t, len, "text/calendar") &&
+	                 !is_type(t, len, "text/html"))) {
+		free(t);
+		*type = xstrdup("text/plain");
+		return;
+	}
+	for (i = 0; i < len; i++) {
+		if (!ct_is_stripped((unsigned char)t[i]))
+			t[j++] = t[i];
+	}
+	t[j] = '\0';
+}
+
+int
+spam_msg_util_content_type(const char *ct, size_t len, char **type_r,
+                           char **boundary_r, char **charset_r, char **name_r)
+{
+	int missing = 0;
+	size_t tlen;
+	char *name;
+
+	pthread_once(&ct_once, ct_init);
+	if (ct == NULL || len == 0 || (len == 1 && ct[0] == '0')) {
+		missing = 1;
+		ct = "text/plain; charset=us-ascii";
+		len = strlen(ct);
+	}
+	if (boundary_r != NULL)
+		*boundary_r = ct_boundary(ct, len);
+	if (charset_r != NULL)
+		*charset_r = ct_param(re_ct_charset, ct, len);
+	name = ct_param(re_ct_name, ct, len);
+	if ((name == NULL || *name == '\0' || strcmp(name, "0") == 0)) {
+		free(name);
+		name = ct_name_parts(ct, len);
+	}
+	if (name_r != NULL)
+		*name_r = name;
+	else
+		free(name);
+	*type_r = ct_type(ct, len, &tlen);
+	ct_fix_type(type_r, tlen, &missing);
+	return missing;
+}
+
+/*
+ * URLs (url_encode) and host names
+ */
+
+static void
+url_put_escape(struct spam_msg_buf *b, const char *s)
+{
+	int hi = hex_value((unsigned char)s[1]);
+	int lo = hex_value((unsigned char)s[2]);
+	char lc1 = s[1] >= 'A' && s[1] <= 'F' ? (char)(s[1] + 32) : s[1];
+	char lc2 = s[2] >= 'A' && s[2] <= 'F' ? (char)(s[2] + 32) : s[2];
+
+	/* kept: %20, %7f and anything outside %21-%7e */
+	if ((lc1 == '2' && lc2 == '0') || (lc1 == '7' && lc2 == 'f') ||
+	    strchr("0189abcdef", lc1) != NULL) {
+		spam_msg_buf_add(b, s, 3);
+		return;
+	}
+	spam_msg_buf_addc(b, (char)(hi << 4 | lo));
+}
+
+/* In a character string (wide), a UTF-8 character above U+00FF is
+ * kept as it is; returns its length, 0 for anything else. */
+static size_t
+wide_char(const char *s, size_t len, int wide)
+{
+	unsigned int cp;
+	size_t n;
+
+	if (!wide || (unsigned char)s[0] < 0x80)
+		return 0;
+	n = spam_msg_utf8_get(s, len, &cp);
+	return n > 0 && cp > 0xff ? n : 0;
+}
+
+/* The character at s: a UTF-8 one of wide text, else the octet. */
+static unsigned int
+char_at(const char *s, size_t len, int wide, size_t *n_r)
+{
+	unsigned int cp;
+	size_t n = wide ? spam_msg_utf8_get(s, len, &cp) : 0;
+
+	if (n == 0) {
+		*n_r = 1;
+		return (unsigned char)s[0];
+	}
+	*n_r = n;
+	return cp;
+}
+
+char *
+spam_msg_util_url_encode(const char *s, size_t len, int wide, size_t *len_r)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct spam_msg_buf b = {0};
+	unsigned int c;
+	size_t i, n;
+
+	for (i = 0; i < len; i += n) {
+		n = wide_char(s + i, len - i, wide);
+		if (n > 0) {
+			spam_msg_buf_add(&b, s + i, n);
+			continue;
+		}
+		c = char_at(s + i, len - i, wide, &n);
+		if (c == '%' && i + 2 < len &&
+		    hex_value((unsigned char)s[i + 1]) >= 0 &&
+		    hex_value((unsigned char)s[i + 2]) >= 0) {
+			url_put_escape(&b, s + i);
+			n = 3;
+			continue;
+		}
+		if (c <= 0x20 || c >= 0x7f || c == '"' || c == '%' ||
+		    c == '<' || c == '>') {
+			spam_msg_buf_addc(&b, '%');
+			spam_msg_buf_addc(&b, hex[c >> 4]);
+			spam_msg_buf_addc(&b, hex[c & 15]);
+			continue;
+		}
+		spam_msg_buf_addc(&b, (char)c);
+	}
+	spam_msg_buf_add(&b, "", 0);
+	return spam_msg_buf_take(&b, len_r);
+}
+
+static int
+label_ok(const char *s, size_t len, int top_two)
+{
+	size_t i;
+
+	if (len < 1 || len > 63)
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+
+		if (c == '_' && top_two)
+			return 0;
+		if (!alnum && c != '_' && (c != '-' || i == 0 || i == len - 1))
+			return 0;
+	}
+	return 1;
+}
+
+int
+spam_msg_util_fqdn_valid(const char *host, size_t len)
+{
+	char low[256];
+	size_t i, nlabels = 1, start = 0, seen = 0;
+
+	while (len > 0 && host[len - 1] == '.')
+		len--;
+	if (len > 253 || len == 0)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = host[i];
+
+		low[i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+		nlabels += c == '.';
+	}
+	if (nlabels < 2)
+		return 0;
+	for (i = 0; i <= len; i++) {
+		if (i < len && low[i] != '.')
+			continue;
+		seen++;
+		if (!label_ok(low + start, i - start, nlabels - seen < 2))
+			return 0;
+		start = i + 1;
+	}
+	return 1;
+}
+
+int
+spam_msg_util_domain_valid(const char *dom, size_t len)
+{
+	char tld[64];
+	size_t i, start;
+	const char *dot;
+
+	for (i = 0; i < len; i++) {
+		if (spam_msg_util_is_ws((unsigned char)dom[i]))
+			return 0;
+	}
+	dot = NULL;
+	for (i = len; i > 0; i--) {
+		if (dom[i - 1] == '.') {
+			dot = dom + i - 1;
+			break;
+		}
+	}
+	if (dot == NULL)
+		return 0;
+	start = (size_t)(dot - dom) + 1;
+	if (len - start == 0 || len - start >= sizeof(tld))
+		return 0;
+	for (i = start; i < len; i++) {
+		char c = dom[i];
+
+		tld[i - start] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+	}
+	return spam_msg_tlds_known(tld, len - start);
+}
