@@ -32,6 +32,14 @@ Authentication-Results.  The addresses given with XCLIENT are only data:
 every connection is to 127.0.0.1, and SPF is not checked for 127.0.0.0/8
 clients, hence XCLIENT.
 
+Last, spam (issue 5): one more postern with `filter spam` loading
+postern's own rules (contrib/rules) and Debian's SpamAssassin rules
+(/usr/share/spamassassin, plugins as /etc/spamassassin/*.pre load them).
+`postern score` shows how a pill-spam message scores, rule by rule;
+sent through postern it is refused at end of data with 550 5.7.1 and
+never reaches Postfix.  A milder one is delivered tagged: X-Spam-Flag,
+X-Spam-Status with the rules hit, a [SPAM] subject.
+
 Run by `make demo`; exits 1 when an expectation fails (the outbound
 message not delivered or a signature not verifying; a spoofed message
 not refused as described or delivered; the authorized one not delivered
@@ -54,6 +62,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import dkimtools as dt  # noqa: E402
 import harness  # noqa: E402
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SENDER = "alice@example.org"
 RECIPIENT = "bob@example.net"
 HELO = "workstation.example.org"
@@ -111,21 +120,32 @@ class Conversation:
             sep = "-" if i < len(parts) - 1 else " "
             self.lines.append("S: %d%s%s" % (code, sep, part))
 
-    def send(self, host, port, msg):
+    def send(self, host, port, msg, sender=SENDER, rcpts=(RECIPIENT,)):
+        """One transaction; msg is an EmailMessage or bytes.  The final
+        reply is kept as .final = (code, text)."""
         smtp = smtplib.SMTP(timeout=30)
         code, text = smtp.connect(host, port)
         client_port = smtp.sock.getsockname()[1]
         self.got(code, text)
         self.said("EHLO " + HELO)
         self.got(*smtp.ehlo(HELO))
-        self.said("MAIL FROM:<%s>" % SENDER)
-        self.got(*smtp.mail(SENDER))
-        self.said("RCPT TO:<%s>" % RECIPIENT)
-        self.got(*smtp.rcpt(RECIPIENT))
-        data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+        self.said("MAIL FROM:<%s>" % sender)
+        self.got(*smtp.mail(sender))
+        for rcpt in rcpts:
+            self.said("RCPT TO:<%s>" % rcpt)
+            self.got(*smtp.rcpt(rcpt))
+        if not isinstance(msg, bytes):
+            msg = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
         self.said("DATA")
-        self.said("  ... %d octets of message, then '.' ..." % len(data))
-        self.got(*smtp.data(data))
+        self.said("  ... %d octets of message, then '.' ..." % len(msg))
+        try:
+            self.final = smtp.data(msg)
+        except smtplib.SMTPDataError as e:
+            self.final = (e.smtp_code, e.smtp_error)
+        self.got(*self.final)
+        if isinstance(self.final[1], bytes):
+            self.final = (self.final[0], self.final[1].decode(
+                "utf-8", "replace"))
         self.said("QUIT")
         self.got(*smtp.quit())
         return client_port
@@ -645,6 +665,131 @@ def inbound_sessions(checks, postfix, strict, tagging):
     show_authorized(checks, postfix, strict)
 
 
+# ------------------------------------------------------------------ spam
+
+SA_RULES = "/usr/share/spamassassin"
+SPAM_USER = "bob"
+
+
+def sa_plugins():
+    """The plugins SpamAssassin's .pre files load, for ifplugin."""
+    names = []
+    for pre in sorted(os.listdir("/etc/spamassassin")):
+        if not pre.endswith(".pre"):
+            continue
+        with open(os.path.join("/etc/spamassassin", pre)) as f:
+            for line in f:
+                m = re.match(r"\s*loadplugin\s+(\S+)", line)
+                if m:
+                    names.append(m.group(1))
+    return names
+
+
+def spam_extra():
+    rules = [os.path.join(ROOT, "contrib", "rules"), SA_RULES]
+    return "filter spam {\n\trules = {%s}\n\tplugins = {%s}\n" \
+        "\ttag_score = 5.0  reject_score = 15.0\n" \
+        '\tsubject_tag = "[SPAM]"\n}' % (
+            ", ".join('"%s"' % r for r in rules),
+            ",\n\t\t".join('"%s"' % p for p in sa_plugins()))
+
+
+def pill_spam():
+    return harness.make_message(
+        subject="Cheap VIAGRA and CIALIS - 80% OFF!!!",
+        sender="Pharmacy Outlet <offers@pharma-outlet.top>",
+        to="undisclosed-recipients:;",
+        body=textwrap.dedent("""\
+            Dear friend,
+
+            Buy viagra and cialis online, no prescription needed.
+            100% guaranteed, act now: limited time offer!
+
+            Order here: http://203.0.113.77/shop/?id=8812
+            To be removed from our list reply with REMOVE.
+            """).replace("\n", "\r\n").encode())
+
+
+def mild_spam():
+    return harness.make_message(
+        subject="URGENT: your account will be suspended",
+        sender="Account Team <security@mail-check.top>",
+        to=SPAM_USER + "@example.net",
+        body=textwrap.dedent("""\
+            Dear customer,
+
+            your account has been suspended. Verify your account within
+            24 hours: https://bit.ly/3xYzAbc
+            """).replace("\n", "\r\n").encode())
+
+
+def show_score(postern, message, workdir):
+    path = os.path.join(workdir, "pill-spam.eml")
+    with open(path, "wb") as f:
+        f.write(message)
+    r = subprocess.run([harness.POSTERN, "score", "-c", postern.conf, path],
+                       capture_output=True, text=True, timeout=60)
+    print("$ postern score -c %s %s" % (postern.conf, path))
+    sys.stdout.write(r.stdout + r.stderr)
+    return r.returncode
+
+
+def spam_session(postfix, postern, message):
+    postfix.mark_log()
+    conv = Conversation()
+    client_port = conv.send(postern.host, postern.port, message,
+                            sender="offers@pharma-outlet.top",
+                            rcpts=[SPAM_USER + "@example.net"])
+    print("\n".join(conv.lines))
+    postern.wait_log(r"disconnect", timeout=5)
+    postfix.wait_idle(timeout=15)
+    print("\npostern's log for this session:")
+    print("\n".join(postern.session_lines(client_port)) or postern.log())
+    return conv
+
+
+def spam(checks, postfix, workdir):
+    postern = harness.Postern(postfix.address, extra=spam_extra())
+    try:
+        postern.start()
+        section("Spam: postern with its own rules and SpamAssassin's")
+        print("postern %s:%d -> Postfix %s, every client inbound:" % (
+            postern.host, postern.port, postfix.address))
+        check = subprocess.run([harness.POSTERN, "-t", "-c", postern.conf],
+                               capture_output=True, text=True, timeout=60)
+        print("\n".join(l for l in check.stdout.splitlines()
+                        if l.startswith(("filter spam", "spam "))))
+        section("How the pill spam scores (postern score)")
+        show_score(postern, pill_spam(), workdir)
+        before = len(postfix.messages(SPAM_USER))
+        section("Spam 1: the pill spam sent through postern")
+        conv = spam_session(postfix, postern, pill_spam())
+        final = conv.final
+        checks.expect(final is not None and final[0] == 550 and
+                      "rejected as spam" in final[1],
+                      "pill spam refused at end of data with 550 5.7.1",
+                      final)
+        checks.expect(len(postfix.messages(SPAM_USER)) == before,
+                      "pill spam not delivered")
+        section("Spam 2: an account-phishing message, tagged")
+        spam_session(postfix, postern, mild_spam())
+        msgs = postfix.wait_messages(SPAM_USER, before + 1,
+                                     timeout=30)[before:]
+        raw = dt.crlf(msgs[0]) if msgs else b""
+        print("\nHeader of the message as delivered:")
+        sys.stdout.write(raw.split(b"\r\n\r\n")[0].decode(
+            "utf-8", "replace") + "\n")
+        checks.expect(b"X-Spam-Flag: YES" in raw and
+                      b"Subject: [SPAM] URGENT" in raw,
+                      "phishing message delivered with X-Spam-Flag: YES "
+                      "and a [SPAM] subject")
+    finally:
+        status = postern.stop()
+        checks.expect(status == 0, "spam postern stopped cleanly",
+                      "exit status %r" % status)
+        postern.cleanup()
+
+
 # ------------------------------------------------------------------ main
 
 def newest_file(maildir):
@@ -674,6 +819,7 @@ def run(postfix, unbound, workdir):
     checks.expect(status == 0, "outbound postern stopped cleanly",
                   "exit status %r" % status)
     inbound(checks, postfix, unbound)
+    spam(checks, postfix, workdir)
     return checks.summary()
 
 
