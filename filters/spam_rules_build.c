@@ -84,7 +84,11 @@ placeholder(struct build *b, const struct spam_def *d, const char *reason)
 	spam_rules_skip(b->rs, reason);
 }
 
-/* A %{TAG} template (SpamAssassin 4's captured tags). */
+/* A %{TAG} template (SpamAssassin 4's captured tags).
+ * XXX Rules using templates are skipped ("capture"): filling them
+ * needs the tags other rules capture, per message, and a regex
+ * compiled per message.  SpamAssassin runs such a rule only when its
+ * tags were captured; six T_ and __ stock rules use them. */
 static int
 has_template(const char *re)
 {
@@ -184,9 +188,9 @@ def_build(struct build *b, const struct spam_def *d)
 	             (d->kind == SPAM_DEF_SKIPPED && d->eval))) {
 		r = rule_add(b, d->name, SPAM_RULE_FACT);
 		/* a fact only a score line names scores 0 without one */
-		r->score = d->kind == SPAM_DEF_NONE && !d->has_score
-		               ? 0
-		               : def_score(d);
+		r->score = d->kind == SPAM_DEF_NONE && !d->has_score ? 0
+		           : d->has_score ? d->score_net
+		                          : default_score(d);
 		rule_settings(r, d);
 		return;
 	}

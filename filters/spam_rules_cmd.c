@@ -207,9 +207,11 @@ def_regex(struct spam_load *ld, const char *name, int kind, const char *text)
  */
 
 /* The modifiers of a field as a form; -1 for one spam_msg does not
- * give (:host..., and :name:raw, the display name undecoded), -2 for
- * one SpamAssassin refuses.  :addr:raw is :addr (SpamAssassin takes
- * addresses from the raw field either way). */
+ * give, -2 for one SpamAssassin refuses.  :addr:raw is :addr
+ * (SpamAssassin takes addresses from the raw field either way).
+ * XXX :host, :domain, :ip, :revip, :first, :last and :name:raw (the
+ * display name undecoded) have no spam_msg form; such rules are
+ * skipped ("header-modifier"); one stock rule uses :name:raw. */
 static int
 header_form(const char *mods)
 {
@@ -531,8 +533,11 @@ cmd_score(struct spam_file *f, char *value)
 		f->ld->lines_bad++;
 		return 0;
 	}
-	/* score set 0: the first of four */
+	/* score set 0, the first of four, for rules; set 1, the second,
+	 * for facts: those are results of network tests postern ran. */
 	d->score = relative ? d->score + v[0] : v[0];
+	d->score_net = relative ? d->score_net + v[n == 4 ? 1 : 0]
+	                        : v[n == 4 ? 1 : 0];
 	d->has_score = 1;
 	return 0;
 }

@@ -6,9 +6,11 @@
  * holds one of them; an Aho-Corasick automaton over every atom of the
  * rules of a kind finds, in one pass over the text (folded to lower
  * case by the automaton's octet classes), the atoms present and so the
- * rules worth running.  The automaton is a full transition table over
- * the classes of the octets the atoms use, built once with the rule
- * set and only read when scanning.
+ * rules worth running.  The automaton works on classes of the octets
+ * the atoms use; the root has a transition table, the other states
+ * their trie edges and failure links, which keeps it small enough for
+ * the CPU's caches (a full table for the stock body rules is 5 MB).
+ * It is built once with the rule set and only read when scanning.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,11 +24,14 @@
 struct spam_prefilter {
 	unsigned char cls[256]; /* octet -> class, 0: in no atom */
 	size_t ncls;
-	uint32_t *next; /* nstates * ncls transitions */
+	uint32_t *root;   /* the root's transitions by class, 0: stay */
+	uint32_t *efirst; /* the children of s: edges efirst[s]..[s+1] */
+	unsigned char *ecls;
+	uint32_t *eto;
+	uint32_t *fail;
 	int32_t *atom;  /* the atom ending at a state, -1 */
 	uint32_t *link; /* next state on the failure chain with an atom */
 	size_t nstates;
-	size_t cap;
 	size_t natoms;
 	size_t *first; /* the rules of atom a: rules[first[a]..first[a+1]) */
 	size_t *rules;
@@ -37,24 +42,25 @@ struct pf_build {
 	struct spam_map atoms; /* atom -> index */
 	char **text;           /* atoms by index */
 	size_t *count;         /* rules per atom */
+	uint32_t *next;        /* the trie, nstates * ncls, NO_STATE */
+	size_t cap;
 };
 
 static uint32_t
-state_new(struct spam_prefilter *pf)
+state_new(struct pf_build *b)
 {
+	struct spam_prefilter *pf = b->pf;
 	size_t i;
 
-	if (pf->nstates == pf->cap) {
-		pf->cap = pf->cap == 0 ? 256 : pf->cap * 2;
-		pf->next = xreallocarray(pf->next, pf->cap * pf->ncls,
-		                         sizeof(*pf->next));
-		pf->atom = xreallocarray(pf->atom, pf->cap, sizeof(*pf->atom));
-		pf->link = xreallocarray(pf->link, pf->cap, sizeof(*pf->link));
+	if (pf->nstates == b->cap) {
+		b->cap = b->cap == 0 ? 256 : b->cap * 2;
+		b->next =
+		    xreallocarray(b->next, b->cap * pf->ncls, sizeof(*b->next));
+		pf->atom = xreallocarray(pf->atom, b->cap, sizeof(*pf->atom));
 	}
 	for (i = 0; i < pf->ncls; i++)
-		pf->next[pf->nstates * pf->ncls + i] = NO_STATE;
+		b->next[pf->nstates * pf->ncls + i] = NO_STATE;
 	pf->atom[pf->nstates] = -1;
-	pf->link[pf->nstates] = 0;
 	return (uint32_t)pf->nstates++;
 }
 
@@ -78,58 +84,93 @@ classes_make(struct spam_prefilter *pf, const struct pf_build *b)
 }
 
 static void
-trie_add(struct spam_prefilter *pf, const char *atom, size_t index)
+trie_add(struct pf_build *b, const char *atom, size_t index)
 {
-	uint32_t s = 0, *t;
+	struct spam_prefilter *pf = b->pf;
+	uint32_t s = 0, n;
+	size_t at;
 
 	for (; *atom != '\0'; atom++) {
-		t = &pf->next[s * pf->ncls + pf->cls[(unsigned char)*atom]];
-		if (*t == NO_STATE) {
-			uint32_t n = state_new(pf);
-
-			/* state_new() may have moved the table */
-			t = &pf->next[s * pf->ncls +
-			              pf->cls[(unsigned char)*atom]];
-			*t = n;
+		at = s * pf->ncls + pf->cls[(unsigned char)*atom];
+		if (b->next[at] == NO_STATE) {
+			n = state_new(b); /* may move b->next */
+			b->next[at] = n;
 		}
-		s = *t;
+		s = b->next[at];
 	}
 	pf->atom[s] = (int32_t)index;
 }
 
-/* Failure links breadth first, missing transitions filled in. */
-static void
-links_make(struct spam_prefilter *pf)
+/* The failure link of t, reached from s (not the root) by class c. */
+static uint32_t
+fail_of(const struct pf_build *b, uint32_t s, size_t c, uint32_t t)
 {
+	const struct spam_prefilter *pf = b->pf;
+	size_t k = pf->ncls;
+	uint32_t f = pf->fail[s];
+
+	while (f != 0 && b->next[f * k + c] == NO_STATE)
+		f = pf->fail[f];
+	f = b->next[f * k + c];
+	return f != NO_STATE && f != t ? f : 0;
+}
+
+/* Failure links and output links, breadth first. */
+static void
+links_make(struct pf_build *b)
+{
+	struct spam_prefilter *pf = b->pf;
 	uint32_t *queue = xcalloc(pf->nstates + 1, sizeof(*queue));
-	uint32_t *fail = xcalloc(pf->nstates + 1, sizeof(*fail));
 	size_t head = 0, tail = 0, c, k = pf->ncls;
 	uint32_t s, t, f;
 
+	pf->fail = xcalloc(pf->nstates + 1, sizeof(*pf->fail));
+	pf->link = xcalloc(pf->nstates + 1, sizeof(*pf->link));
 	for (c = 0; c < k; c++) {
-		t = pf->next[c];
-		if (t == NO_STATE) {
-			pf->next[c] = 0;
-			continue;
-		}
-		queue[tail++] = t;
+		if (b->next[c] != NO_STATE)
+			queue[tail++] = b->next[c];
 	}
 	while (head < tail) {
 		s = queue[head++];
 		for (c = 0; c < k; c++) {
-			t = pf->next[s * k + c];
-			f = pf->next[fail[s] * k + c];
-			if (t == NO_STATE) {
-				pf->next[s * k + c] = f;
+			t = b->next[s * k + c];
+			if (t == NO_STATE)
 				continue;
-			}
-			fail[t] = f;
+			f = fail_of(b, s, c, t);
+			pf->fail[t] = f;
 			pf->link[t] = pf->atom[f] >= 0 ? f : pf->link[f];
 			queue[tail++] = t;
 		}
 	}
 	free(queue);
-	free(fail);
+}
+
+/* The trie's edges kept compact: the root's as a table, the others as
+ * lists per state. */
+static void
+edges_make(struct pf_build *b)
+{
+	struct spam_prefilter *pf = b->pf;
+	size_t s, c, e = 0, k = pf->ncls;
+	uint32_t t;
+
+	pf->root = xcalloc(k, sizeof(*pf->root));
+	for (c = 0; c < k; c++)
+		pf->root[c] = b->next[c] == NO_STATE ? 0 : b->next[c];
+	pf->efirst = xcalloc(pf->nstates + 1, sizeof(*pf->efirst));
+	pf->ecls = xcalloc(pf->nstates + 1, sizeof(*pf->ecls));
+	pf->eto = xcalloc(pf->nstates + 1, sizeof(*pf->eto));
+	for (s = 0; s < pf->nstates; s++) {
+		pf->efirst[s] = (uint32_t)e;
+		for (c = 0; s > 0 && c < k; c++) {
+			t = b->next[s * k + c];
+			if (t == NO_STATE)
+				continue;
+			pf->ecls[e] = (unsigned char)c;
+			pf->eto[e++] = t;
+		}
+	}
+	pf->efirst[pf->nstates] = (uint32_t)e;
 }
 
 /* Atoms made indices; count per atom in b->count. */
@@ -190,14 +231,16 @@ spam_prefilter_new(const struct spam_atoms *sets, const size_t *rules, size_t n)
 	b.pf = xcalloc(1, sizeof(*b.pf));
 	atoms_index(&b, sets, n);
 	classes_make(b.pf, &b);
-	state_new(b.pf);
+	state_new(&b);
 	for (i = 0; i < b.pf->natoms; i++)
-		trie_add(b.pf, b.text[i], i);
-	links_make(b.pf);
+		trie_add(&b, b.text[i], i);
+	links_make(&b);
+	edges_make(&b);
 	rules_index(&b, sets, rules, n);
 	spam_map_deinit(&b.atoms);
 	free(b.text);
 	free(b.count);
+	free(b.next);
 	return b.pf;
 }
 
@@ -208,7 +251,11 @@ spam_prefilter_free(struct spam_prefilter **pfp)
 
 	if (pf == NULL)
 		return;
-	free(pf->next);
+	free(pf->root);
+	free(pf->efirst);
+	free(pf->ecls);
+	free(pf->eto);
+	free(pf->fail);
 	free(pf->atom);
 	free(pf->link);
 	free(pf->first);
@@ -221,6 +268,21 @@ size_t
 spam_prefilter_atoms(const struct spam_prefilter *pf)
 {
 	return pf->natoms;
+}
+
+/* The state after st on an octet of class c (not 0). */
+static uint32_t
+step(const struct spam_prefilter *pf, uint32_t st, unsigned char c)
+{
+	uint32_t e;
+
+	for (; st != 0; st = pf->fail[st]) {
+		for (e = pf->efirst[st]; e < pf->efirst[st + 1]; e++) {
+			if (pf->ecls[e] == c)
+				return pf->eto[e];
+		}
+	}
+	return pf->root[c];
 }
 
 /* Atom a found in text: its rules marked. */
@@ -245,10 +307,13 @@ spam_prefilter_scan(const struct spam_prefilter *pf, const char *s, size_t len,
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
 	uint32_t st = 0, t;
+	unsigned char c;
 	size_t a;
 
 	for (; p < end; p++) {
-		st = pf->next[st * pf->ncls + pf->cls[*p]];
+		/* an octet in no atom: no partial match survives it */
+		c = pf->cls[*p];
+		st = c == 0 ? 0 : step(pf, st, c);
 		t = pf->atom[st] >= 0 ? st : pf->link[st];
 		for (; t != 0; t = pf->link[t]) {
 			a = (size_t)pf->atom[t];

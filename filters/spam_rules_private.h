@@ -123,6 +123,7 @@ struct spam_def {
 	/* settings, whichever line they came from */
 	int has_score;
 	double score;
+	double score_net; /* score set 1: facts are network tests */
 	char *describe;
 	char *tflags;
 	int replace; /* named by replace_rules */

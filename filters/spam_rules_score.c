@@ -17,7 +17,11 @@
  *
  * Facts hold when the caller says so, whatever their score (their
  * SpamAssassin counterparts are network tests, which -L leaves out).
- * SPAM_REPORT_ALL also runs zero-score rules, for the report only.
+ * SPAM_REPORT_ALL also runs zero-score rules, for the report only
+ * (they still give their metas 0).  Rules skipped at loading (eval:
+ * tests above all) count as not hit: XXX SpamAssassin's eval tests
+ * (body length, relays, freemail...) are code postern does not have;
+ * metas built on them differ.
  *
  * The rule set is only read; each call has its own PCRE2 match data,
  * match context (the limits) and JIT stack, so calls may run on

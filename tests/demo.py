@@ -34,7 +34,8 @@ clients, hence XCLIENT.
 
 Last, spam (issue 5): one more postern with `filter spam` loading
 postern's own rules (contrib/rules) and Debian's SpamAssassin rules
-(/usr/share/spamassassin, plugins as /etc/spamassassin/*.pre load them).
+(/usr/share/spamassassin, after the .pre files in /etc/spamassassin that
+load its plugins).
 `postern score` shows how a pill-spam message scores, rule by rule;
 sent through postern it is refused at end of data with 550 5.7.1 and
 never reaches Postfix.  A milder one is delivered tagged: X-Spam-Flag,
@@ -671,27 +672,17 @@ SA_RULES = "/usr/share/spamassassin"
 SPAM_USER = "bob"
 
 
-def sa_plugins():
-    """The plugins SpamAssassin's .pre files load, for ifplugin."""
-    names = []
-    for pre in sorted(os.listdir("/etc/spamassassin")):
-        if not pre.endswith(".pre"):
-            continue
-        with open(os.path.join("/etc/spamassassin", pre)) as f:
-            for line in f:
-                m = re.match(r"\s*loadplugin\s+(\S+)", line)
-                if m:
-                    names.append(m.group(1))
-    return names
-
-
 def spam_extra():
-    rules = [os.path.join(ROOT, "contrib", "rules"), SA_RULES]
-    return "filter spam {\n\trules = {%s}\n\tplugins = {%s}\n" \
+    """SpamAssassin's .pre files (its plugins and compat settings), its
+    rules, then postern's (last, so that their fact scores count)."""
+    pre = sorted(os.path.join("/etc/spamassassin", n)
+                 for n in os.listdir("/etc/spamassassin")
+                 if n.endswith(".pre"))
+    rules = pre + [SA_RULES, os.path.join(ROOT, "contrib", "rules")]
+    return "filter spam {\n\trules = {%s}\n" \
         "\ttag_score = 5.0  reject_score = 15.0\n" \
-        '\tsubject_tag = "[SPAM]"\n}' % (
-            ", ".join('"%s"' % r for r in rules),
-            ",\n\t\t".join('"%s"' % p for p in sa_plugins()))
+        '\tsubject_tag = "[SPAM]"\n}' % ",\n\t\t".join(
+            '"%s"' % r for r in rules)
 
 
 def pill_spam():

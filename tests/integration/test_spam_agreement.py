@@ -169,10 +169,17 @@ def sa(files):
             "plugins": plugins, "results": parse_hits(out)}
 
 
+def pre_files():
+    return [os.path.join(SA_SITE, n) for n in sorted(os.listdir(SA_SITE))
+            if n.endswith(".pre")]
+
+
 def postern_base():
-    argv = [POSTERN, "score", "-r", SA_RULES]
-    for p in pre_plugins():
-        argv += ["-p", p]
+    """SpamAssassin's order: the .pre files (loadplugin, enable_compat),
+    then the stock rules."""
+    argv = [POSTERN, "score"]
+    for f in pre_files() + [SA_RULES]:
+        argv += ["-r", f]
     return argv
 
 
