@@ -1029,9 +1029,13 @@ def spamc_round(port, files):
 
 
 def postern_score_argv(files, repeat, plugins):
-    argv = [POSTERN, "score", "-q", "-n", str(repeat), "-r", SA_RULES]
-    for p in plugins:
-        argv += ["-p", p]
+    """SpamAssassin's order: its .pre files (they load the plugins and
+    set enable_compat), then the stock rules."""
+    argv = [POSTERN, "score", "-q", "-n", str(repeat)]
+    pre = sorted(os.path.join(SA_SITE, n) for n in os.listdir(SA_SITE)
+                 if n.endswith(".pre"))
+    for path in pre + [SA_RULES]:
+        argv += ["-r", path]
     return argv + files
 
 
