@@ -312,24 +312,28 @@ evaluate_one(const struct dmarc_conf *conf, const struct filter_txn *t,
 }
 
 /* What the local settings make of the disposition; the evaluation then
- * says what was done, for the report (override "local_policy"). */
-static void
+ * says what was done, for the report (override "local_policy").  A
+ * held message counts as quarantined.  Returns 1 when the setting says
+ * hold. */
+static int
 local_policy(const struct dmarc_conf *conf, struct policy_dmarc_eval *e)
 {
 	enum filter_dmarc_action act;
 	enum policy_dmarc_policy done;
 
 	if (e->disposition == POLICY_DMARC_NONE)
-		return;
+		return 0;
 	act = e->disposition == POLICY_DMARC_REJECT ? conf->on_reject
 	                                            : conf->on_quarantine;
 	done = act == FILTER_DMARC_REJECT ? POLICY_DMARC_REJECT
-	       : act == FILTER_DMARC_TAG  ? POLICY_DMARC_QUARANTINE
-	                                  : POLICY_DMARC_NONE;
+	       : act == FILTER_DMARC_TAG || act == FILTER_DMARC_HOLD
+	           ? POLICY_DMARC_QUARANTINE
+	           : POLICY_DMARC_NONE;
 	if (done != e->disposition) {
 		e->disposition = done;
 		e->override = "local_policy";
 	}
+	return act == FILTER_DMARC_HOLD;
 }
 
 static void
@@ -425,15 +429,17 @@ state_fact(struct filter_txn *t, struct policy_dmarc_eval *const *ev, size_t n)
 /* Act on the strictest disposition of the evaluations. */
 static void
 act(struct filter_txn *t, struct policy_dmarc_eval *const *ev, size_t n,
-    struct filter_verdict *v)
+    unsigned int hold, struct filter_verdict *v)
 {
 	const struct policy_dmarc_eval *worst = ev[0];
+	size_t i, w = 0;
 	int failed = 0;
-	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (ev[i]->disposition > worst->disposition)
+		if (ev[i]->disposition > worst->disposition) {
 			worst = ev[i];
+			w = i;
+		}
 		failed |= ev[i]->result == POLICY_DMARC_RESULT_FAIL;
 	}
 	state_fact(t, ev, n);
@@ -444,9 +450,14 @@ act(struct filter_txn *t, struct policy_dmarc_eval *const *ev, size_t n,
 		filter_verdict_set(v, FILTER_REJECT, 550, "5.7.1",
 		                   "DMARC policy of %s rejects the message",
 		                   worst->header_from);
-	else if (worst->disposition == POLICY_DMARC_QUARANTINE)
+	else if (worst->disposition == POLICY_DMARC_QUARANTINE) {
 		filter_txn_prepend_header(t, DMARC_HEADER, "quarantine");
-	else if (failed)
+		if (hold & (1u << w))
+			filter_verdict_set(v, FILTER_HOLD, 250, "2.7.0",
+			                   "message held for review (DMARC "
+			                   "policy of %s)",
+			                   worst->header_from);
+	} else if (failed)
 		filter_txn_prepend_header(t, DMARC_HEADER, "fail");
 }
 
@@ -458,6 +469,7 @@ dmarc_eom(void *confp, struct filter_session *s, struct filter_txn *t,
 	struct policy_dmarc_eval *ev[DMARC_DOMAINS_MAX];
 	struct dmarc_authors a;
 	const char *error = NULL;
+	unsigned int hold = 0;
 	size_t i, n;
 
 	if (s->outbound)
@@ -473,10 +485,11 @@ dmarc_eom(void *confp, struct filter_session *s, struct filter_txn *t,
 	for (i = 0; i < n; i++) {
 		ev[i] = evaluate_one(conf, t, a.ndomains > 0 ? a.domain[i] : "",
 		                     a.problem);
-		local_policy(conf, ev[i]);
+		if (local_policy(conf, ev[i]))
+			hold |= 1u << i;
 		record(conf, t, ev[i]);
 	}
-	act(t, ev, n, v);
+	act(t, ev, n, hold, v);
 	for (i = 0; i < n; i++)
 		free(ev[i]);
 }

@@ -18,6 +18,7 @@ enum filter_dmarc_action {
 	FILTER_DMARC_ACCEPT = 0, /* record and report only */
 	FILTER_DMARC_TAG,        /* add X-Postern-DMARC: quarantine */
 	FILTER_DMARC_REJECT,     /* 550 5.7.1 */
+	FILTER_DMARC_HOLD,       /* tag and keep in quarantine_dir */
 };
 
 struct filter_dmarc_opts {

@@ -304,9 +304,10 @@ static const struct enum_spec enum_specs[] = {
      "tag, reject or accept"},
     {"filter", "on_temperror", config_spf_temperror_words,
      "tempfail or accept"},
-    {"filter", "on_reject", config_dmarc_action_words, "reject, tag or accept"},
+    {"filter", "on_reject", config_dmarc_action_words,
+     "reject, hold, tag or accept"},
     {"filter", "on_quarantine", config_dmarc_action_words,
-     "tag, reject or accept"},
+     "tag, hold, reject or accept"},
 };
 
 int

@@ -66,10 +66,9 @@ const char *const config_long_lines_words[] = {
 };
 
 const char *const config_dmarc_action_words[] = {
-    [FILTER_DMARC_ACCEPT] = "accept",
-    [FILTER_DMARC_TAG] = "tag",
-    [FILTER_DMARC_REJECT] = "reject",
-    [FILTER_DMARC_REJECT + 1] = NULL,
+    [FILTER_DMARC_ACCEPT] = "accept", [FILTER_DMARC_TAG] = "tag",
+    [FILTER_DMARC_REJECT] = "reject", [FILTER_DMARC_HOLD] = "hold",
+    [FILTER_DMARC_HOLD + 1] = NULL,
 };
 
 const char *const config_spf_action_words[] = {

@@ -335,6 +335,23 @@ def test_on_quarantine_reject(dmarc_postern, postfix):
     assert rec["policy_evaluated"]["reason"] == "local_policy", rec
 
 
+def test_on_quarantine_hold_keeps_the_message(start_postern, postfix, zone,
+                                              tmp_path):
+    held_dir = tmp_path / "held"
+    held_dir.mkdir()
+    p = start_postern(postfix, extra='quarantine_dir = "%s"\n%s' % (
+        held_dir, dmarc_config(zone, on_quarantine="hold")))
+    final = send_from(p, message("x@" + QUAR), "x@" + QUAR, OUTSIDE)
+    assert (final.code, final.enhanced) == (250, "2.7.0"), final
+    assert "held for review (DMARC policy of %s)" % QUAR in final.text
+    assert_not_delivered(postfix)
+    [held] = list(held_dir.iterdir())
+    raw = held.read_bytes()
+    assert raw.startswith(b"Return-Path: <x@%s>\r\n" % QUAR.encode())
+    assert b"filter=dmarc; message held for review" in raw
+    assert dmarc_header(raw) == ["quarantine"], dmarc_header(raw)
+
+
 def test_on_reject_tag_delivers_quarantined(dmarc_postern, postfix):
     p = dmarc_postern(on_reject="tag")
     final = send_from(p, message("x@" + BANK), "x@" + BANK, OUTSIDE)
