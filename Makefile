@@ -59,7 +59,8 @@ FILTER_SRCS = \
 	filters/spam_msg_html.c \
 	filters/spam_msg_htmltok.c \
 	filters/spam_msg_mime.c \
-	filters/spam_msg_mpart.c \
+	filters/spam_msg_relays.c \
+	filters/spam_msg_relays_tab.c \
 	filters/spam_msg_target.c \
 	filters/spam_msg_tlds.c \
 	filters/spam_msg_uri.c \
@@ -128,6 +129,7 @@ UNIT_TESTS = \
 	test_smtp_parse \
 	test_smtp_reply \
 	test_spam_msg \
+	test_spam_msg_relays \
 	test_spam_rules \
 	test_spool \
 	test_workpool

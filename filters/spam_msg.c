@@ -8,7 +8,7 @@
  * decoded, each with a "\n"; ":raw" the values as written; ":addr"
  * and ":name" every address and display name in them.  The pseudo
  * headers ALL, ToCc, MESSAGEID and EnvelopeFrom are built here; the
- * others need relay analysis (see spam_msg_header()).
+ * relay ones (X-Spam-Relays-*, ALL-TRUSTED...) from spam_msg_relays.c.
  *
  * The MIME parsing is spam_msg_mime.c's, the body views
  * spam_msg_body.c's, the URIs spam_msg_uri.c's.  Nothing here fails:
@@ -423,18 +423,40 @@ pseudo_header(struct spam_msg *m, const char *name, int raw, struct vals *vs)
 	return 0;
 }
 
-/* Names whose values need SpamAssassin's relay analysis.
- * XXX They are empty here: X-Spam-Relays-* and ALL-TRUSTED and the
- * like need the Received parser and trusted_networks, which postern's
- * filter_received.c does not expose yet; rules on them never match. */
-static int
-relay_header(const char *name)
+/* SpamAssassin's relay analysis (spam_msg_relays.c), for kind (of
+ * spam_msg_relays_kind()): X-Spam-Relays-* give its texts, ALL-TRUSTED
+ * and the like the fields on one side of the trust boundary. */
+static void
+relay_values(struct spam_msg *m, int kind, int raw, struct vals *out)
 {
-	return strncasecmp(name, "X-Spam-Relays-", 14) == 0 ||
-	       strcmp(name, "ALL-TRUSTED") == 0 ||
-	       strcmp(name, "ALL-UNTRUSTED") == 0 ||
-	       strcmp(name, "ALL-INTERNAL") == 0 ||
-	       strcmp(name, "ALL-EXTERNAL") == 0;
+	struct vals rcvd = {0}, orig = {0}, t = {0};
+	struct spam_msg_relays *r;
+	size_t i, from, to;
+
+	get_header(m, "Received", 0, &rcvd);
+	for (i = 0; spam_msg_relays_origin[i] != NULL; i++) {
+		get_header(m, spam_msg_relays_origin[i], 0, &t);
+		if (t.n > 0)
+			vals_add(&orig, t.v[t.n - 1].s, t.v[t.n - 1].len);
+		vals_free(&t);
+	}
+	r = spam_msg_relays_new(rcvd.v, rcvd.n, orig.v, orig.n);
+	vals_free(&rcvd);
+	vals_free(&orig);
+	if (kind < SPAM_MSG_RELAYS_N) {
+		vals_add(out, r->str[kind], r->len[kind]);
+		spam_msg_relays_free(&r);
+		return;
+	}
+	if (raw)
+		all_raw(m, &t);
+	else
+		all_headers(m, &t);
+	spam_msg_relays_all_range(r, kind, t.v, t.n, &from, &to);
+	for (i = from; i < to; i++)
+		vals_add(out, t.v[i].s, t.v[i].len);
+	vals_free(&t);
+	spam_msg_relays_free(&r);
 }
 
 static void
@@ -442,6 +464,7 @@ header_values(struct spam_msg *m, const char *name, enum spam_hdr_form form,
               struct vals *out)
 {
 	int raw = form == SPAM_HDR_RAW;
+	int kind = spam_msg_relays_kind(name);
 	struct vals vs = {0};
 
 	if (strcmp(name, "ALL") == 0) {
@@ -451,9 +474,13 @@ header_values(struct spam_msg *m, const char *name, enum spam_hdr_form form,
 			all_headers(m, out);
 		return;
 	}
-	if (relay_header(name))
+	if (kind >= SPAM_MSG_RELAYS_N) {
+		relay_values(m, kind, raw, out);
 		return;
-	if (!pseudo_header(m, name, raw, &vs)) {
+	}
+	if (kind >= 0)
+		relay_values(m, kind, raw, &vs);
+	else if (!pseudo_header(m, name, raw, &vs)) {
 		if (form == SPAM_HDR_DECODED)
 			get_header(m, name, 0, &vs);
 		else

@@ -2,11 +2,11 @@
  * spam_msg.h - one message decoded into the views spam rules read.
  *
  * SpamAssassin's rule kinds each look at a different rendering of the
- * message.  This module parses the message once, splitting it as
- * SpamAssassin's own parser does (tolerating broken MIME: a missing
- * closing boundary, a wrong charset, bad base64), with GMime's iconv
- * for charsets, and hands out those renderings, built on first use and
- * kept until spam_msg_free():
+ * message.  This module parses the message once with GMime (MIME
+ * structure, transfer encodings, RFC 2047 words, addresses; broken
+ * MIME tolerated: a missing closing boundary, a wrong charset, bad
+ * base64), renders it as SpamAssassin does, and hands out those
+ * renderings, built on first use and kept until spam_msg_free():
  *
  *   header   the fields by name, decoded (RFC 2047 words to UTF-8,
  *            folds joined) or raw, or reduced to the addresses or the

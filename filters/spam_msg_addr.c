@@ -1,213 +1,31 @@
 /*
- * spam_msg_addr.c - addresses and display names in header fields, as
- * SpamAssassin 4.0's internal parser finds them for header rules on
- * "From:addr" and "From:name" (Util.pm's _parse_header_addresses).
+ * spam_msg_addr.c - addresses and display names in header fields, for
+ * header rules on "From:addr" and "From:name", read by GMime's address
+ * parser (internet_address_list_parse).
  *
- * A relaxed parser by design: it takes "phrase <addr>", a bare
- * address, a phrase alone, a comment after either, commas or
- * semicolons between, and groups; what it cannot read is dropped, and
- * a leftover "<addr>" is picked up at the end.  Phrases lose their
- * quotes and comments; display names are then MIME-decoded and their
- * white space squeezed.
+ * Every mailbox's address, or every mailbox's display name that is not
+ * empty, is reported in order; a group's members count, its name does
+ * not (SpamAssassin drops the group name too).  GMime decodes encoded
+ * words in names and reads 8-bit names as UTF-8 or else Windows-1252;
+ * the name is then given SpamAssassin's finish: white space squeezed,
+ * one level of single quotes taken off.  An address ends before a
+ * second '@', as SpamAssassin cuts it.
  *
- * XXX SpamAssassin falls back to Email::Address::XS when its parser
- * finds fewer addresses than commas suggest or nested comments; that
- * fallback is not done here, so such fields (a quoted display name
- * with a comma, a Date with commas read as addresses) may give other
- * addresses or names than SpamAssassin's.
+ * XXX SpamAssassin's own relaxed parser (Util.pm) differs from GMime's
+ * on broken fields: GMime drops an address with a bad local part
+ * ("s..palmer@example.com"), which SpamAssassin reports, and its
+ * comments and quoting rules are not Util.pm's regexes.  Such fields
+ * may give fewer or other addresses or names than SpamAssassin's.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <gmime/gmime.h>
 
 #include "filters/spam_msg_private.h"
 #include "util/xalloc.h"
 
 #define ADDRS_MAX 256
-
-/* header_address_mailre */
-#define MAILRE                                                                 \
-	"(?:\"(?:|(?:[^\"\\\\]++|\\\\.)*+)\""                                  \
-	"|[^\\@\\s\\<\\>\\(\\)\\[\\]\\,\\:\\;]+)"                              \
-	"\\@(?:[^\\\"\\s\\<\\>\\(\\)\\[\\]\\,\\:\\;]+|\\[[\\d:.]+\\])"
-
-#define QUOTED "\"(?:|(?:[^\"\\\\]++|\\\\.)*+)\""
-
-static pcre2_code *re_group, *re_addr, *re_comment, *re_mail_full;
-static pcre2_code *re_phrase_part, *re_angle_mail;
-static pthread_once_t addr_once = PTHREAD_ONCE_INIT;
-
-static void
-addr_init_once(void)
-{
-	re_group = spam_msg_re_compile("^[^\"()<>]+:\\s*(.*?)\\s*(?:;.*)?",
-	                               PCRE2_DOTALL);
-	re_addr = spam_msg_re_compile(
-	    "^\\s*(?:(?:((?:" QUOTED "|[^\",;<]++)+)\\s*)?"
-	    "<\\s*([^>\\@]*\\S+|\\s*)\\s*>"
-	    "(?:\\s*<\\s*(?:(?:" QUOTED ")?\\S+|\\s*)\\s*>)*"
-	    "|(?:(" MAILRE ")|((?:" QUOTED "|[^\",;<]++)+)))"
-	    "(?:\\s*\\(((?:|(?:[^()\\\\]++|\\\\.)*+))\\))?"
-	    "\\s*(?:[,;]|\\z)",
-	    PCRE2_CASELESS);
-	re_comment =
-	    spam_msg_re_compile("\\((?:|(?:[^()\\\\]++|\\\\.)*+)\\)", 0);
-	re_mail_full = spam_msg_re_compile("^" MAILRE "$", PCRE2_CASELESS);
-	re_phrase_part =
-	    spam_msg_re_compile("(?:\"(|(?:[^\"\\\\]++|\\\\.)*+)\"|([^\"]++))",
-	                        PCRE2_CASELESS | PCRE2_DOTALL);
-	re_angle_mail = spam_msg_re_compile("<(" MAILRE ")>",
-	                                    PCRE2_CASELESS | PCRE2_DOTALL);
-}
-
-void
-spam_msg_addr_init(void)
-{
-	pthread_once(&addr_once, addr_init_once);
-}
-
-/* _valid_parsed_address: not ""@..., not one lone double quote. */
-static int
-valid_addr(const char *s, size_t len)
-{
-	size_t i, q = 0;
-
-	if (s == NULL || (len >= 3 && memcmp(s, "\"\"@", 3) == 0))
-		return 0;
-	for (i = 0; i < len; i++)
-		q += s[i] == '"';
-	return q != 1;
-}
-
-/* s/re//g into out. */
-static void
-remove_all(const pcre2_code *re, const char *s, size_t len,
-           struct spam_msg_buf *out)
-{
-	struct spam_msg_span g[1];
-	size_t off = 0;
-
-	spam_msg_buf_add(out, "", 0);
-	while (off <= len && spam_msg_re_match(re, s, len, off, g, 1)) {
-		spam_msg_buf_add(out, s + off, (size_t)(g[0].s - (s + off)));
-		off = (size_t)(g[0].s - s) + g[0].len;
-		if (g[0].len == 0) {
-			if (off < len)
-				spam_msg_buf_addc(out, s[off]);
-			off++;
-		}
-	}
-	if (off < len)
-		spam_msg_buf_add(out, s + off, len - off);
-}
-
-/* Inside a quoted string: a backslash not before another goes, a
- * doubled one becomes one. */
-static void
-unquote(const char *s, size_t len, struct spam_msg_buf *out)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (s[i] == '\\' && !(i + 1 < len && s[i + 1] == '\\'))
-			continue;
-		if (s[i] == '\\')
-			i++;
-		spam_msg_buf_addc(out, s[i]);
-	}
-}
-
-/* The phrase without quotes and comments; 0 if nothing was read. */
-static int
-phrase_clean(const char *s, size_t len, struct spam_msg_buf *out)
-{
-	struct spam_msg_span g[3];
-	size_t off = 0;
-	int any = 0;
-
-	spam_msg_buf_add(out, "", 0);
-	while (off < len &&
-	       spam_msg_re_match(re_phrase_part, s, len, off, g, 3)) {
-		if (g[1].s != NULL)
-			unquote(g[1].s, g[1].len, out);
-		else
-			remove_all(re_comment, g[2].s, g[2].len, out);
-		off = (size_t)(g[0].s - s) + g[0].len;
-		off += g[0].len == 0;
-		any = 1;
-	}
-	return any;
-}
-
-struct found {
-	struct spam_msg_buf phrase, addr;
-	int has_phrase, has_addr;
-};
-
-/* The address part of a match: comments out, checked. */
-static void
-found_addr(struct found *f, const struct spam_msg_span *g)
-{
-	struct spam_msg_buf t = {0};
-
-	if (g[2].s != NULL) {
-		remove_all(re_comment, g[2].s, g[2].len, &t);
-		f->has_addr =
-		    spam_msg_re_match(re_mail_full, t.s, t.len, 0, NULL, 0);
-		spam_msg_buf_add(&f->addr, t.s, t.len);
-		spam_msg_buf_free(&t);
-	} else if (g[3].s != NULL) {
-		f->has_addr = 1;
-		spam_msg_buf_add(&f->addr, g[3].s, g[3].len);
-	}
-	if (f->has_addr && !valid_addr(f->addr.s, f->addr.len))
-		f->has_addr = 0;
-}
-
-/* A phrase that is an address with a valid host is the address. */
-static int
-phrase_is_addr(const struct found *f)
-{
-	const char *at, *p = f->phrase.s;
-	size_t len = f->phrase.len;
-
-	if (!spam_msg_re_match(re_mail_full, p, len, 0, NULL, 0) ||
-	    !valid_addr(p, len))
-		return 0;
-	at = memchr(p, '@', len);
-	if (at == NULL)
-		return 0;
-	len -= (size_t)(at + 1 - p);
-	p = at + 1;
-	if (memchr(p, '@', len) != NULL)
-		len = (size_t)((const char *)memchr(p, '@', len) - p);
-	return spam_msg_util_fqdn_valid(p, len);
-}
-
-static void
-found_phrase(struct found *f, const struct spam_msg_span *g)
-{
-	struct spam_msg_span ph = g[1].s != NULL ? g[1] : g[4];
-
-	if (ph.s != NULL) {
-		f->has_phrase = phrase_clean(ph.s, ph.len, &f->phrase);
-		if (!f->has_addr && f->has_phrase && phrase_is_addr(f)) {
-			spam_msg_buf_add(&f->addr, f->phrase.s, f->phrase.len);
-			f->has_addr = 1;
-			f->has_phrase = 0;
-		} else if (f->has_addr && f->phrase.len == f->addr.len &&
-		           memcmp(f->phrase.s, f->addr.s, f->addr.len) == 0) {
-			f->has_phrase = 0;
-		} else if (f->phrase.len == 0) {
-			f->has_phrase = 0;
-		}
-	}
-	if (!f->has_phrase && g[5].s != NULL) {
-		f->phrase.len = 0;
-		spam_msg_buf_add(&f->phrase, g[5].s, g[5].len);
-		f->has_phrase = 1;
-	}
-}
 
 /* An address ends before its second '@'. */
 static size_t
@@ -221,24 +39,17 @@ addr_cut(const char *s, size_t len)
 	return at2 != NULL ? (size_t)(at2 - s) : len;
 }
 
-/* The display name as get() returns it without :raw. */
+/* The display name as get() returns it: white space runs made one
+ * space, none at the ends, one level of single quotes off. */
 static void
-report_name(const char *s, size_t len, spam_msg_addr_cb *cb, void *arg)
+report_name(const char *s, spam_msg_addr_cb *cb, void *arg)
 {
 	struct spam_msg_buf b = {0};
-	size_t n, i, j;
-	char *dec = spam_msg_charset_decode_header(s, len, "pms:get", &n);
-	int any = 0;
+	size_t n = strlen(s), i, j;
 
-	for (i = 0; i < n; i++)
-		any |= !spam_msg_util_is_ws((unsigned char)dec[i]);
-	if (!any) {
-		cb(arg, dec, n);
-		free(dec);
-		return;
-	}
+	spam_msg_buf_add(&b, "", 0);
 	for (i = 0; i < n; i = j) {
-		for (j = i; j < n && spam_msg_util_is_ws((unsigned char)dec[j]);
+		for (j = i; j < n && spam_msg_util_is_ws((unsigned char)s[j]);
 		     j++)
 			;
 		if (j > i) {
@@ -246,98 +57,105 @@ report_name(const char *s, size_t len, spam_msg_addr_cb *cb, void *arg)
 				spam_msg_buf_addc(&b, ' ');
 			continue;
 		}
-		spam_msg_buf_addc(&b, dec[j++]);
+		spam_msg_buf_addc(&b, s[j++]);
 	}
 	if (b.len >= 2 && b.s[0] == '\'' && b.s[b.len - 1] == '\'')
 		cb(arg, b.s + 1, b.len - 2);
-	else
+	else if (b.len > 0)
 		cb(arg, b.s, b.len);
 	spam_msg_buf_free(&b);
-	free(dec);
 }
 
+/* SpamAssassin takes only "local@domain" for an address: a word
+ * without '@' that GMime reads as a bare address is a display name
+ * there. */
 static void
-report(struct found *f, int want_name, spam_msg_addr_cb *cb, void *arg)
+report_mailbox(InternetAddress *ia, int want_name, spam_msg_addr_cb *cb,
+               void *arg)
 {
-	if (!want_name && f->has_addr)
-		cb(arg, f->addr.s, addr_cut(f->addr.s, f->addr.len));
-	if (want_name && f->has_phrase)
-		report_name(f->phrase.s, f->phrase.len, cb, arg);
+	const char *name = internet_address_get_name(ia);
+	const char *addr =
+	    internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+	int is_addr = addr != NULL && strchr(addr, '@') != NULL;
+
+	if (name == NULL || *name == '\0')
+		name = is_addr || addr == NULL ? "" : addr;
+	else if (is_addr && strcmp(name, addr) == 0)
+		name = ""; /* "a@b <a@b>": no display name there either */
+	if (want_name) {
+		if (*name != '\0')
+			report_name(name, cb, arg);
+		return;
+	}
+	if (is_addr)
+		cb(arg, addr, addr_cut(addr, strlen(addr)));
 }
 
-/* The value's first steps: trailing white space off, "\\\\" pairs
- * removed, a group's name removed. */
+/* Groups inside groups are not walked (RFC 5322 has none). */
 static void
-prepare(const char *value, size_t len, struct spam_msg_buf *out)
+walk_list(InternetAddressList *l, int want_name, int in_group,
+          spam_msg_addr_cb *cb, void *arg, int *budget)
 {
-	struct spam_msg_buf t = {0};
-	struct spam_msg_span g[2];
-	size_t i;
+	int i, n = internet_address_list_length(l);
+	InternetAddress *ia;
 
-	while (len > 0 && spam_msg_util_is_ws((unsigned char)value[len - 1]))
-		len--;
-	for (i = 0; i < len; i++) {
-		if (value[i] == '\\' && i + 1 < len && value[i + 1] == '\\') {
-			i++;
+	for (i = 0; i<n && * budget> 0; i++) {
+		ia = internet_address_list_get_address(l, i);
+		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+			if (!in_group)
+				walk_list(internet_address_group_get_members(
+				              INTERNET_ADDRESS_GROUP(ia)),
+				          want_name, 1, cb, arg, budget);
 			continue;
 		}
-		spam_msg_buf_addc(&t, value[i]);
+		if (!INTERNET_ADDRESS_IS_MAILBOX(ia))
+			continue;
+		(*budget)--;
+		report_mailbox(ia, want_name, cb, arg);
 	}
-	spam_msg_buf_add(&t, "", 0);
-	if (spam_msg_re_match(re_group, t.s, t.len, 0, g, 2)) {
-		spam_msg_buf_add(out, g[1].s, g[1].len);
-		spam_msg_buf_add(out, t.s + g[0].len, t.len - g[0].len);
-	} else {
-		spam_msg_buf_add(out, t.s, t.len);
-	}
-	spam_msg_buf_add(out, "", 0);
-	spam_msg_buf_free(&t);
 }
 
+/* GMime finds no mailbox in a field of words without an address;
+ * SpamAssassin reads them as a display name (quotes dropped). */
 static void
-last_ditch(const char *s, size_t len, int want_name, spam_msg_addr_cb *cb,
-           void *arg)
+words_as_name(const char *v, spam_msg_addr_cb *cb, void *arg)
 {
-	struct spam_msg_span g[2];
-	size_t off = 0, n = 0;
+	char *dec, *w;
+	size_t n, i, j = 0;
 
-	if (memchr(s, '@', len) == NULL || want_name)
+	if (strpbrk(v, "@<>,;:") != NULL)
 		return;
-	while (n++ < ADDRS_MAX &&
-	       spam_msg_re_match(re_angle_mail, s, len, off, g, 2)) {
-		off = (size_t)(g[0].s - s) + g[0].len;
-		if (valid_addr(g[1].s, g[1].len))
-			cb(arg, g[1].s, addr_cut(g[1].s, g[1].len));
+	dec = spam_msg_charset_decode_header(v, strlen(v), "pms:get", &n);
+	w = xmalloc(n + 1);
+	for (i = 0; i < n; i++) {
+		if (dec[i] != '"' && dec[i] != '\0')
+			w[j++] = dec[i];
 	}
+	w[j] = '\0';
+	report_name(w, cb, arg);
+	free(w);
+	free(dec);
 }
 
 void
 spam_msg_addr_parse(const char *value, size_t len, int want_name,
                     spam_msg_addr_cb *cb, void *arg)
 {
-	struct spam_msg_buf b = {0};
-	struct spam_msg_span g[6];
-	struct found f;
-	size_t off = 0, n = 0, i;
-	int any = 0;
+	InternetAddressList *l;
+	char *v, *fixed;
+	int budget = ADDRS_MAX;
 
-	spam_msg_addr_init();
-	prepare(value, len, &b);
-	for (i = 0; i < b.len; i++)
-		any |= !spam_msg_util_is_ws((unsigned char)b.s[i]);
-	while (any && n++ < ADDRS_MAX && off < b.len &&
-	       spam_msg_re_match(re_addr, b.s + off, b.len - off, 0, g, 6)) {
-		memset(&f, 0, sizeof(f));
-		found_addr(&f, g);
-		found_phrase(&f, g);
-		report(&f, want_name, cb, arg);
-		spam_msg_buf_free(&f.phrase);
-		spam_msg_buf_free(&f.addr);
-		if (g[0].len == 0)
-			break;
-		off += g[0].len;
+	spam_msg_charset_init();
+	v = xstrndup(value, len); /* a NUL ends the field here */
+	fixed = spam_msg_charset_fix_words(v);
+	l = internet_address_list_parse(spam_msg_charset_parser_options(),
+	                                fixed);
+	if (l != NULL) {
+		walk_list(l, want_name, 0, cb, arg, &budget);
+		g_object_unref(l);
 	}
-	if (any)
-		last_ditch(b.s + off, b.len - off, want_name, cb, arg);
-	spam_msg_buf_free(&b);
+	if (want_name && budget == ADDRS_MAX)
+		words_as_name(v, cb, arg);
+	free(fixed);
+	free(v);
 }

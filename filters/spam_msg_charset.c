@@ -10,6 +10,10 @@
  * knows the charset aliases mail uses.  Never fails: the worst case is
  * Windows-1252 with U+FFFD for its five unassigned octets.
  *
+ * RFC 2047 encoded words in header fields are GMime's to decode
+ * (g_mime_utils_header_decode_text); the steps around it (8-bit
+ * fields, the fields SpamAssassin leaves alone) are SpamAssassin's.
+ *
  * XXX glibc's tables are not Perl Encode's: Big5 (Perl's is Big5-ETEN),
  * UTF-7 and a few CJK charsets map some octets differently, and where
  * a lax conversion meets bad octets the U+FFFD it puts in may not be
@@ -32,11 +36,16 @@
 static pthread_once_t charset_once = PTHREAD_ONCE_INIT;
 static pcre2_code *re_ascii, *re_us_ascii, *re_ext_ascii, *re_gb18030;
 static pcre2_code *re_no_decode;
+static GMimeParserOptions *parser_opts;
 
 static void
 charset_init_once(void)
 {
+	static const char *fallback[] = {"UTF-8", "windows-1252", NULL};
+
 	g_mime_init();
+	parser_opts = g_mime_parser_options_new();
+	g_mime_parser_options_set_fallback_charsets(parser_opts, fallback);
 	re_ascii = spam_msg_re_compile(
 	    "^(?:(?:US-)?ASCII|ANSI[_ ]?X3\\.4-(?:1986|1968)|ISO646-US)\\z",
 	    PCRE2_CASELESS);
@@ -57,6 +66,13 @@ void
 spam_msg_charset_init(void)
 {
 	pthread_once(&charset_once, charset_init_once);
+}
+
+GMimeParserOptions *
+spam_msg_charset_parser_options(void)
+{
+	spam_msg_charset_init();
+	return parser_opts;
 }
 
 static int
@@ -457,170 +473,121 @@ spam_msg_charset_normalize(const char *s, size_t len, const char *cs,
  * Header fields (_decode_header)
  */
 
-/* An encoded word at s: =?charset?B|Q?text?=.  Fills the pieces and
- * returns its length, or 0. */
-static size_t
-ew_parse(const char *s, size_t len, struct spam_msg_span *cs, char *enc,
-         struct spam_msg_span *text)
-{
-	size_t i = 2;
-
-	if (len < 2 || s[0] != '=' || s[1] != '?')
-		return 0;
-	while (i < len &&
-	       (strchr("*_-", s[i]) != NULL || (s[i] >= '0' && s[i] <= '9') ||
-	        ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z')) &&
-	       s[i] != '\0')
-		i++;
-	if (i == 2 || i + 2 >= len || s[i] != '?' ||
-	    strchr("bBqQ", s[i + 1]) == NULL || s[i + 1] == '\0' ||
-	    s[i + 2] != '?')
-		return 0;
-	cs->s = s + 2;
-	cs->len = i - 2;
-	*enc = (char)(s[i + 1] | 0x20);
-	text->s = s + i + 3;
-	for (i += 3; i < len && s[i] != '?'; i++)
-		;
-	if (i + 1 >= len || s[i + 1] != '=')
-		return 0;
-	text->len = (size_t)(s + i - text->s);
-	return i + 2;
-}
-
-/* The blanks after an encoded word that another one follows. */
-static size_t
-ew_gap(const char *s, size_t len)
-{
-	struct spam_msg_span cs, text;
-	size_t i = 0;
-	char enc;
-
-	while (i < len && spam_msg_util_is_ws((unsigned char)s[i]))
-		i++;
-	if (i == 0 || ew_parse(s + i, len - i, &cs, &enc, &text) == 0)
-		return 0;
-	return i;
-}
-
-struct ew_section {
-	struct spam_msg_buf text;
-	char charset[64]; /* "" for plain text */
-};
-
-struct ew_state {
-	struct ew_section *v;
-	size_t n;
-	size_t cap;
-};
-
-static void
-ew_push(struct ew_state *st, const char *cs, const char *s, size_t len)
-{
-	struct ew_section *sec;
-
-	if (st->n > 0 && strcmp(st->v[st->n - 1].charset, cs) == 0) {
-		spam_msg_buf_add(&st->v[st->n - 1].text, s, len);
-		return;
-	}
-	if (st->n == st->cap) {
-		st->cap = st->cap == 0 ? 8 : st->cap * 2;
-		st->v = xreallocarray(st->v, st->cap, sizeof(*st->v));
-	}
-	sec = &st->v[st->n++];
-	memset(sec, 0, sizeof(*sec));
-	snprintf(sec->charset, sizeof(sec->charset), "%s", cs);
-	spam_msg_buf_add(&sec->text, s, len);
-}
-
-static void
-ew_push_word(struct ew_state *st, struct spam_msg_span cs, char enc,
-             struct spam_msg_span text)
-{
-	char name[64], *q;
-	size_t i, n;
-
-	n = cs.len < sizeof(name) - 1 ? cs.len : sizeof(name) - 1;
-	for (i = 0; i < n; i++)
-		name[i] = (char)(cs.s[i] >= 'A' && cs.s[i] <= 'Z' ? cs.s[i] + 32
-		                                                  : cs.s[i]);
-	name[n] = '\0';
-	if (enc == 'b') {
-		q = spam_msg_util_base64(text.s, text.len, &n);
-	} else {
-		struct spam_msg_buf b = {0};
-
-		for (i = 0; i < text.len; i++) {
-			if (text.s[i] == '_')
-				spam_msg_buf_add(&b, "=20", 3);
-			else
-				spam_msg_buf_addc(&b, text.s[i]);
-		}
-		q = spam_msg_util_qp(b.s != NULL ? b.s : "", b.len, &n);
-		spam_msg_buf_free(&b);
-	}
-	ew_push(st, name, q, n);
-	free(q);
-}
-
-static void
-ew_split(const char *s, size_t len, struct ew_state *st)
-{
-	struct spam_msg_span cs, text;
-	size_t i = 0, n, run;
-	char enc;
-
-	while (i < len) {
-		n = ew_parse(s + i, len - i, &cs, &enc, &text);
-		if (n > 0) {
-			ew_push_word(st, cs, enc, text);
-			i += n;
-			i += ew_gap(s + i, len - i);
-			continue;
-		}
-		run = 1;
-		if (s[i] != '=') {
-			const char *eq = memchr(s + i, '=', len - i);
-
-			run = eq != NULL ? (size_t)(eq - (s + i)) : len - i;
-		}
-		ew_push(st, "", s + i, run);
-		i += run;
-	}
-}
-
+/* Text that GMime decoded from ISO-8859-1 words holds C1 controls
+ * where SpamAssassin reads Windows-1252 (as browsers do): U+0080 to
+ * U+009F become Windows-1252's characters for those octets. */
 static char *
-ew_join(struct ew_state *st, size_t *len_r)
+c1_to_cp1252(char *s, size_t *len)
 {
 	struct spam_msg_buf b = {0};
-	size_t i, n;
-	char *star, *t;
-	int decoded;
+	unsigned int cp;
+	char u[4];
+	size_t i;
 
+	if (memmem(s, *len, "\xc2", 1) == NULL)
+		return s;
 	spam_msg_buf_add(&b, "", 0);
-	for (i = 0; i < st->n; i++) {
-		struct ew_section *sec = &st->v[i];
-		const char *text = sec->text.s != NULL ? sec->text.s : "";
+	for (i = 0; i < *len; i++) {
+		unsigned char c = (unsigned char)s[i + 1];
 
-		if (sec->charset[0] == '\0') {
-			spam_msg_buf_add(&b, text, sec->text.len);
+		if ((unsigned char)s[i] != 0xc2 || i + 1 >= *len || c < 0x80 ||
+		    c >= 0xa0 || cp1252_c1[c - 0x80] == 0) {
+			spam_msg_buf_addc(&b, s[i]);
 			continue;
 		}
-		star = strchr(sec->charset, '*');
-		if (star != NULL)
-			*star = '\0';
-		t = spam_msg_charset_normalize(text, sec->text.len,
-		                               sec->charset, 1, &n, &decoded);
-		spam_msg_buf_add(&b, t, n);
-		free(t);
+		cp = cp1252_c1[c - 0x80];
+		spam_msg_buf_add(&b, u, spam_msg_utf8_put(u, cp));
+		i++;
 	}
-	for (i = 0; i < st->n; i++)
-		spam_msg_buf_free(&st->v[i].text);
-	free(st->v);
-	return spam_msg_buf_take(&b, len_r);
+	free(s);
+	return spam_msg_buf_take(&b, len);
 }
 
-/* Folds: "\n" + blank becomes "\n ", then every (CR)LF goes. */
+/* The B-encoded word at s whose text holds base64 padding: its
+ * length, its charset and text in the spans; 0 if it is none. */
+static size_t
+padded_b_word(const char *s, struct spam_msg_span *cs,
+              struct spam_msg_span *text)
+{
+	const char *q1, *end;
+
+	if (s[0] != '=' || s[1] != '?')
+		return 0;
+	q1 = strchr(s + 2, '?');
+	if (q1 == NULL || q1 == s + 2 || (q1[1] | 0x20) != 'b' || q1[2] != '?')
+		return 0;
+	end = strstr(q1 + 3, "?=");
+	if (end == NULL ||
+	    memchr(q1 + 3, '=', (size_t)(end - q1 - 3)) == NULL ||
+	    memchr(s + 2, ' ', (size_t)(end - s - 2)) != NULL)
+		return 0;
+	cs->s = s + 2;
+	cs->len = (size_t)(q1 - s - 2);
+	text->s = q1 + 3;
+	text->len = (size_t)(end - q1 - 3);
+	return (size_t)(end + 2 - s);
+}
+
+/*
+ * XXX GMime 3.2.13 (Debian 12) joins adjacent B-encoded words of one
+ * charset before decoding and loses everything after a word that ends
+ * in base64 padding (GMime issue #133, fixed in later releases).  Such
+ * words are handed to it re-encoded as Q words (the same octets), which
+ * it joins correctly.
+ */
+char *
+spam_msg_charset_fix_words(const char *s)
+{
+	struct spam_msg_buf b = {0};
+	struct spam_msg_span cs, text;
+	guchar *raw;
+	gsize n, k;
+	size_t i = 0, w;
+	char hex[4], *enc;
+
+	spam_msg_buf_add(&b, "", 0);
+	while (s[i] != '\0') {
+		w = padded_b_word(s + i, &cs, &text);
+		if (w == 0) {
+			spam_msg_buf_addc(&b, s[i++]);
+			continue;
+		}
+		spam_msg_buf_add(&b, s + i, 2 + cs.len);
+		spam_msg_buf_add(&b, "?Q?", 3);
+		enc = xstrndup(text.s, text.len);
+		raw = g_base64_decode(enc, &n);
+		free(enc);
+		for (k = 0; k < n; k++) {
+			snprintf(hex, sizeof(hex), "=%02X", raw[k]);
+			spam_msg_buf_add(&b, hex, 3);
+		}
+		g_free(raw);
+		spam_msg_buf_add(&b, "?=", 2);
+		i += w;
+	}
+	return spam_msg_buf_take(&b, NULL);
+}
+
+/* Encoded words decoded by GMime: adjacent words joined (a character
+ * split between two words made whole), the blanks between them
+ * dropped, a word in an unknown charset read as UTF-8 or else
+ * Windows-1252. */
+static char *
+ew_decode(const char *s, size_t *len_r)
+{
+	char *fixed, *g, *out;
+
+	fixed = spam_msg_charset_fix_words(s);
+	g = g_mime_utils_header_decode_text(parser_opts, fixed);
+	free(fixed);
+	if (g == NULL)
+		return copy_out(s, strlen(s), len_r);
+	out = copy_out(g, strlen(g), len_r);
+	g_free(g);
+	return c1_to_cp1252(out, len_r);
+}
+
+/* Folds: every (CR)LF goes. */
 static void
 unfold_value(const char *s, size_t len, struct spam_msg_buf *b)
 {
@@ -641,7 +608,6 @@ spam_msg_charset_decode_header(const char *s, size_t len, const char *field,
                                size_t *len_r)
 {
 	struct spam_msg_buf b = {0};
-	struct ew_state st = {0};
 	char *t, *out;
 	size_t n;
 	int decoded;
@@ -655,11 +621,13 @@ spam_msg_charset_decode_header(const char *s, size_t len, const char *field,
 		free(t);
 		t = out;
 	}
-	if (re_is(re_no_decode, field) || memmem(t, n, "=?", 2) == NULL) {
+	/* a NUL would end GMime's C string early */
+	if (re_is(re_no_decode, field) || memmem(t, n, "=?", 2) == NULL ||
+	    memchr(t, '\0', n) != NULL) {
 		*len_r = n;
 		return t;
 	}
-	ew_split(t, n, &st);
+	out = ew_decode(t, len_r);
 	free(t);
-	return ew_join(&st, len_r);
+	return out;
 }

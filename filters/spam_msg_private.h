@@ -77,46 +77,47 @@ struct spam_msg_fields {
 	size_t cap;
 };
 
-/* A MIME part (Message::Node) or a message (Message). */
+/* A node of the MIME tree: a leaf, a multipart or a message/rfc822
+ * part (its one kid the message's body); the root also holds the
+ * top-level header fields. */
 struct spam_msg_node {
-	struct spam_msg_fields fields;
-	char *type;    /* lowercased media type, never NULL */
+	struct spam_msg_fields fields; /* the root's only */
+	char *type;    /* lowercased media type, never NULL ("": skip) */
 	char *charset; /* or NULL */
 	char *name;    /* attachment name, or NULL */
-	char *raw;     /* a leaf's body as parsed (NULL: none) */
-	size_t raw_len;
+	struct _GMimeObject *part; /* a leaf's GMimePart (kept by the
+	                              tree's message), or NULL */
+	char *text; /* a leaf's content when GMime has no part for it */
+	size_t text_len;
 	int leaf;
 	struct spam_msg_node *kids; /* children, in order */
 	struct spam_msg_node *last_kid;
 	struct spam_msg_node *next;
 };
 
-/* The whole parse: the root message, its header text, counters. */
+/* The whole parse: the root, its header text, counters. */
 struct spam_msg_tree {
 	struct spam_msg_node *root;
 	char *pristine_hdr; /* the header section as received */
 	size_t pristine_hdr_len;
 	size_t nparts; /* nodes made, against SPAM_MSG_PARTS_MAX */
+	struct _GMimeMessage *gmime; /* owned; NULL if GMime found none */
 };
 
-/* spam_msg_mime.c: parse data into t (always succeeds). */
+/* spam_msg_mime.c: parse data with GMime into t (always succeeds). */
 void spam_msg_mime_parse(struct spam_msg_tree *t, const char *data, size_t len);
 void spam_msg_mime_free(struct spam_msg_tree *t);
-/* The leaves of the tree, depth first, as find_parts(qr/./, 1) gives
- * them (parts with an empty type left out); allocated array. */
+/* The leaves of the tree, depth first (parts with an empty type left
+ * out); allocated array. */
 struct spam_msg_node **spam_msg_mime_leaves(const struct spam_msg_tree *t,
                                             size_t *n_r);
-/* The part's body with its Content-Transfer-Encoding undone;
- * allocated, NUL-terminated. */
+/* The part's content with its Content-Transfer-Encoding undone (by
+ * GMime), CRLF made LF; allocated, NUL-terminated. */
 char *spam_msg_mime_decode(struct spam_msg_node *n, size_t *len_r);
 /* The decoded value of the last field called name (its length in
  * *len_r if not NULL), or NULL. */
 const char *spam_msg_mime_last(struct spam_msg_node *n, const char *name,
                                size_t *len_r);
-/* parse_content_type() on the part's last Content-Type. */
-int spam_msg_mime_content_type(struct spam_msg_node *n, char **type_r,
-                               char **boundary_r, char **charset_r,
-                               char **name_r);
 /* Fill f->dec if not done yet. */
 void spam_msg_mime_field_decode(struct spam_msg_field *f);
 /* Whether the field is called name (ASCII case ignored). */
@@ -129,26 +130,6 @@ struct spam_text *spam_msg_body_build(struct spam_msg_tree *tree,
                                       struct spam_msg_buf *uris, size_t *n_r);
 struct spam_text *spam_msg_body_raw(struct spam_msg_tree *tree, size_t *n_r);
 
-/* spam_msg_mime.c: the pieces spam_msg_mpart.c builds parts with. */
-struct spam_msg_node *spam_msg_mime_node_new(struct spam_msg_tree *t);
-void spam_msg_mime_node_add_kid(struct spam_msg_node *parent,
-                                struct spam_msg_node *kid);
-/* depth: of n in the tree (0 for a root). */
-void spam_msg_mime_node_free(struct spam_msg_node *n, int depth);
-void spam_msg_mime_node_header(struct spam_msg_node *n, const char *key,
-                               size_t klen, const char *val, size_t vlen);
-/* /^[\041-\071\073-\176]+[ \t]*:/: the line starts a field. */
-int spam_msg_mime_is_field(const char *s, size_t len);
-/* A part's body parsed: split if multipart, else a leaf (a
- * message/rfc822 one parsed as a message in turn). */
-void spam_msg_mime_parse_body(struct spam_msg_tree *t, struct spam_msg_node *n,
-                              const char *boundary, const char *body,
-                              size_t len, int subparse);
-/* spam_msg_mpart.c: msg's body split at boundary into parts. */
-void spam_msg_mpart_parse(struct spam_msg_tree *t, struct spam_msg_node *msg,
-                          const char *boundary, const char *body, size_t len,
-                          int subparse);
-
 /* spam_msg_util.c: SpamAssassin's small helpers. */
 /* Compile one of our own patterns (aborts if it does not compile). */
 pcre2_code *spam_msg_re_compile(const char *pattern, uint32_t flags);
@@ -156,13 +137,6 @@ pcre2_code *spam_msg_re_compile(const char *pattern, uint32_t flags);
  * get s == NULL).  Returns 1 on a match, 0 otherwise. */
 int spam_msg_re_match(const pcre2_code *re, const char *s, size_t len,
                       size_t off, struct spam_msg_span *g, int ng);
-char *spam_msg_util_base64(const char *s, size_t len, size_t *len_r);
-char *spam_msg_util_qp(const char *s, size_t len, size_t *len_r);
-/* parse_content_type(): fills what it finds (allocated, or NULL);
- * returns 1 when the type was missing or empty. */
-int spam_msg_util_content_type(const char *ct, size_t len, char **type_r,
-                               char **boundary_r, char **charset_r,
-                               char **name_r);
 /* url_encode(): %21-%7E decoded, controls, 8-bit octets, '"', '%',
  * '<' and '>' %-encoded; in a Perl character string (wide: UTF-8
  * characters, not octets) U+0080-U+00FF are encoded as one %XX and
@@ -188,6 +162,12 @@ char *spam_msg_charset_normalize(const char *s, size_t len, const char *charset,
 char *spam_msg_charset_decode_header(const char *s, size_t len,
                                      const char *field, size_t *len_r);
 void spam_msg_charset_init(void);
+/* GMime's parser options for this module: fallback charsets UTF-8,
+ * then Windows-1252 (shared, read-only). */
+struct _GMimeParserOptions *spam_msg_charset_parser_options(void);
+/* s with each B-encoded word that holds base64 padding re-encoded as
+ * a Q word, around a GMime bug (see spam_msg_charset.c); allocated. */
+char *spam_msg_charset_fix_words(const char *s);
 
 /* spam_msg_html.c: render an HTML part into text, adding the URIs it
  * links to uris (each a '0' or '1' for the wide flag of
@@ -246,12 +226,11 @@ void spam_msg_uri_from_html(struct spam_msg_uris *u, const char *uri,
 void spam_msg_uri_free(struct spam_msg_uris *u);
 void spam_msg_uri_init(void);
 
-/* spam_msg_addr.c: parse_header_addresses(): calls cb for each
- * address or display name found. */
+/* spam_msg_addr.c: the addresses (or the display names) in a raw
+ * field value, each handed to cb in order (s is not kept). */
 typedef void spam_msg_addr_cb(void *arg, const char *s, size_t len);
 void spam_msg_addr_parse(const char *value, size_t len, int want_name,
                          spam_msg_addr_cb *cb, void *arg);
-void spam_msg_addr_init(void);
 
 /* UTF-8 helpers (spam_msg_charset.c). */
 size_t spam_msg_utf8_put(char *out, unsigned int cp);
@@ -259,5 +238,40 @@ size_t spam_msg_utf8_put(char *out, unsigned int cp);
  * 0 when s does not start with a valid sequence (strict: no overlong
  * forms, surrogates or non-characters). */
 size_t spam_msg_utf8_get(const char *s, size_t len, unsigned int *cp_r);
+
+/* spam_msg_relays.c: SpamAssassin's relay analysis of the Received
+ * fields, with no trusted_networks configured. */
+enum spam_msg_relays_which {
+	SPAM_MSG_RELAYS_TRUSTED,
+	SPAM_MSG_RELAYS_UNTRUSTED,
+	SPAM_MSG_RELAYS_INTERNAL,
+	SPAM_MSG_RELAYS_EXTERNAL,
+	SPAM_MSG_RELAYS_N
+};
+struct spam_msg_relays {
+	char *str[SPAM_MSG_RELAYS_N]; /* X-Spam-Relays-* texts */
+	size_t len[SPAM_MSG_RELAYS_N];
+	long last_trusted; /* last_trusted_relay_index */
+	long last_internal;
+};
+/* The fields (originating_ip_headers) whose last value may add a
+ * relay; NULL-terminated. */
+extern const char *const spam_msg_relays_origin[];
+/* rcvd: the Received values as get_header() gives them (decoded,
+ * newest first); origin: the last value of each spam_msg_relays_origin
+ * field present, in that order.  Both only read.  Never NULL. */
+struct spam_msg_relays *spam_msg_relays_new(const struct spam_msg_buf *rcvd,
+                                            size_t nrcvd,
+                                            const struct spam_msg_buf *origin,
+                                            size_t norigin);
+void spam_msg_relays_free(struct spam_msg_relays **r);
+/* X-Spam-Relays-Trusted... (case ignored): 0..3 (a which);
+ * ALL-TRUSTED...: 4..7; anything else: -1. */
+int spam_msg_relays_kind(const char *name);
+/* For ALL-TRUSTED and the like (kind 4..7): the run [*from_r, *to_r)
+ * of hdrs (one field each, "Name: value", in order) it is made of. */
+void spam_msg_relays_all_range(const struct spam_msg_relays *r, int kind,
+                               const struct spam_msg_buf *hdrs, size_t n,
+                               size_t *from_r, size_t *to_r);
 
 #endif
