@@ -433,7 +433,12 @@ spam_eom(void *confp, struct filter_session *s, struct filter_txn *t,
 	}
 	m = spam_msg_new(data, len);
 	free(data);
-	nfacts = filter_spam_facts(t, facts, sizeof(facts) / sizeof(facts[0]));
+	nfacts =
+	    filter_spam_facts(t, facts, sizeof(facts) / sizeof(facts[0]) - 1);
+	if (spam_msg_truncated(m)) {
+		facts[nfacts++] = "MIME_TRUNCATED";
+		filter_txn_note(t, "spam_mime", "truncated");
+	}
 	spam_rules_score(fs->rules, m, facts, nfacts, SPAM_REPORT_SCORED, &r);
 	spam_msg_free(&m);
 	action = filter_spam_decide(th, r.score);

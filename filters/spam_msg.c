@@ -108,6 +108,13 @@ msg_parse(struct spam_msg *m)
 	m->parsed = 1;
 }
 
+int
+spam_msg_truncated(struct spam_msg *m)
+{
+	msg_parse(m);
+	return m->tree.truncated;
+}
+
 /*
  * Fields
  */

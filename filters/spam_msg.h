@@ -72,6 +72,10 @@ const struct spam_text *spam_msg_body(struct spam_msg *m, size_t *n_r);
 const struct spam_text *spam_msg_rawbody(struct spam_msg *m, size_t *n_r);
 const struct spam_text *spam_msg_uris(struct spam_msg *m, size_t *n_r);
 
+/* 1 when the MIME walk stopped at its bounds (nesting deeper than 20,
+ * more than 1000 parts): the views lack what lies beyond. */
+int spam_msg_truncated(struct spam_msg *m);
+
 /* The whole message as given to spam_msg_new(). */
 struct spam_text spam_msg_full(const struct spam_msg *m);
 

@@ -435,6 +435,8 @@ walk_multipart(struct spam_msg_tree *t, GMimeMultipart *mp, int depth)
 	for (i = 0; i < count && t->nparts < SPAM_MSG_PARTS_MAX; i++)
 		node_add_kid(
 		    n, walk(t, g_mime_multipart_get_part(mp, i), depth + 1));
+	if (i < count)
+		t->truncated = 1;
 	return n;
 }
 
@@ -457,6 +459,7 @@ walk(struct spam_msg_tree *t, GMimeObject *o, int depth)
 	/* too deep: a leaf without content, as SpamAssassin leaves a part
 	 * it no longer splits */
 	if (depth > SPAM_MSG_DEPTH_MAX) {
+		t->truncated = 1;
 		n = node_new(t, "");
 		free(n->type);
 		n->type = type_of(o);
@@ -471,6 +474,8 @@ walk(struct spam_msg_tree *t, GMimeObject *o, int depth)
 		m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
 		if (m != NULL && depth < SPAM_MSG_DEPTH_MAX)
 			node_add_kid(n, walk_message(t, m, depth + 1));
+		else if (m != NULL)
+			t->truncated = 1;
 		return n;
 	}
 	if (GMIME_IS_PART(o))

@@ -101,6 +101,7 @@ struct spam_msg_tree {
 	char *pristine_hdr; /* the header section as received */
 	size_t pristine_hdr_len;
 	size_t nparts; /* nodes made, against SPAM_MSG_PARTS_MAX */
+	int truncated; /* the walk stopped at a depth or part bound */
 	struct _GMimeMessage *gmime; /* owned; NULL if GMime found none */
 };
 

@@ -90,7 +90,9 @@ void spam_rules_each(const struct spam_ruleset *rs, spam_rules_each_cb *cb,
  * SPF_SOFTFAIL, SPF_NEUTRAL, SPF_NONE, SPF_TEMPERROR, SPF_PERMERROR,
  * SPF_HELO_PASS, SPF_HELO_FAIL, SPF_HELO_SOFTFAIL, SPF_HELO_NEUTRAL,
  * SPF_HELO_NONE, DKIM_SIGNED, DKIM_VALID, DKIM_VALID_AU, DKIM_INVALID,
- * DMARC_PASS, DMARC_REJECT, DMARC_QUAR, DMARC_NONE, DMARC_MISSING. */
+ * DMARC_PASS, DMARC_REJECT, DMARC_QUAR, DMARC_NONE, DMARC_MISSING;
+ * and MIME_TRUNCATED, the message's MIME structure was too deep or had
+ * too many parts to be read whole (the caller asks spam_msg). */
 extern const char *const spam_rules_fact_names[];
 
 struct spam_hit {

@@ -289,6 +289,10 @@ filter_make_dmarc(struct filter_chain *chain, struct config *cfg, cfg_t *sec,
 	};
 	const char *reason;
 
+	if ((o.on_reject == FILTER_DMARC_HOLD ||
+	     o.on_quarantine == FILTER_DMARC_HOLD) &&
+	    config_quarantine_check(cfg, error_r) < 0)
+		return -1;
 	if (filter_dmarc_add(chain, &o, &reason) < 0) {
 		/* errno says why the record file could not be opened. */
 		if (strcmp(reason, "cannot open record_file") == 0)

@@ -135,6 +135,10 @@ struct filter_maker {
 	           char **settings_r, char **error_r);
 };
 
+/* A filter may hold messages: quarantine_dir must be a directory.
+ * Returns 0, or -1 with an allocated reason. */
+int config_quarantine_check(const struct config *cfg, char **error_r);
+
 /* The spam filter's maker (config_spam.c). */
 int config_make_spam(struct filter_chain *chain, struct config *cfg, cfg_t *sec,
                      char **settings_r, char **error_r);

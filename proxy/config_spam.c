@@ -7,8 +7,10 @@
  * file that cannot be read is a configuration error with its reason,
  * while rules postern cannot run are counted and shown by -t.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <confuse.h>
 
@@ -77,6 +79,66 @@ spam_settings(cfg_t *sec, const struct filter_spam_opts *o)
 }
 
 int
+config_quarantine_check(const struct config *cfg, char **error_r)
+{
+	struct stat st;
+
+	if (stat(cfg->quarantine_dir, &st) < 0) {
+		*error_r = xasprintf("quarantine_dir %s: %s",
+		                     cfg->quarantine_dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		*error_r = xasprintf("quarantine_dir %s: not a directory",
+		                     cfg->quarantine_dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Thresholds that are on must rise: tag <= hold <= reject. */
+static int
+spam_order(const struct filter_spam_thresholds *th, const char *prefix,
+           char **error_r)
+{
+	const double v[3] = {th->tag, th->hold, th->reject};
+	static const char *const name[3] = {"tag_score", "hold_score",
+	                                    "reject_score"};
+	int i, j;
+
+	for (i = 0; i < 3; i++) {
+		for (j = i + 1; j < 3; j++) {
+			if (v[i] == FILTER_SPAM_OFF ||
+			    v[j] == FILTER_SPAM_OFF || v[i] <= v[j])
+				continue;
+			*error_r =
+			    xasprintf("%s%s %g is above %s%s %g", prefix,
+			              name[i], v[i], prefix, name[j], v[j]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The settings that make sense together, before the rules load. */
+static int
+spam_check(const struct config *cfg, const struct filter_spam_opts *o,
+           char **error_r)
+{
+	if (o->nrules == 0) {
+		*error_r = xstrdup("rules: no rule files given");
+		return -1;
+	}
+	if (spam_order(&o->inbound, "", error_r) < 0 ||
+	    spam_order(&o->outbound, "outbound_", error_r) < 0)
+		return -1;
+	if (o->inbound.hold != FILTER_SPAM_OFF ||
+	    o->outbound.hold != FILTER_SPAM_OFF)
+		return config_quarantine_check(cfg, error_r);
+	return 0;
+}
+
+int
 config_make_spam(struct filter_chain *chain, struct config *cfg, cfg_t *sec,
                  char **settings_r, char **error_r)
 {
@@ -100,12 +162,8 @@ config_make_spam(struct filter_chain *chain, struct config *cfg, cfg_t *sec,
 	plugins = spam_list(sec, "plugins", &o.nplugins);
 	o.rules = (const char *const *)rules;
 	o.plugins = plugins;
-	if (o.nrules == 0) {
-		*error_r = xstrdup("rules: no rule files given");
-		fs = NULL;
-	} else {
-		fs = filter_spam_new(&o, error_r);
-	}
+	fs = spam_check(cfg, &o, error_r) < 0 ? NULL
+	                                      : filter_spam_new(&o, error_r);
 	if (fs != NULL) {
 		*settings_r = spam_settings(sec, &o);
 		cfg->spam = fs;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "filters/filter_spam.h"
@@ -75,6 +76,23 @@ list_add(const char **list, size_t *n, const char *s)
 	list[(*n)++] = s;
 }
 
+/* A fact postern knows, or exit 2: a typo must not score nothing. */
+static void
+fact_check(const char *name)
+{
+	size_t i;
+
+	for (i = 0; spam_rules_fact_names[i] != NULL; i++) {
+		if (strcmp(spam_rules_fact_names[i], name) == 0)
+			return;
+	}
+	fprintf(stderr, "postern score: unknown fact '%s' (known:", name);
+	for (i = 0; spam_rules_fact_names[i] != NULL; i++)
+		fprintf(stderr, " %s", spam_rules_fact_names[i]);
+	fprintf(stderr, ")\n");
+	exit(2);
+}
+
 static void
 score_parse(int argc, char **argv, struct score_args *a)
 {
@@ -95,6 +113,7 @@ score_parse(int argc, char **argv, struct score_args *a)
 			list_add(a->plugins, &a->nplugins, optarg);
 			break;
 		case 'F':
+			fact_check(optarg);
 			list_add(a->facts, &a->nfacts, optarg);
 			break;
 		case 'o':
@@ -153,15 +172,25 @@ score_load(const struct score_args *a, struct score_ctx *c)
 	return -1;
 }
 
+/* The message in path, or NULL with errno set.  Beyond SCORE_FILE_MAX
+ * octets the rest is not read, as postern would never take it. */
 static char *
 file_read(const char *path, size_t *len_r)
 {
 	FILE *f = fopen(path, "rb");
 	size_t len = 0, n, size = 65536;
+	struct stat st;
 	char *buf;
 
 	if (f == NULL)
 		return NULL;
+	if (fstat(fileno(f), &st) < 0)
+		st.st_mode = 0;
+	if (!S_ISREG(st.st_mode)) {
+		fclose(f);
+		errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+		return NULL;
+	}
 	buf = xmalloc(size);
 	while ((n = fread(buf + len, 1, size - len, f)) > 0) {
 		len += n;
@@ -171,6 +200,12 @@ file_read(const char *path, size_t *len_r)
 		} else if (len == size) {
 			break; /* the rest is beyond what postern would take */
 		}
+	}
+	if (ferror(f)) {
+		fclose(f);
+		free(buf);
+		errno = EIO;
+		return NULL;
 	}
 	fclose(f);
 	*len_r = len;
@@ -284,7 +319,9 @@ score_file(const char *path, const struct score_args *a, struct score_ctx *c,
 	    a->out == OUT_ALL ? SPAM_REPORT_ALL : SPAM_REPORT_SCORED;
 	struct spam_result r;
 	struct spam_msg *msg;
+	const char *facts[SCORE_LIST_MAX + 1];
 	unsigned long i;
+	size_t nfacts;
 	double t0;
 	size_t len;
 	char *data = file_read(path, &len);
@@ -294,10 +331,14 @@ score_file(const char *path, const struct score_args *a, struct score_ctx *c,
 		        strerror(errno));
 		return -1;
 	}
+	memcpy(facts, a->facts, a->nfacts * sizeof(facts[0]));
 	for (i = 0; i < a->repeat; i++) {
 		t0 = now_seconds();
 		msg = spam_msg_new(data, len);
-		spam_rules_score(c->rs, msg, a->facts, a->nfacts, rep, &r);
+		nfacts = a->nfacts;
+		if (spam_msg_truncated(msg))
+			facts[nfacts++] = "MIME_TRUNCATED";
+		spam_rules_score(c->rs, msg, facts, nfacts, rep, &r);
 		spam_msg_free(&msg);
 		c->seconds += now_seconds() - t0;
 		c->scored++;

@@ -302,7 +302,9 @@ dec_dot(struct smtp_data_decoder *d, struct outbuf *o, char c)
 		dec_eol(d, o, SMTP_DATA_BARE_LF);
 		return 1;
 	}
-	dec_check_long(d);
+	/* The dot is stuffing: not content, and not counted toward the
+	 * line limit (RFC 5321 4.5.3.1.6). */
+	d->line_len--;
 	d->state = DEC_TEXT;
 	return 0;
 }

@@ -335,3 +335,82 @@ def test_score_command_reports_like_spamassassin(tmp_path, rules_file):
     assert rows == [["0.2", "ALPHA_BRAVO"],
                     ["3.0", "WORD_ALPHA", "Mentions the alpha word"],
                     ["3.0", "WORD_BRAVO", "Mentions the bravo word"]], lines
+
+
+def test_score_command_refuses_unknown_facts_and_directories(tmp_path,
+                                                             rules_file):
+    msg = tmp_path / "m.eml"
+    msg.write_bytes(message("alphaword"))
+    r = subprocess.run([harness.POSTERN, "score", "-r", rules_file,
+                        "-F", "SPF_FIAL", str(msg)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert "unknown fact 'SPF_FIAL'" in r.stderr, r.stderr
+    r = subprocess.run([harness.POSTERN, "score", "-r", rules_file,
+                        str(tmp_path)], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2
+    assert "Is a directory" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("opts,want", [
+    ({"tag_score": "20", "reject_score": "15"},
+     "tag_score 20 is above reject_score 15"),
+    ({"hold_score": "30", "reject_score": "15"},
+     "hold_score 30 is above reject_score 15"),
+    ({"outbound_tag_score": "9", "outbound_hold_score": "4"},
+     "outbound_tag_score 9 is above outbound_hold_score 4"),
+    ({"hold_score": "8"},
+     "quarantine_dir /nonexistent/q: No such file or directory"),
+])
+def test_inconsistent_spam_settings_are_config_errors(tmp_path, rules_file,
+                                                      opts, want):
+    conf = write_conf(tmp_path, rules_file)
+    with open(conf) as f:
+        text = f.read()
+    text = text.replace("filter spam {", "filter spam { " + "  ".join(
+        "%s = %s" % kv for kv in opts.items()))
+    with open(conf, "w") as f:
+        f.write('quarantine_dir = "/nonexistent/q"\n' + text)
+    r = subprocess.run([harness.POSTERN, "-t", "-c", conf],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0, r.stdout
+    assert want in r.stderr, r.stderr
+
+
+def nested(depth):
+    """A message with GTUBE at the bottom of depth nested multiparts."""
+    if depth == 0:
+        return "Content-Type: text/plain\r\n\r\n%s\r\n" % GTUBE
+    b = "b%d" % depth
+    return ('Content-Type: multipart/mixed; boundary="%s"\r\n\r\n'
+            "--%s\r\n%s\r\n--%s--\r\n" % (b, b, nested(depth - 1), b))
+
+
+@pytest.mark.parametrize("depth,truncated", [(19, False), (25, True)])
+def test_mime_too_deep_to_scan_is_a_fact(spam_postern, postfix, depth,
+                                         truncated):
+    rules = os.path.join(os.path.dirname(harness.POSTERN), "..", "contrib",
+                         "rules")
+    p = spam_postern()
+    msg = ("From: a@example.org\r\nTo: %s\r\nSubject: nest\r\n"
+           "MIME-Version: 1.0\r\n" % RCPT + nested(depth)).encode()
+    final = send(p, msg)
+    if truncated:
+        # GTUBE is out of reach; what could not be read is noted.
+        assert final.code == 250, final
+        raw = delivered_one(postfix)
+        assert " spam_mime=truncated" in p.log()
+        assert "GTUBE" not in unfolded(
+            spam_fields(raw)["X-Spam-Status"][0])
+    else:
+        assert final.code == 550, final
+    path = p.base + "/nested.eml"
+    with open(path, "wb") as f:
+        f.write(msg)
+    r = subprocess.run([harness.POSTERN, "score", "-a", "-r",
+                        os.path.normpath(rules), path],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert ("hit MIME_TRUNCATED kind=fact score=3" in r.stdout) == \
+        truncated, r.stdout

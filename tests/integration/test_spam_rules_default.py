@@ -28,7 +28,7 @@ FACTS = ("SPF_PASS", "SPF_FAIL", "SPF_SOFTFAIL", "SPF_NEUTRAL", "SPF_NONE",
          "SPF_HELO_SOFTFAIL", "SPF_HELO_NEUTRAL", "SPF_HELO_NONE",
          "DKIM_SIGNED", "DKIM_VALID", "DKIM_VALID_AU", "DKIM_INVALID",
          "DMARC_PASS", "DMARC_REJECT", "DMARC_QUAR", "DMARC_NONE",
-         "DMARC_MISSING")
+         "DMARC_MISSING", "MIME_TRUNCATED")
 KIND_OF = {"header": "header", "body": "body", "uri": "uri", "meta": "meta",
            "rawbody": "rawbody", "full": "full"}
 

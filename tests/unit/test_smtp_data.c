@@ -369,7 +369,10 @@ static const struct long_case long_cases[] = {
     {"bare LF line at limit+1", "1234567890\n.\r\n", 10, LF | LONG},
     {"bare CR line at limit", "123456789\rx\r\n.\r\n", 10, CR},
     {"bare CR line at limit+1", "1234567890\rx\r\n.\r\n", 10, CR | LONG},
-    {"stuffed dot counts raw", "..2345678\r\n.\r\n", 10, LONG},
+    /* RFC 5321 4.5.3.1.6: the dot added for transparency does not
+     * count toward the line limit. */
+    {"stuffing dot not counted", "..2345678\r\n.\r\n", 10, 0},
+    {"stuffed line at limit+1", "..23456789\r\n.\r\n", 10, LONG},
     {"stuffed dot line at limit", ".2345678\r\n.\r\n", 10, 0},
     {"second line at limit+1", "a\r\n123456789\r\n.\r\n", 10, LONG},
     {"unterminated line at limit+1", "12345678901", 10, LONG},
@@ -653,7 +656,9 @@ reference_decode(const char *in, size_t len, int prev_crlf, size_t limit,
 		out_sink(&res->out, "\r\n", 2);
 		if (memchr(in + pos, '\0', textlen) != NULL)
 			res->flags |= NUL;
-		if (limit > 0 && textlen + eol > limit)
+		/* A stuffing dot does not count (RFC 5321 4.5.3.1.6). */
+		if (limit > 0 &&
+		    textlen + eol - (in[pos] == '.' && textlen > 1) > limit)
 			res->flags |= LONG;
 		res->flags |= bare;
 		res->lines++;
