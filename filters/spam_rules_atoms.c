@@ -220,12 +220,6 @@ peek(const struct parser *p, size_t k)
 }
 
 static int
-is_digit(int c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static int
 hex(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -279,7 +273,8 @@ escape(struct parser *p, int *empty_r)
 	if (c == 'x')
 		return escape_hex(p);
 	if (c == '0') {
-		for (v = 0; is_digit(peek(p, 0)) && peek(p, 0) < '8';)
+		for (v = 0;
+		     spam_rules_is_digit(peek(p, 0)) && peek(p, 0) < '8';)
 			v = v * 8 + (p->s[p->i++] - '0');
 		return v <= 0xff ? v : -2;
 	}
@@ -293,7 +288,8 @@ escape(struct parser *p, int *empty_r)
 				;
 		return -1;
 	}
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c))
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    spam_rules_is_digit(c))
 		return -2; /* backreferences, \Q handled by the caller... */
 	return c;
 }
@@ -394,18 +390,20 @@ parse_quant(struct parser *p, long *min_r, long *max_r)
 		*min_r = c == '+';
 		*max_r = c == '?' ? 1 : -1;
 		p->i++;
-	} else if (c == '{' && is_digit(peek(p, 1))) {
+	} else if (c == '{' && spam_rules_is_digit(peek(p, 1))) {
 		j = p->i + 1;
 		*min_r = strtol(p->s + j, NULL, 10);
-		while (j < p->len && is_digit((unsigned char)p->s[j]))
+		while (j < p->len &&
+		       spam_rules_is_digit((unsigned char)p->s[j]))
 			j++;
 		*max_r = *min_r;
 		if (j < p->len && p->s[j] == ',') {
 			j++;
-			*max_r = is_digit((unsigned char)p->s[j])
+			*max_r = spam_rules_is_digit((unsigned char)p->s[j])
 			             ? strtol(p->s + j, NULL, 10)
 			             : -1;
-			while (j < p->len && is_digit((unsigned char)p->s[j]))
+			while (j < p->len &&
+			       spam_rules_is_digit((unsigned char)p->s[j]))
 				j++;
 		}
 		if (j >= p->len || p->s[j] != '}')

@@ -21,53 +21,6 @@
 #include "filters/spam_rules_private.h"
 #include "util/xalloc.h"
 
-static int
-is_space(int c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-	       c == '\v';
-}
-
-static int
-is_word(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '_';
-}
-
-static char *
-skip_space(char *s)
-{
-	while (is_space((unsigned char)*s))
-		s++;
-	return s;
-}
-
-/* The next white-space separated word of *sp, NUL-terminated in place;
- * *sp moves past the white space after it. */
-static char *
-next_word(char **sp)
-{
-	char *s = *sp, *w = s;
-
-	while (*s != '\0' && !is_space((unsigned char)*s))
-		s++;
-	if (*s != '\0')
-		*s++ = '\0';
-	*sp = skip_space(s);
-	return w;
-}
-
-static int
-in_list(const char *const *list, const char *s)
-{
-	for (; *list != NULL; list++) {
-		if (strcmp(*list, s) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /*
  * Definitions
  */
@@ -78,11 +31,11 @@ rule_name_ok(const char *name)
 {
 	size_t i;
 
-	if (!is_word((unsigned char)name[0]) ||
+	if (!spam_rules_is_word((unsigned char)name[0]) ||
 	    (name[0] >= '0' && name[0] <= '9'))
 		return 0; /* [_a-zA-Z] first */
 	for (i = 1; name[i] != '\0'; i++) {
-		if (!is_word((unsigned char)name[i]))
+		if (!spam_rules_is_word((unsigned char)name[i]))
 			return 0;
 	}
 	return i <= SPAM_RULES_NAME_MAX;
@@ -160,7 +113,7 @@ eval_test(const char *text, const char *prefix, int *ok_r)
 	if (strncmp(text, prefix, strlen(prefix)) != 0)
 		return 0;
 	fn = text + strlen(prefix);
-	for (n = 0; is_word((unsigned char)fn[n]); n++)
+	for (n = 0; spam_rules_is_word((unsigned char)fn[n]); n++)
 		;
 	*ok_r = n > 0 && fn[n] == '(' && fn[strlen(fn) - 1] == ')';
 	return 1;
@@ -227,7 +180,7 @@ header_form(const char *mods)
 	for (s = buf; (m = strsep(&s, ":")) != NULL;) {
 		if (*m == '\0')
 			continue;
-		if (!in_list(known, m))
+		if (!spam_rules_in_list(known, m))
 			return -2;
 		raw |= strcmp(m, "raw") == 0;
 		addr |= strcmp(m, "addr") == 0;
@@ -253,7 +206,8 @@ header_split(char *s, char **mods_r, unsigned int *flags_r)
 	size_t i = 0, nmods = 0;
 	char *op;
 
-	while (is_word((unsigned char)s[i]) || s[i] == '.' || s[i] == '-')
+	while (spam_rules_is_word((unsigned char)s[i]) || s[i] == '.' ||
+	       s[i] == '-')
 		i++;
 	if (i == 0)
 		return NULL;
@@ -265,12 +219,12 @@ header_split(char *s, char **mods_r, unsigned int *flags_r)
 	}
 	if (nmods == 0 && s[i] == ':')
 		i++;
-	op = skip_space(s + i);
+	op = spam_rules_skip_space(s + i);
 	if ((op[0] != '=' && op[0] != '!') || op[1] != '~')
 		return NULL;
 	*flags_r = op[0] == '!' ? SPAM_HDR_NEG : 0;
 	s[i] = '\0';
-	op = skip_space(op + 2);
+	op = spam_rules_skip_space(op + 2);
 	return *op != '\0' ? op : NULL;
 }
 
@@ -284,16 +238,16 @@ header_unset(char *pattern)
 	if (len == 0 || pattern[len - 1] != ']')
 		return NULL;
 	for (p = pattern + 1; (p = strstr(p, "[if-unset:")) != NULL; p++) {
-		if (!is_space((unsigned char)p[-1]))
+		if (!spam_rules_is_space((unsigned char)p[-1]))
 			continue;
 		text = p + strlen("[if-unset:");
-		if (!is_space((unsigned char)*text))
+		if (!spam_rules_is_space((unsigned char)*text))
 			continue;
-		text = skip_space(text);
+		text = spam_rules_skip_space(text);
 		if (text >= pattern + len - 1)
 			continue;
-		for (start = p;
-		     start > pattern && is_space((unsigned char)start[-1]);)
+		for (start = p; start > pattern &&
+		                spam_rules_is_space((unsigned char)start[-1]);)
 			start--;
 		pattern[len - 1] = '\0';
 		text = xstrdup(text);
@@ -310,8 +264,9 @@ header_exists(struct spam_load *ld, const char *name, const char *field)
 	size_t i, len = strlen(field);
 
 	for (i = 0; i < len; i++) {
-		if (!is_word((unsigned char)field[i]) && field[i] != '.' &&
-		    field[i] != '-' && !(field[i] == ':' && i == len - 1))
+		if (!spam_rules_is_word((unsigned char)field[i]) &&
+		    field[i] != '.' && field[i] != '-' &&
+		    !(field[i] == ':' && i == len - 1))
 			break;
 	}
 	if (len == 0 || i < len || field[0] == ':') {
@@ -374,7 +329,7 @@ header_test(struct spam_load *ld, const char *name, char *text)
 static char *
 split_name(char *value, char **rest_r)
 {
-	char *name = next_word(&value);
+	char *name = spam_rules_next_word(&value);
 
 	if (*name == '\0' || *value == '\0')
 		return NULL;
@@ -469,7 +424,7 @@ cmd_meta(struct spam_file *f, char *value)
 static int
 cmd_plugin_rule(struct spam_file *f, char *value)
 {
-	char *name = next_word(&value);
+	char *name = spam_rules_next_word(&value);
 
 	if (*name != '\0' && *value != '\0')
 		def_skipped(f->ld, name, "plugin-type", 0);
@@ -510,13 +465,13 @@ score_parse(const char *s, double *v_r, int *relative_r)
 static int
 cmd_score(struct spam_file *f, char *value)
 {
-	char *name = next_word(&value), *w[5];
+	char *name = spam_rules_next_word(&value), *w[5];
 	int n = 0, i, relative = 0, rel;
 	struct spam_def *d;
 	double v[5];
 
 	while (*value != '\0' && n < 5)
-		w[n++] = next_word(&value);
+		w[n++] = spam_rules_next_word(&value);
 	if (*name == '\0' || (n != 1 && n != 4)) {
 		f->ld->lines_bad++;
 		return 0;
@@ -536,8 +491,8 @@ cmd_score(struct spam_file *f, char *value)
 	/* score set 0, the first of four, for rules; set 1, the second,
 	 * for facts: those are results of network tests postern ran. */
 	d->score = relative ? d->score + v[0] : v[0];
-	d->score_net = relative ? d->score_net + v[n == 4 ? 1 : 0]
-	                        : v[n == 4 ? 1 : 0];
+	d->score_net =
+	    relative ? d->score_net + v[n == 4 ? 1 : 0] : v[n == 4 ? 1 : 0];
 	d->has_score = 1;
 	return 0;
 }
@@ -546,7 +501,7 @@ cmd_score(struct spam_file *f, char *value)
 static char *
 key_value(struct spam_file *f, char *value, char **key_r)
 {
-	char *key = next_word(&value);
+	char *key = spam_rules_next_word(&value);
 
 	if (*key == '\0' || *value == '\0') {
 		f->ld->lines_bad++;
@@ -623,7 +578,7 @@ cmd_replace_rules(struct spam_file *f, char *value)
 {
 	char *name;
 
-	while (*(name = next_word(&value)) != '\0')
+	while (*(name = spam_rules_next_word(&value)) != '\0')
 		spam_load_def(f->ld, name)->replace = 1;
 	return 0;
 }
@@ -654,7 +609,7 @@ cmd_include(struct spam_file *f, char *value)
 static int
 cmd_loadplugin(struct spam_file *f, char *value)
 {
-	char *name = next_word(&value);
+	char *name = spam_rules_next_word(&value);
 
 	spam_map_set(&f->ld->plugins, spam_plugin_short(name), 0);
 	return 0;

@@ -141,16 +141,6 @@ static const char *const plugin_methods[] = {
     NULL,
 };
 
-static int
-in_list(const char *const *list, const char *s)
-{
-	for (; *list != NULL; list++) {
-		if (strcmp(*list, s) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 int
 spam_load_can(const struct spam_load *ld, const char *method)
 {
@@ -160,7 +150,7 @@ spam_load_can(const struct spam_load *ld, const char *method)
 
 	if (strncmp(method, conf, strlen(conf)) == 0) {
 		rest = method + strlen(conf);
-		return in_list(conf_features, rest) ||
+		return spam_rules_in_list(conf_features, rest) ||
 		       (strncmp(rest, "compat_", 7) == 0 &&
 		        spam_map_get(&ld->compat, rest + 7) != NULL);
 	}
@@ -172,7 +162,8 @@ spam_load_can(const struct spam_load *ld, const char *method)
 		return 0;
 	memcpy(plugin, rest, (size_t)(sep - rest));
 	plugin[sep - rest] = '\0';
-	return spam_load_plugin(ld, plugin) && in_list(plugin_methods, rest);
+	return spam_load_plugin(ld, plugin) &&
+	       spam_rules_in_list(plugin_methods, rest);
 }
 
 static int

@@ -23,15 +23,15 @@
 #include "filters/spam_rules_private.h"
 #include "util/xalloc.h"
 
-static int
-is_word(int c)
+int
+spam_rules_is_word(int c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	       (c >= '0' && c <= '9') || c == '_';
 }
 
-static int
-is_digit(int c)
+int
+spam_rules_is_digit(int c)
 {
 	return c >= '0' && c <= '9';
 }
@@ -88,12 +88,13 @@ spam_toks_lex(const char *text, struct spam_toks *l)
 	while (*s != '\0') {
 		if (l->n >= SPAM_META_TOKENS_MAX)
 			return -1;
-		if (strchr("-+.", *s) != NULL || is_digit((unsigned char)*s)) {
+		if (strchr("-+.", *s) != NULL ||
+		    spam_rules_is_digit((unsigned char)*s)) {
 			n = strspn(s, "-+.0123456789");
 			tok_add(l, SPAM_TOK_NUMISH, s, n);
-		} else if (is_word((unsigned char)*s)) {
-			for (n = 1;
-			     is_word((unsigned char)s[n]) || s[n] == ':';)
+		} else if (spam_rules_is_word((unsigned char)*s)) {
+			for (n = 1; spam_rules_is_word((unsigned char)s[n]) ||
+			            s[n] == ':';)
 				n++;
 			tok_add(l, SPAM_TOK_NAME, s, n);
 		} else if ((type = lex_op(s, &n)) != SPAM_TOK_END) {
@@ -140,12 +141,13 @@ spam_toks_number(const char *s, size_t len, int signed_ok)
 
 	if (signed_ok && len > 0 && (s[0] == '+' || s[0] == '-'))
 		i = 1;
-	for (d = i; i < len && is_digit((unsigned char)s[i]); i++)
+	for (d = i; i < len && spam_rules_is_digit((unsigned char)s[i]); i++)
 		;
 	if (i == d)
 		return 0;
 	if (i < len && s[i] == '.') {
-		for (d = ++i; i < len && is_digit((unsigned char)s[i]); i++)
+		for (d = ++i;
+		     i < len && spam_rules_is_digit((unsigned char)s[i]); i++)
 			;
 		if (i == d)
 			return 0;

@@ -14,19 +14,6 @@
 #include "filters/spam_rules_private.h"
 #include "util/xalloc.h"
 
-static int
-is_word(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '_';
-}
-
-static int
-is_digit(int c)
-{
-	return c >= '0' && c <= '9';
-}
-
 /* Finds the next rules_matching(GLOB) from s: its start and end, the
  * glob in glob (NUL-terminated). */
 static const char *
@@ -37,14 +24,14 @@ matching_find(const char *text, const char *s, const char **end_r, char *glob,
 	size_t n;
 
 	for (; (s = strstr(s, key)) != NULL; s++) {
-		if (s > text && is_word((unsigned char)s[-1]))
+		if (s > text && spam_rules_is_word((unsigned char)s[-1]))
 			continue;
 		g = s + strlen(key);
 		g += strspn(g, " \t\n\r\f\v");
 		n = strspn(g, "_abcdefghijklmnopqrstuvwxyz"
 		              "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789*?");
 		if (n == 0 || n > 128 || n >= size ||
-		    is_digit((unsigned char)*g))
+		    spam_rules_is_digit((unsigned char)*g))
 			continue;
 		e = g + n + strspn(g + n, " \t\n\r\f\v");
 		if (*e != ')')
@@ -111,7 +98,7 @@ tokens_valid(const struct spam_toks *l)
 		t = &l->toks[i];
 		if (t->type == SPAM_TOK_NAME) {
 			if (t->len > 128 || memchr(t->s, ':', t->len) != NULL ||
-			    is_digit((unsigned char)t->s[0]))
+			    spam_rules_is_digit((unsigned char)t->s[0]))
 				return 0;
 		} else if (t->type == SPAM_TOK_NUMISH) {
 			if (!spam_toks_number(t->s, t->len, 0) &&

@@ -30,34 +30,44 @@
 
 static int read_file(struct spam_load *ld, const char *path);
 
-static int
-is_space(int c)
+int
+spam_rules_is_space(int c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
 	       c == '\v';
 }
 
-static char *
-skip_space(char *s)
+char *
+spam_rules_skip_space(char *s)
 {
-	while (is_space((unsigned char)*s))
+	while (spam_rules_is_space((unsigned char)*s))
 		s++;
 	return s;
 }
 
 /* The next white-space separated word of *sp, NUL-terminated in place;
  * *sp moves past the white space after it. */
-static char *
-next_word(char **sp)
+char *
+spam_rules_next_word(char **sp)
 {
 	char *s = *sp, *w = s;
 
-	while (*s != '\0' && !is_space((unsigned char)*s))
+	while (*s != '\0' && !spam_rules_is_space((unsigned char)*s))
 		s++;
 	if (*s != '\0')
 		*s++ = '\0';
-	*sp = skip_space(s);
+	*sp = spam_rules_skip_space(s);
 	return w;
+}
+
+int
+spam_rules_in_list(const char *const *list, const char *s)
+{
+	for (; *list != NULL; list++) {
+		if (strcmp(*list, s) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 static int
@@ -193,9 +203,9 @@ line_clean(char *line)
 		*d++ = *s;
 	}
 	*d = '\0';
-	s = skip_space(line);
+	s = spam_rules_skip_space(line);
 	end = s + strlen(s);
-	while (end > s && is_space((unsigned char)end[-1]))
+	while (end > s && spam_rules_is_space((unsigned char)end[-1]))
 		end--;
 	*end = '\0';
 	return s;
@@ -210,18 +220,19 @@ line_lang(char *line)
 	char *s = line + 4, *code;
 	size_t len;
 
-	if (strncmp(line, "lang", 4) != 0 || !is_space((unsigned char)*s))
+	if (strncmp(line, "lang", 4) != 0 ||
+	    !spam_rules_is_space((unsigned char)*s))
 		return line;
-	s = skip_space(s);
+	s = spam_rules_skip_space(s);
 	code = s;
-	while (*s != '\0' && !is_space((unsigned char)*s))
+	while (*s != '\0' && !spam_rules_is_space((unsigned char)*s))
 		s++;
 	len = (size_t)(s - code);
 	if (*s == '\0' || len == 0)
 		return line;
 	if (len > strlen(lang) || strncasecmp(code, lang, len) != 0)
 		return NULL;
-	return skip_space(s);
+	return spam_rules_skip_space(s);
 }
 
 static int
@@ -237,7 +248,7 @@ line_run(struct spam_file *f, char *line)
 	if (line == NULL)
 		return 0;
 	value = line;
-	key = next_word(&value);
+	key = spam_rules_next_word(&value);
 	for (p = key; *p != '\0'; p++) {
 		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
 		if (*p == '-')

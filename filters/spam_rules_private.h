@@ -432,4 +432,16 @@ size_t spam_rules_find(const struct spam_ruleset *rs, const char *name);
 /* Whether name is one of spam_rules_fact_names. */
 int spam_rules_is_fact(const char *name);
 
+/* Text helpers of the rule files' grammar (spam_rules_parse.c): ASCII
+ * white space; skip it; the next word of *sp, NUL-terminated in place,
+ * *sp moved past the white space after it; whether s is in the
+ * NULL-terminated list. */
+int spam_rules_is_space(int c);
+char *spam_rules_skip_space(char *s);
+char *spam_rules_next_word(char **sp);
+int spam_rules_in_list(const char *const *list, const char *s);
+/* [A-Za-z0-9_] and [0-9] (spam_rules_expr.c). */
+int spam_rules_is_word(int c);
+int spam_rules_is_digit(int c);
+
 #endif

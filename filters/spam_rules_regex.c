@@ -21,13 +21,6 @@
 #include "filters/spam_rules_private.h"
 #include "util/xalloc.h"
 
-static int
-is_word(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '_';
-}
-
 /* The closing delimiter for text's opening one; its length in *skip_r.
  * 0 when text has none SpamAssassin takes. */
 static char
@@ -46,7 +39,7 @@ delim_open(const char *text, size_t *skip_r)
 		i = 2;
 	else
 		return 0;
-	if (text[i] == '\0' || is_word((unsigned char)text[i]) ||
+	if (text[i] == '\0' || spam_rules_is_word((unsigned char)text[i]) ||
 	    text[i] == '\\')
 		return 0;
 	*skip_r = i + 1;
@@ -218,11 +211,11 @@ word_find(const char *s, const char *word)
 	const char *p;
 
 	for (p = s; (p = strstr(p, word)) != NULL; p++) {
-		if (p > s && is_word((unsigned char)p[-1]) &&
-		    is_word((unsigned char)word[0]))
+		if (p > s && spam_rules_is_word((unsigned char)p[-1]) &&
+		    spam_rules_is_word((unsigned char)word[0]))
 			continue;
-		if (is_word((unsigned char)p[len]) &&
-		    is_word((unsigned char)word[len - 1]))
+		if (spam_rules_is_word((unsigned char)p[len]) &&
+		    spam_rules_is_word((unsigned char)word[len - 1]))
 			continue;
 		return p;
 	}
@@ -250,7 +243,7 @@ spam_tflag_maxhits(const char *tflags)
 		for (i = 8, n = 0; p[i] >= '0' && p[i] <= '9'; i++)
 			n = n < 100000000 ? n * 10 + (unsigned long)(p[i] - '0')
 			                  : n;
-		if (!is_word((unsigned char)p[i]))
+		if (!spam_rules_is_word((unsigned char)p[i]))
 			return (unsigned int)n;
 	}
 	return 0;
