@@ -164,7 +164,8 @@ DEPS_BUILD = build-essential pkg-config libevent-dev libconfuse-dev \
 	libpsl-dev libidn2-dev libspf2-dev libpcre2-dev libgmime-3.0-dev
 DEPS_TEST = postfix swaks python3 python3-pytest unbound python3-dnspython \
 	python3-dkim python3-cryptography opendkim-tools libmail-dkim-perl \
-	openssl python3-yaml spamassassin spamc
+	openssl python3-yaml spamassassin spamc sa-compile libmail-spf-perl \
+	libmail-dmarc-perl libbsd-resource-perl gnupg
 deps:
 	@sh tests/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
 
