@@ -52,18 +52,18 @@ COMPARED = ("header", "body", "uri", "meta")
 
 # Floors, a little under the figures measured when this was written
 # (build/spam-agreement.txt has those of the last run).  Over all
-# compared rules: agreement 0.9956, SA hits found 0.798, postern hits
-# confirmed 0.977; what postern misses is almost all rules resting on
-# eval tests or on SpamAssassin's relay analysis (X-Spam-Relays-*),
-# which postern does not have: hence 0.77 for the second figure.
+# compared rules: agreement 0.9974, SA hits found 0.876, postern hits
+# confirmed 0.995 (the 95 % the issue asks is the first); what postern
+# misses is almost all rules resting on eval tests, which postern does
+# not run: hence 0.85 for the second figure.
 MIN_AGREEMENT = 0.95
-MIN_SA_HITS_FOUND = 0.77
-MIN_POSTERN_HITS_CONFIRMED = 0.95
+MIN_SA_HITS_FOUND = 0.85
+MIN_POSTERN_HITS_CONFIRMED = 0.98
 # The same over the self-contained rules: those whose result does not
 # rest on an eval test or on the relay analysis; there the rule
-# language itself is measured (0.9996 and 1.0 when written).
-MIN_OWN_SA_HITS_FOUND = 0.98
-MIN_OWN_POSTERN_CONFIRMED = 0.98
+# language itself is measured (0.9991 and 1.0 when written).
+MIN_OWN_SA_HITS_FOUND = 0.99
+MIN_OWN_POSTERN_CONFIRMED = 0.99
 
 NOT_MESSAGES = ("readme", "license", "notice", "provenance")
 
