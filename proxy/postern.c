@@ -10,6 +10,9 @@
  *   postern score [-c FILE | -r RULES...] [options] MESSAGE...
  *                               score messages with the spam rules
  *                               (postern_score.c)
+ *   postern release [-c FILE] [-k] HELD...
+ *                               deliver held messages to the upstream
+ *                               (postern_release.c)
  *
  * Startup problems (bad configuration, a port we cannot bind) are fatal
  * here, with a reason naming the file or address; nothing after startup
@@ -32,6 +35,7 @@
 #include <event2/thread.h>
 
 #include "proxy/config.h"
+#include "proxy/postern_release.h"
 #include "proxy/postern_score.h"
 #include "proxy/server.h"
 #include "sign/sign_keys.h"
@@ -336,6 +340,8 @@ main(int argc, char **argv)
 		return keygen_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "score") == 0)
 		return postern_score_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "release") == 0)
+		return postern_release_main(argc - 1, argv + 1, DEFAULT_CONFIG);
 	while ((c = getopt(argc, argv, "c:tfdVh")) != -1) {
 		switch (c) {
 		case 'c':

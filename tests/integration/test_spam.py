@@ -414,3 +414,32 @@ def test_mime_too_deep_to_scan_is_a_fact(spam_postern, postfix, depth,
     assert r.returncode == 0, r.stderr
     assert ("hit MIME_TRUNCATED kind=fact score=3" in r.stdout) == \
         truncated, r.stdout
+
+
+def test_release_delivers_a_held_message(spam_postern, postfix, tmp_path):
+    p = spam_postern()
+    body = "charlieword and alphaword"  # 11: held
+    assert send(p, message(body, subject="to release")).code == 250
+    [held] = glob.glob(os.path.join(p.quarantine, "*.eml"))
+    assert_not_delivered(postfix)
+    r = subprocess.run([harness.POSTERN, "release", "-c", p.conf, held],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.match(r"%s: released upstream=\"250 " % re.escape(held),
+                    r.stdout), r.stdout
+    assert not os.path.exists(held)
+    raw = delivered_one(postfix)
+    assert b"X-Postern-Envelope-To" not in raw
+    assert b"X-Postern-Held" not in raw
+    assert [v.strip() for v in dt.header_values(raw, "X-Spam-Flag")] == [
+        "YES"]
+    assert raw.endswith(body.encode() + b"\r\n")
+    # Anything else is refused and left alone.
+    other = tmp_path / "not-held.eml"
+    other.write_bytes(message("hello"))
+    r = subprocess.run([harness.POSTERN, "release", "-c", p.conf,
+                        str(other)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 1
+    assert "not a held message" in r.stdout, r.stdout
+    assert other.exists()
