@@ -95,6 +95,7 @@ PROXY_SRCS = \
 	proxy/config_filter.c \
 	proxy/config_print.c \
 	proxy/config_spam.c \
+	proxy/postern_release.c \
 	proxy/postern_score.c \
 	proxy/server.c \
 	proxy/session.c \
