@@ -161,6 +161,11 @@ void filter_txn_append_header(struct filter_txn *t, const char *name,
 void filter_txn_auth(struct filter_txn *t, const char *method,
                      const char *result, const char *reason, const char *props);
 
+/* The value of property name ("header.d") in an auth result's props
+ * ("header.d=example.org header.s=sel") into buf; "" when absent. */
+void filter_auth_prop(const char *props, const char *name, char *buf,
+                      size_t size);
+
 /* State a fact about the message for scoring filters: name is a static
  * string, kept; repeats and facts beyond FILTER_FACTS_MAX are dropped. */
 void filter_txn_fact(struct filter_txn *t, const char *name);

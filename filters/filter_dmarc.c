@@ -138,27 +138,6 @@ authors_collect(const struct filter_txn *t, struct dmarc_authors *a,
 
 /* Postern's own SPF and DKIM results */
 
-/* The value of property name ("header.d") in props into buf; "" when
- * absent. */
-static void
-prop_value(const char *props, const char *name, char *buf, size_t size)
-{
-	size_t nlen = strlen(name), len;
-	const char *p = props;
-
-	buf[0] = '\0';
-	while (p != NULL && *p != '\0') {
-		p += strspn(p, " ");
-		len = strcspn(p, " ");
-		if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-			snprintf(buf, size, "%.*s", (int)(len - nlen - 1),
-			         p + nlen + 1);
-			return;
-		}
-		p += len;
-	}
-}
-
 /* The domain of an address or a domain (smtp.mailfrom may be either). */
 static const char *
 address_domain(const char *s)
@@ -173,8 +152,8 @@ auth_dkim(struct policy_dmarc_eval *e, const struct filter_auth *a)
 {
 	char d[POLICY_PSL_DOMAIN_MAX], s[64];
 
-	prop_value(a->props, "header.d", d, sizeof(d));
-	prop_value(a->props, "header.s", s, sizeof(s));
+	filter_auth_prop(a->props, "header.d", d, sizeof(d));
+	filter_auth_prop(a->props, "header.s", s, sizeof(s));
 	if (d[0] != '\0')
 		policy_dmarc_eval_dkim(e, d, s, a->result);
 }
@@ -204,11 +183,11 @@ auth_fill(struct policy_dmarc_eval *e, const struct filter_txn *t)
 			helo = a;
 	}
 	if (mfrom != NULL) {
-		prop_value(mfrom->props, "smtp.mailfrom", v, sizeof(v));
+		filter_auth_prop(mfrom->props, "smtp.mailfrom", v, sizeof(v));
 		policy_dmarc_eval_spf(e, address_domain(v), "mfrom",
 		                      mfrom->result);
 	} else if (helo != NULL && null_sender) {
-		prop_value(helo->props, "smtp.helo", v, sizeof(v));
+		filter_auth_prop(helo->props, "smtp.helo", v, sizeof(v));
 		policy_dmarc_eval_spf(e, v, "helo", helo->result);
 	}
 }

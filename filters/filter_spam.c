@@ -140,27 +140,6 @@ spf_fact(const char *result, int helo)
 	return NULL;
 }
 
-/* The value of property name in "a=b c=d", into buf ("" if absent). */
-static void
-prop_get(const char *props, const char *name, char *buf, size_t size)
-{
-	size_t nlen = strlen(name), len;
-	const char *p = props;
-
-	buf[0] = '\0';
-	while (p != NULL && *p != '\0') {
-		p += strspn(p, " ");
-		len = strcspn(p, " ");
-		if (len > nlen && strncmp(p, name, nlen) == 0 &&
-		    p[nlen] == '=') {
-			snprintf(buf, size, "%.*s", (int)(len - nlen - 1),
-			         p + nlen + 1);
-			return;
-		}
-		p += len;
-	}
-}
-
 struct fact_set {
 	const char **facts;
 	size_t n, max;
@@ -197,7 +176,7 @@ dkim_facts(struct fact_set *fs, const struct filter_auth *a, const char *author)
 		return;
 	}
 	fact_add(fs, "DKIM_VALID");
-	prop_get(a->props, "header.d", d, sizeof(d));
+	filter_auth_prop(a->props, "header.d", d, sizeof(d));
 	if (author[0] != '\0' && strcasecmp(d, author) == 0)
 		fact_add(fs, "DKIM_VALID_AU");
 }
@@ -212,8 +191,8 @@ filter_spam_facts(const struct filter_txn *t, const char **facts, size_t max)
 
 	for (a = t->auth; a != NULL; a = a->next) {
 		if (strcmp(a->method, "dmarc") == 0 && author[0] == '\0')
-			prop_get(a->props, "header.from", author,
-			         sizeof(author));
+			filter_auth_prop(a->props, "header.from", author,
+			                 sizeof(author));
 	}
 	for (a = t->auth; a != NULL; a = a->next) {
 		if (strcmp(a->method, "spf") == 0)

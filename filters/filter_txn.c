@@ -68,6 +68,26 @@ filter_txn_auth(struct filter_txn *t, const char *method, const char *result,
 }
 
 void
+filter_auth_prop(const char *props, const char *name, char *buf, size_t size)
+{
+	size_t nlen = strlen(name), len;
+	const char *p = props;
+
+	buf[0] = '\0';
+	while (p != NULL && *p != '\0') {
+		p += strspn(p, " ");
+		len = strcspn(p, " ");
+		if (len > nlen && strncmp(p, name, nlen) == 0 &&
+		    p[nlen] == '=') {
+			snprintf(buf, size, "%.*s", (int)(len - nlen - 1),
+			         p + nlen + 1);
+			return;
+		}
+		p += len;
+	}
+}
+
+void
 filter_txn_fact(struct filter_txn *t, const char *name)
 {
 	size_t i;
