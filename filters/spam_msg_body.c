@@ -122,21 +122,11 @@ cut_near(const char *s, size_t len, size_t max, const char *seps, int chars)
 static size_t
 ws_len(const char *s, size_t len, int wide)
 {
-	unsigned int cp;
-	size_t n;
-
 	if (spam_msg_util_is_ws((unsigned char)s[0]))
 		return 1;
 	if (!wide || (unsigned char)s[0] < 0x80)
 		return 0;
-	n = spam_msg_utf8_get(s, len, &cp);
-	if (n == 0)
-		return 0;
-	if (cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
-	    (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
-	    cp == 0x202f || cp == 0x205f || cp == 0x3000)
-		return n;
-	return 0;
+	return spam_msg_util_uni_space(s, len);
 }
 
 /* One run of white space: with two line breaks in it, what precedes

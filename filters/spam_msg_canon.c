@@ -492,18 +492,6 @@ octet_fix(struct spam_msg_span in, struct spam_msg_buf *out)
 	spam_msg_buf_free(&t);
 }
 
-static int
-all_digits(const char *s, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	}
-	return len > 0;
-}
-
 /* Hosts that are numbers: dotted with hex or octal parts, one hex
  * number, one decimal number.  Returns whether it was one. */
 static int
@@ -525,7 +513,7 @@ canon_ip(struct spam_msg_span proto, const char *host, size_t hlen,
 		i = hlen - 2 > 8 ? hlen - 8 : 2;
 		spam_msg_buf_add(&b, proto.s, proto.len);
 		ulong_to_ip(parse_num(host + i, hlen - i, 16), &b);
-	} else if (all_digits(host, hlen)) {
+	} else if (spam_msg_util_all_digits(host, hlen)) {
 		spam_msg_buf_add(&b, proto.s, proto.len);
 		ulong_to_ip(parse_num(host, hlen, 10), &b);
 	} else {

@@ -13,18 +13,6 @@
 #include "util/xalloc.h"
 
 static int
-all_digits(const char *s, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	}
-	return len > 0;
-}
-
-static int
 isxdigit_ascii(char c)
 {
 	return (c >= '0' && c <= '9') ||
@@ -42,7 +30,7 @@ prefix_ci(const char *s, size_t len, const char *p)
 static int
 ipv4_octet(const char *s, size_t len)
 {
-	if (len == 0 || len > 3 || !all_digits(s, len))
+	if (len == 0 || len > 3 || !spam_msg_util_all_digits(s, len))
 		return 0;
 	if (len > 1 && s[0] == '0')
 		return 0;

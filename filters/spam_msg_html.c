@@ -170,22 +170,6 @@ html_init(void)
 	re_url_eq[1] = spam_msg_re_compile("\\burl\\s*=", PCRE2_CASELESS | UNI);
 }
 
-/* Unicode white space other than ASCII's, for character text. */
-static size_t
-uni_space_len(const char *s, size_t len)
-{
-	unsigned int cp;
-	size_t n = spam_msg_utf8_get(s, len, &cp);
-
-	if (n == 0)
-		return 0;
-	if (cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
-	    (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
-	    cp == 0x202f || cp == 0x205f || cp == 0x3000)
-		return n;
-	return 0;
-}
-
 /* Length of a white space character (or U+00A0) at s. */
 static size_t
 canon_space(const char *s, size_t len, int chars)
@@ -195,7 +179,7 @@ canon_space(const char *s, size_t len, int chars)
 	if (len >= 2 && (unsigned char)s[0] == 0xc2 &&
 	    (unsigned char)s[1] == 0xa0)
 		return 2;
-	return chars ? uni_space_len(s, len) : 0;
+	return chars ? spam_msg_util_uni_space(s, len) : 0;
 }
 
 /* Length of a white space character (or U+00A0) ending s. */

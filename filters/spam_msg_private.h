@@ -148,6 +148,11 @@ char *spam_msg_util_url_encode(const char *s, size_t len, int wide,
 struct spam_msg_span *spam_msg_util_lines(const char *s, size_t len,
                                           size_t *n_r);
 int spam_msg_util_is_ws(unsigned char c);
+/* Length of the Unicode white space character (UTF-8, beyond ASCII:
+ * U+0085, U+00A0, U+2000..U+200A ...) at s, or 0. */
+size_t spam_msg_util_uni_space(const char *s, size_t len);
+/* Whether s holds one or more octets, all ASCII digits. */
+int spam_msg_util_all_digits(const char *s, size_t len);
 /* is_fqdn_valid($host, 1) */
 int spam_msg_util_fqdn_valid(const char *host, size_t len);
 /* is_domain_valid(): the last label is a known TLD. */

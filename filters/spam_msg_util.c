@@ -345,3 +345,30 @@ spam_msg_util_domain_valid(const char *dom, size_t len)
 	}
 	return spam_msg_tlds_known(tld, len - start);
 }
+
+size_t
+spam_msg_util_uni_space(const char *s, size_t len)
+{
+	unsigned int cp;
+	size_t n = spam_msg_utf8_get(s, len, &cp);
+
+	if (n == 0)
+		return 0;
+	if (cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
+	    (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
+	    cp == 0x202f || cp == 0x205f || cp == 0x3000)
+		return n;
+	return 0;
+}
+
+int
+spam_msg_util_all_digits(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	}
+	return len > 0;
+}

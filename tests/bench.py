@@ -84,6 +84,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(HERE, "integration"))
+
+import spamcorpus  # noqa: E402
 POSTERN = os.environ.get("POSTERN", os.path.join(ROOT, "build", "postern"))
 JSON_OUT = os.path.join(ROOT, "build", "bench.json")
 SMTP_SOURCE = "/usr/sbin/smtp-source"
@@ -892,7 +895,6 @@ SA_SITE = "/etc/spamassassin"
 SPAM_CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "corpus", "mail",
                            "spamassassin")
 SPAM_CLIENTS = 2             # spamc clients, postern processes, spamd children
-NOT_MESSAGES = ("readme", "license", "notice", "provenance")
 SPAMD_CF = ("use_bayes 0", "bayes_auto_learn 0",
             "ifplugin Mail::SpamAssassin::Plugin::AWL",
             "use_auto_welcomelist 0", "endif",
@@ -900,40 +902,10 @@ SPAMD_CF = ("use_bayes 0", "bayes_auto_learn 0",
             "endif")
 
 
-def looks_like_message(path):
-    """A header field within the first lines: skips licences, notes and
-    data files that may sit beside the messages."""
-    name = os.path.basename(path).lower()
-    if name.startswith(NOT_MESSAGES):
-        return False
-    with open(path, "rb") as f:
-        head = f.read(2048).splitlines()[:20]
-    return any(re.match(rb"^[A-Za-z][A-Za-z0-9-]*:", line) for line in head)
 
 
-def spam_corpus():
-    """Every message under nice/ and spam/, and the two samples."""
-    files = []
-    for sub in ("nice", "spam"):
-        for root, _, names in os.walk(os.path.join(SPAM_CORPUS, sub)):
-            files += [os.path.join(root, n) for n in names]
-    files += [os.path.join(SPAM_CORPUS, n)
-              for n in ("sample-spam.txt", "sample-nonspam.txt")]
-    return sorted(f for f in files if looks_like_message(f))
 
 
-def sa_plugins():
-    """The plugins SpamAssassin loads: loadplugin lines of the .pre files."""
-    names = []
-    for name in sorted(os.listdir(SA_SITE)):
-        if not name.endswith(".pre"):
-            continue
-        with open(os.path.join(SA_SITE, name), errors="replace") as f:
-            for line in f:
-                m = re.match(r"^\s*loadplugin\s+(\S+)", line)
-                if m and m.group(1) not in names:
-                    names.append(m.group(1))
-    return names
 
 
 class Spamd:
@@ -1032,9 +1004,7 @@ def postern_score_argv(files, repeat, plugins):
     """SpamAssassin's order: its .pre files (they load the plugins and
     set enable_compat), then the stock rules."""
     argv = [POSTERN, "score", "-q", "-n", str(repeat)]
-    pre = sorted(os.path.join(SA_SITE, n) for n in os.listdir(SA_SITE)
-                 if n.endswith(".pre"))
-    for path in pre + [SA_RULES]:
+    for path in spamcorpus.pre_files(SA_SITE) + [SA_RULES]:
         argv += ["-r", path]
     return argv + files
 
@@ -1130,8 +1100,8 @@ def postern_cpu_per_msg(base, runs):
 def run_spam(args, workdir, results):
     sub = os.path.join(workdir, "spam")
     os.makedirs(sub)
-    files = spam_corpus()
-    plugins = sa_plugins()
+    files = spamcorpus.messages(SPAM_CORPUS)
+    plugins = spamcorpus.pre_plugins(SA_SITE)
     print("\nSpam scoring: %d messages of %s, SpamAssassin's rules (%s) "
           "and plugins (%s/*.pre);\n%d clients in parallel on each side, "
           "%d rounds\n" % (len(files), os.path.relpath(SPAM_CORPUS, ROOT),

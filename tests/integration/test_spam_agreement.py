@@ -35,6 +35,8 @@ import subprocess
 
 import pytest
 
+import spamcorpus
+
 pytestmark = pytest.mark.spam
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -65,41 +67,10 @@ MIN_POSTERN_HITS_CONFIRMED = 0.98
 MIN_OWN_SA_HITS_FOUND = 0.99
 MIN_OWN_POSTERN_CONFIRMED = 0.99
 
-NOT_MESSAGES = ("readme", "license", "notice", "provenance")
 
 
-def looks_like_message(path):
-    """A header field within the first lines: skips licences, notes and
-    data files that may sit beside the messages."""
-    name = os.path.basename(path).lower()
-    if name.startswith(NOT_MESSAGES):
-        return False
-    with open(path, "rb") as f:
-        head = f.read(2048).splitlines()[:20]
-    return any(re.match(rb"^[A-Za-z][A-Za-z0-9-]*:", line) for line in head)
 
 
-def corpus_files():
-    files = []
-    for sub in ("nice", "spam"):
-        for root, _, names in os.walk(os.path.join(CORPUS, sub)):
-            files += [os.path.join(root, n) for n in names]
-    files += [os.path.join(CORPUS, n)
-              for n in ("sample-spam.txt", "sample-nonspam.txt")]
-    return sorted(f for f in files if looks_like_message(f))
-
-
-def pre_plugins():
-    """The loadplugin lines of SpamAssassin's .pre files, in order."""
-    names = []
-    for name in sorted(os.listdir(SA_SITE)):
-        if name.endswith(".pre"):
-            with open(os.path.join(SA_SITE, name), errors="replace") as f:
-                for line in f:
-                    m = re.match(r"^\s*loadplugin\s+(\S+)", line)
-                    if m and m.group(1) not in names:
-                        names.append(m.group(1))
-    return names
 
 
 def run(argv, timeout=120):
@@ -150,7 +121,7 @@ def parse_rules(text, key, extra=None):
 
 @pytest.fixture(scope="module")
 def files():
-    found = corpus_files()
+    found = spamcorpus.messages(CORPUS)
     if len(found) < 50:
         pytest.fail("SpamAssassin corpus missing or short under %s" % CORPUS)
     return found
@@ -169,16 +140,13 @@ def sa(files):
             "plugins": plugins, "results": parse_hits(out)}
 
 
-def pre_files():
-    return [os.path.join(SA_SITE, n) for n in sorted(os.listdir(SA_SITE))
-            if n.endswith(".pre")]
 
 
 def postern_base():
     """SpamAssassin's order: the .pre files (loadplugin, enable_compat),
     then the stock rules."""
     argv = [POSTERN, "score"]
-    for f in pre_files() + [SA_RULES]:
+    for f in spamcorpus.pre_files(SA_SITE) + [SA_RULES]:
         argv += ["-r", f]
     return argv
 
@@ -305,7 +273,7 @@ def test_sa_hits_matches_spamassassin_t(sa):
 
 def test_plugins_as_spamassassin_loads_them(sa):
     """The plugins passed to postern (.pre files) are those SA loaded."""
-    assert sa["plugins"] == pre_plugins()
+    assert sa["plugins"] == spamcorpus.pre_plugins(SA_SITE)
 
 
 def test_gtube(postern):
@@ -446,7 +414,7 @@ def test_load_counts(sa, postern, tmp_path, capsys):
     evals = sum(n for t, n in s_count.items() if "eval" in t)
     lines.append("  SA eval rules %d; postern facts %d" %
                  (evals, p_count["fact"]))
-    summary = check_summary(str(tmp_path), [SA_RULES], pre_plugins())
+    summary = check_summary(str(tmp_path), [SA_RULES], spamcorpus.pre_plugins(SA_SITE))
     lines += ["  postern -t: " + line for line in summary]
     with capsys.disabled():
         print("\n" + "\n".join(lines))
