@@ -182,10 +182,14 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	/* A socket error: nobody left to write to.  Work in progress is
-	 * finished first so its outcome is logged. */
+	 * finished first so its outcome is logged.  A session already
+	 * closing was waiting for its last replies to drain; they never
+	 * will, so nothing else would free it. */
 	s->client_gone = 1;
 	bufferevent_disable(s->bev, EV_WRITE);
-	if (!s->busy)
+	if (s->closing)
+		session_schedule_free(s);
+	else if (!s->busy)
 		session_close(s, "error");
 }
 

@@ -6,6 +6,7 @@ a transaction deliver its message, and exit 0.
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -109,6 +110,43 @@ def test_term_drains_and_lets_open_transaction_finish(start_postern,
     assert len(postfix.wait_messages("carol", 1)) == 1
     busy.close()
     idle.close()
+
+
+def test_session_reset_while_its_last_reply_waits_is_freed(start_postern,
+                                                           postfix):
+    """A session told 421 at shutdown whose client neither reads nor
+    stays: the reply can never be written, the reset must free the
+    session, and postern must exit long before the drain timeout."""
+    p = start_postern(postfix, extra="drain_timeout = 60s")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((p.host, p.port))
+    sock.settimeout(15)
+    assert sock.recv(512).startswith(b"220")
+    # Pipeline NOOPs without reading until postern stops taking them:
+    # its replies fill our receive window and then its output buffer.
+    sock.setblocking(False)
+    chunk = b"NOOP\r\n" * 1000
+    stalled_since = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            sock.send(chunk)
+            stalled_since = None
+        except BlockingIOError:
+            stalled_since = stalled_since or time.monotonic()
+            if time.monotonic() - stalled_since > 0.5:
+                break
+            time.sleep(0.02)
+    assert stalled_since is not None, "postern never stopped reading"
+    p.proc.send_signal(signal.SIGTERM)
+    assert wait_until(lambda: "draining sessions=1" in p.log(), 5)
+    time.sleep(0.3)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                    b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()  # a reset, with postern's 421 still unsent
+    assert p.proc.wait(10) == 0
+    assert re.search(r"disconnect reason=shutdown", p.log()), p.log()[-2000:]
 
 
 def test_term_ends_after_drain_timeout(start_postern, postfix):
