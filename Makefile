@@ -24,7 +24,7 @@ CFLAGS	?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -fno-strict-aliasing \
 	   $(WARN) -I. $(PKG_CFLAGS) $(SAN)
 ALL_LDFLAGS = $(LDFLAGS) $(SAN)
-LIBS	= $(PKG_LIBS) -lspf2 -lpthread
+LIBS	= $(PKG_LIBS) -lspf2 -lmilter -lpthread
 
 UTIL_SRCS = \
 	util/dns.c \
@@ -107,8 +107,15 @@ PROXY_SRCS = \
 	proxy/smtp_reply.c \
 	proxy/upstream.c
 
+MILTER_SRCS = \
+	milter/milter_conn.c \
+	milter/milter_edit.c \
+	milter/milter_main.c \
+	milter/milter_msg.c \
+	milter/milter_verdict.c
+
 LIB_SRCS = $(UTIL_SRCS) $(FILTER_SRCS) $(POLICY_SRCS) $(SIGN_SRCS) \
-	$(PROXY_SRCS)
+	$(PROXY_SRCS) $(MILTER_SRCS)
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
 UNIT_TESTS = \
@@ -161,6 +168,7 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit*.h $(BUILD)/libpostern.a
 
 # Debian packages: build, unit tests, integration tests, demo, bench.
 DEPS_BUILD = build-essential pkg-config libevent-dev libconfuse-dev \
+	libmilter-dev \
 	libcmocka-dev clang-format libopendkim-dev libssl-dev libunbound-dev \
 	libpsl-dev libidn2-dev libspf2-dev libpcre2-dev libgmime-3.0-dev
 DEPS_TEST = postfix swaks python3 python3-pytest unbound python3-dnspython \

@@ -135,7 +135,10 @@ struct filter_ops {
 	void (*free)(void *conf);
 };
 
-/* Transactions. */
+/* Sessions and transactions. */
+
+/* A fresh random session id in s->id (10 hex digits). */
+void filter_session_new_id(struct filter_session *s);
 
 /* Start a transaction of session s; the id is derived from s->id. */
 void filter_txn_init(struct filter_txn *t, struct filter_session *s);

@@ -15,6 +15,16 @@
 #include "util/xalloc.h"
 
 void
+filter_session_new_id(struct filter_session *s)
+{
+	unsigned char r[5];
+
+	arc4random_buf(r, sizeof(r));
+	snprintf(s->id, sizeof(s->id), "%02x%02x%02x%02x%02x", r[0], r[1], r[2],
+	         r[3], r[4]);
+}
+
+void
 filter_txn_init(struct filter_txn *t, struct filter_session *s)
 {
 	memset(t, 0, sizeof(*t));

@@ -117,6 +117,7 @@ static const struct num_spec num_specs[] = {
     {"limits", "data_timeout", NUM_DURATION, 1, DURATION_MAX},
     {"limits", "spool_memory", NUM_SIZE, 0, 1 * GIB},
     {"dns", "timeout", NUM_DURATION, 1, 5 * 60},
+    {"milter", "timeout", NUM_DURATION, 1, DURATION_MAX},
     /* Filters share one section grammar; see config_filter.c. */
     {"filter", "max_signatures", NUM_COUNT, 1, 50},
     /* RFC 8301 3.2: verifiers must not accept keys under 1024 bits. */
@@ -294,6 +295,7 @@ static const struct enum_spec enum_specs[] = {
     {"limits", "bare_line_ending", config_bare_eol_words,
      "reject or normalize"},
     {"filter", "dns_error", config_dns_error_words, "tempfail or accept"},
+    {"milter", "on_error", config_dns_error_words, "tempfail or accept"},
     {"filter", "canonicalization", config_canon_words,
      "simple/simple, simple/relaxed, relaxed/simple or relaxed/relaxed"},
     {"filter", "missing_from", config_missing_from_words, "skip or reject"},
@@ -658,8 +660,9 @@ listener_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 	return -1;
 }
 
+/* A section given once, with an address (upstream, milter). */
 static int
-upstream_done_cb(cfg_t *cfg, cfg_opt_t *opt)
+single_with_address_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
 	cfg_t *sec = config_section_last(opt);
 
@@ -668,7 +671,7 @@ upstream_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 	if (cfg_getstr(sec, "address") != NULL)
 		return 0;
 	config_parse_error(config_parsing, config_section_line(sec),
-	                   "upstream: no address");
+	                   "%s: no address", cfg_opt_name(opt));
 	return -1;
 }
 
@@ -687,6 +690,30 @@ limits_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 	    config_parsing, config_section_line(sec),
 	    "limits: sessions_per_client %ld exceeds sessions %ld", per_client,
 	    sessions);
+	return -1;
+}
+
+/* libmilter's socket syntax: inet:PORT@HOST, inet6:PORT@HOST or
+ * unix:PATH; the file may also write inet:HOST:PORT and
+ * inet6:[HOST]:PORT, which config_build.c converts. */
+static int
+milter_address_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *value = config_opt_last_str(opt);
+
+	if (value == NULL)
+		return 0;
+	if (strncmp(value, "unix:", 5) == 0 && value[5] == '/' &&
+	    strlen(value) < 100)
+		return 0;
+	if ((strncmp(value, "inet:", 5) == 0 ||
+	     strncmp(value, "inet6:", 6) == 0) &&
+	    strlen(value) < 300 && strpbrk(value, ":@") != NULL)
+		return 0;
+	cfg_error(cfg,
+	          "address: %s: want inet:HOST:PORT, "
+	          "inet6:[HOST]:PORT or unix:/PATH",
+	          value);
 	return -1;
 }
 
@@ -734,6 +761,14 @@ config_cfg_new(void)
 	    CFG_INT_CB("data_timeout", 10 * 60, CFGF_NONE, num_cb),
 	    CFG_INT_CB("spool_memory", 1 * MIB, CFGF_NONE, num_cb),
 	    CFG_STR("bare_line_ending", "reject", CFGF_NONE),
+	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
+	                    section_line_cb),
+	    CFG_END()};
+	cfg_opt_t milter_opts[] = {
+	    CFG_STR("address", NULL, CFGF_NODEFAULT),
+	    CFG_STR_LIST("outbound_daemons", NULL, CFGF_NONE),
+	    CFG_STR("on_error", "tempfail", CFGF_NONE),
+	    CFG_INT_CB("timeout", 5 * 60, CFGF_NONE, num_cb),
 	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
@@ -800,6 +835,7 @@ config_cfg_new(void)
 	    CFG_STR_LIST("xclient_networks", NULL, CFGF_NONE),
 	    CFG_STR_LIST("internal_networks", NULL, CFGF_NONE),
 	    CFG_SEC("dns", dns_opts, CFGF_MULTI),
+	    CFG_SEC("milter", milter_opts, CFGF_MULTI),
 	    CFG_SEC("filter", filter_opts,
 	            CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	    CFG_END()};
@@ -828,13 +864,16 @@ static const struct {
     {"log|trace", config_enum_check_cb},
     {"listener", listener_done_cb},
     {"listener|address", listener_address_cb},
-    {"upstream", upstream_done_cb},
+    {"upstream", single_with_address_cb},
     {"upstream|address", upstream_address_cb},
     {"upstream|helo_name", config_hostname_check_cb},
     {"upstream|client_identity", config_enum_check_cb},
     {"limits", limits_done_cb},
     {"limits|bare_line_ending", config_enum_check_cb},
     {"dns", section_single_cb},
+    {"milter", single_with_address_cb},
+    {"milter|address", milter_address_cb},
+    {"milter|on_error", config_enum_check_cb},
     {"dns|forwarders", forwarder_check_cb},
     {"dns|trust_anchor", config_path_check_cb},
     {"dns|nodefault_zones", zone_check_cb},
@@ -860,11 +899,12 @@ config_check_sections(struct config_parse *p, cfg_t *root)
 	static const char *const optional[] = {"log", "limits"};
 	size_t i;
 
-	if (cfg_size(root, "listener") == 0) {
+	/* A milter-only postern needs neither. */
+	if (cfg_size(root, "listener") == 0 && cfg_size(root, "milter") == 0) {
 		config_parse_error(p, 0, "no listener section");
 		return -1;
 	}
-	if (cfg_size(root, "upstream") == 0) {
+	if (cfg_size(root, "upstream") == 0 && cfg_size(root, "listener") > 0) {
 		config_parse_error(p, 0, "no upstream section");
 		return -1;
 	}

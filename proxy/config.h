@@ -39,6 +39,16 @@ struct config_listener {
 	unsigned int backlog;
 };
 
+/* The milter front end (milter/milter.h), when configured. */
+struct config_milter {
+	char *address;           /* libmilter's "inet:PORT@HOST", ... */
+	char *address_text;      /* as the file wrote it */
+	char **outbound_daemons; /* {daemon_name} values: outbound */
+	size_t noutbound_daemons;
+	int on_error_accept;  /* postern fails: accept, else tempfail */
+	unsigned int timeout; /* seconds libmilter waits on the MTA */
+};
+
 struct config_upstream {
 	struct netaddr addr;
 	char *helo_name; /* our EHLO name before XCLIENT */
@@ -97,6 +107,8 @@ struct config {
 
 	struct netlist *xclient_networks;  /* may send us XCLIENT */
 	struct netlist *internal_networks; /* their mail is outbound */
+
+	struct config_milter *milter; /* NULL: no milter section */
 
 	struct config_dns dns_conf;
 	/* The resolver, when a dns section or a filter asks for it, else

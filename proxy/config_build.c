@@ -461,6 +461,12 @@ config_free(struct config *c)
 	free(c->upstream.helo_name);
 	netlist_free(&c->xclient_networks);
 	netlist_free(&c->internal_networks);
+	if (c->milter != NULL) {
+		free(c->milter->address);
+		free(c->milter->address_text);
+		strv_free(c->milter->outbound_daemons);
+		free(c->milter);
+	}
 	/* Filters keep the resolver: it goes after them. */
 	filter_chain_free(&c->chain);
 	dns_destroy(&c->dns);
@@ -573,8 +579,13 @@ static int
 build_upstream(struct config_parse *p, struct config *c, cfg_t *sec)
 {
 	struct config_upstream *u = &c->upstream;
-	const char *helo = cfg_getstr(sec, "helo_name");
+	const char *helo;
 
+	if (sec == NULL) { /* milter only: no upstream */
+		u->helo_name = xstrdup(c->hostname);
+		return 0;
+	}
+	helo = cfg_getstr(sec, "helo_name");
 	if (build_endpoint(p, sec, &u->addr) < 0)
 		return -1;
 	u->helo_name = xstrdup(helo != NULL ? helo : c->hostname);
@@ -748,6 +759,63 @@ build_chain(struct config_parse *p, struct config *c, cfg_t *root)
 	return 0;
 }
 
+/* "inet:HOST:PORT" or "inet6:[HOST]:PORT" to libmilter's
+ * "inet:PORT@HOST"; "PORT@HOST" forms and unix: are kept. */
+static char *
+milter_address(const char *text)
+{
+	const char *rest = strchr(text, ':') + 1, *port;
+	int plen = (int)(rest - text), hostlen;
+	char *end;
+	long n;
+
+	if (strncmp(text, "unix:", 5) == 0 || strchr(rest, '@') != NULL)
+		return xstrdup(text);
+	port = strrchr(rest, ':');
+	if (port == NULL || port == rest)
+		return NULL;
+	n = strtol(port + 1, &end, 10);
+	if (*end != '\0' || n < 1 || n > 65535)
+		return NULL;
+	hostlen = (int)(port - rest);
+	if (rest[0] == '[') {
+		if (hostlen < 3 || port[-1] != ']')
+			return NULL;
+		rest++;
+		hostlen -= 2;
+	}
+	return xasprintf("%.*s%ld@%.*s", plen, text, n, hostlen, rest);
+}
+
+static int
+build_milter(struct config_parse *p, struct config *c, cfg_t *root)
+{
+	cfg_t *sec =
+	    cfg_size(root, "milter") > 0 ? cfg_getsec(root, "milter") : NULL;
+	struct config_milter *m;
+	const char *text;
+
+	if (sec == NULL)
+		return 0;
+	text = cfg_getstr(sec, "address");
+	m = c->milter = xcalloc(1, sizeof(*m));
+	m->address_text = xstrdup(text);
+	m->address = milter_address(text);
+	if (m->address == NULL) {
+		config_parse_error(p, config_section_line(sec),
+		                   "milter: address %s: bad port or host",
+		                   text);
+		return -1;
+	}
+	m->outbound_daemons =
+	    strings_copy(sec, "outbound_daemons", &m->noutbound_daemons);
+	m->on_error_accept =
+	    config_word_index(config_dns_error_words,
+	                      cfg_getstr(sec, "on_error")) == 1;
+	m->timeout = (unsigned int)cfg_getint(sec, "timeout");
+	return 0;
+}
+
 struct config *
 config_build(struct config_parse *p, cfg_t *root)
 {
@@ -756,9 +824,12 @@ config_build(struct config_parse *p, cfg_t *root)
 	c->refs = 1;
 	c->path = xstrdup(p->path);
 	if (build_main(p, c, root) < 0 || build_listeners(p, c, root) < 0 ||
-	    build_upstream(p, c, cfg_getsec(root, "upstream")) < 0 ||
+	    build_upstream(p, c,
+	                   cfg_size(root, "upstream") > 0
+	                       ? cfg_getsec(root, "upstream")
+	                       : NULL) < 0 ||
 	    build_networks(p, c, root) < 0 || build_dns(p, c, root) < 0 ||
-	    build_chain(p, c, root) < 0) {
+	    build_chain(p, c, root) < 0 || build_milter(p, c, root) < 0) {
 		config_free(c);
 		return NULL;
 	}

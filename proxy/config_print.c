@@ -91,6 +91,10 @@ print_upstream(const struct config *c)
 	const struct config_upstream *u = &c->upstream;
 	char a[NETADDR_STRLEN], t1[32], t2[32], t3[32];
 
+	if (u->addr.len == 0) {
+		printf("upstream none\n");
+		return;
+	}
 	printf("upstream %s helo_name %s client_identity %s\n",
 	       netaddr_str(&u->addr, a, sizeof(a)), u->helo_name,
 	       config_identity_words[u->identity]);
@@ -177,6 +181,21 @@ print_networks(const char *word, const struct netlist *list)
 }
 
 static void
+print_milter(const struct config *c)
+{
+	const struct config_milter *m = c->milter;
+	char t[32];
+
+	if (m == NULL)
+		return;
+	printf("milter %s (%s) outbound_daemons", m->address_text, m->address);
+	print_list(m->outbound_daemons, m->noutbound_daemons, "none");
+	printf(" on_error %s timeout %s\n",
+	       config_dns_error_words[m->on_error_accept ? 1 : 0],
+	       config_num_format(t, sizeof(t), NUM_DURATION, m->timeout));
+}
+
+static void
 print_filters(const struct config *c)
 {
 	size_t i, n = filter_chain_count(c->chain);
@@ -209,6 +228,7 @@ config_print_summary(const struct config *cfg)
 	print_upstream(cfg);
 	print_limits(cfg);
 	print_dns(cfg);
+	print_milter(cfg);
 	print_filters(cfg);
 	fflush(stdout);
 }

@@ -34,6 +34,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "milter/milter.h"
 #include "proxy/config.h"
 #include "proxy/postern_release.h"
 #include "proxy/postern_score.h"
@@ -232,6 +233,13 @@ run(const char *path, int foreground, int debug)
 		            strerror(errno));
 	if (srv.cfg->user != NULL &&
 	    drop_privileges(srv.cfg->user, &error) < 0) {
+		log_error("startup failed: %s", error);
+		startup_failed(report_fd, error);
+		free(error);
+		server_deinit(&srv);
+		return 1;
+	}
+	if (srv.cfg->milter != NULL && milter_start(srv.cfg, &error) < 0) {
 		log_error("startup failed: %s", error);
 		startup_failed(report_fd, error);
 		free(error);

@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "milter/milter.h"
 #include "policy/policy_clients.h"
 #include "proxy/config.h"
 #include "proxy/server.h"
@@ -246,6 +247,7 @@ server_deinit(struct server *srv)
 	struct session *sess;
 
 	listeners_free(&srv->listeners);
+	milter_finish();
 	/* Workers finish first: their done callbacks still need the
 	 * sessions they worked for. */
 	if (srv->pool != NULL)
@@ -297,6 +299,11 @@ server_reload(struct server *srv)
 	if (cfg->workers != srv->cfg->workers)
 		log_warning("reload: workers=%u takes effect at restart",
 		            cfg->workers);
+	/* XXX libmilter listens once per process: a changed or new milter
+	 * section takes effect at restart; the filters of a new
+	 * generation reach the milter at once. */
+	if (cfg->milter != NULL)
+		milter_set_config(cfg);
 	config_unref(&srv->cfg);
 	srv->cfg = cfg;
 	log_open("postern", cfg->log_syslog || srv->detached, cfg->log_facility,
@@ -316,6 +323,7 @@ server_drain(struct server *srv)
 		return;
 	srv->draining = 1;
 	listeners_free(&srv->listeners);
+	milter_stop();
 	if (srv->nsessions == 0) {
 		event_base_loopbreak(srv->base);
 		return;

@@ -41,16 +41,6 @@
 
 static void session_free(struct session *s);
 
-static void
-session_make_id(char *id, size_t size)
-{
-	unsigned char r[5];
-
-	arc4random_buf(r, sizeof(r));
-	snprintf(id, size, "%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3],
-	         r[4]);
-}
-
 static double
 elapsed_since(time_t start)
 {
@@ -583,7 +573,7 @@ session_fill_identity(struct session *s, int fd, const struct sockaddr *sa,
 	struct filter_session *fs = &s->fs;
 	socklen_t len = sizeof(fs->local.ss);
 
-	session_make_id(fs->id, sizeof(fs->id));
+	filter_session_new_id(fs);
 	memcpy(&s->peer.ss, sa, (size_t)salen);
 	s->peer.len = (socklen_t)salen;
 	fs->client = s->peer;

@@ -53,6 +53,22 @@ def crlf(data):
     return data
 
 
+def delivered_one(mta, user="bob"):
+    """The one message delivered to user, with CRLF line ends."""
+    msgs = mta.wait_messages(user, 1)
+    assert len(msgs) == 1, "got %d messages, want 1" % len(msgs)
+    return crlf(msgs[0])
+
+
+def assert_not_delivered(mta, user="bob"):
+    """Nothing delivered to user and nothing queued since the mark."""
+    mta.wait_idle()
+    msgs = mta.messages(user)
+    assert msgs == [], "got %d delivered messages, want none" % len(msgs)
+    queued = mta.queued_since_mark()
+    assert queued == [], "the MTA queued %r, want nothing" % queued
+
+
 def header_fields(raw, name):
     """The fields called name (with continuations, line ends kept)."""
     fields, _ = harness.split_header_fields(raw)

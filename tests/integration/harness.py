@@ -512,11 +512,14 @@ POSTFIX_QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
 
 class Postfix:
     """A private Postfix instance listening on 127.0.0.1:port and
-    [::1]:port, delivering USERS@DOMAIN to maildirs."""
+    [::1]:port, delivering USERS@DOMAIN to maildirs.  main_cf: extra
+    main.cf parameters {name: value} (smtpd_milters, ...), written after
+    the defaults so they override them."""
 
     name = "postfix"
 
-    def __init__(self, users=USERS):
+    def __init__(self, users=USERS, main_cf=None):
+        self.main_cf = dict(main_cf or {})
         self.host = LOOPBACK4
         self.port = free_port()
         self.base = make_private_dir("postern-postfix-")
@@ -543,6 +546,8 @@ class Postfix:
         shutil.chown(os.path.join(self.base, "mail"), 65534, 65534)
         with open(os.path.join(self.conf, "main.cf"), "w") as f:
             f.write(POSTFIX_MAIN_CF.format(base=self.base, domain=DOMAIN))
+            for name, value in self.main_cf.items():
+                f.write("%s = %s\n" % (name, value))
         with open(os.path.join(self.conf, "master.cf"), "w") as f:
             f.write(POSTFIX_MASTER_CF.format(
                 listen4="%s:%d" % (LOOPBACK4, self.port),

@@ -16,6 +16,7 @@ import os
 import pytest
 
 import dkimtools as dt
+from dkimtools import assert_not_delivered, delivered_one
 import harness
 
 SERVID = harness.POSTERN_HOSTNAME
@@ -154,20 +155,6 @@ def assert_rejected(final, domain):
         "got %r, want 550 5.7.1" % final
     want = "DMARC policy of %s rejects the message" % domain
     assert want in final.text, "got %r, want %r" % (final.text, want)
-
-
-def delivered_one(postfix):
-    msgs = postfix.wait_messages("bob", 1)
-    assert len(msgs) == 1, "got %d messages, want 1" % len(msgs)
-    return dt.crlf(msgs[0])
-
-
-def assert_not_delivered(postfix):
-    postfix.wait_idle()
-    msgs = postfix.messages("bob")
-    assert msgs == [], "got %d delivered messages, want none" % len(msgs)
-    assert postfix.queued_since_mark() == [], \
-        "Postfix queued %r, want nothing" % postfix.queued_since_mark()
 
 
 def results(raw, method):

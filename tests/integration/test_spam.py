@@ -18,6 +18,7 @@ import subprocess
 import pytest
 
 import dkimtools as dt
+from dkimtools import assert_not_delivered, delivered_one
 import harness
 
 RCPT = "bob@" + harness.DOMAIN
@@ -91,18 +92,6 @@ def send(p, msg, sender="sender@example.org"):
         replies = c.send_mail(sender, [RCPT], msg)
         c.command("QUIT")
     return replies[-1]
-
-
-def delivered_one(postfix):
-    msgs = postfix.wait_messages("bob", 1)
-    assert len(msgs) == 1, "got %d messages, want 1" % len(msgs)
-    return dt.crlf(msgs[0])
-
-
-def assert_not_delivered(postfix):
-    postfix.wait_idle()
-    msgs = postfix.messages("bob")
-    assert msgs == [], "got %d delivered messages, want none" % len(msgs)
 
 
 def spam_fields(raw):

@@ -1038,14 +1038,15 @@ check_bad(const struct bad_case *c, const char *path, const char *got,
 	free(want);
 }
 
+/* Load each case's text; every one must fail with its error. */
 static void
-test_config_bad(void **state)
+run_bad_cases(const struct bad_case *cases, size_t n)
 {
 	size_t i;
 	int failed = 0;
 
-	for (i = 0; i < ARRAY_LEN(bad_cases); i++) {
-		const struct bad_case *c = &bad_cases[i];
+	for (i = 0; i < n; i++) {
+		const struct bad_case *c = &cases[i];
 		char *path = write_temp(c->text);
 		char *error = NULL;
 		struct config *cfg = config_load(path, &error);
@@ -1060,6 +1061,12 @@ test_config_bad(void **state)
 	}
 	if (failed)
 		fail();
+}
+
+static void
+test_config_bad(void **state)
+{
+	run_bad_cases(bad_cases, ARRAY_LEN(bad_cases));
 }
 
 static void
@@ -1241,6 +1248,97 @@ test_config_summary_dns(void **state)
 	config_unref(&cfg);
 }
 
+/* The milter section: addresses in the file's forms become libmilter's,
+ * the other options reach struct config, bad ones are errors. */
+static const struct {
+	const char *address;
+	const char *want; /* libmilter's form; NULL: an error */
+} milter_addresses[] = {
+    {"inet:127.0.0.1:8891", "inet:8891@127.0.0.1"},
+    {"inet6:[::1]:8891", "inet6:8891@::1"},
+    {"inet:8891@localhost", "inet:8891@localhost"},
+    {"unix:/run/postern/milter", "unix:/run/postern/milter"},
+    {"inet:127.0.0.1:0", NULL},
+    {"inet:127.0.0.1:65536", NULL},
+    {"inet:127.0.0.1:x", NULL},
+    {"inet:127.0.0.1", NULL},
+    {"inet6:[::1:8891", NULL},
+    {"tcp:127.0.0.1:8891", NULL},
+    {"unix:relative", NULL},
+    {"", NULL},
+};
+
+static void
+test_config_milter(void **state)
+{
+	struct config *cfg;
+	char text[512], *path, *error = NULL;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(milter_addresses); i++) {
+		snprintf(text, sizeof(text), LU "milter { address = \"%s\" }\n",
+		         milter_addresses[i].address);
+		path = write_temp(text);
+		cfg = config_load(path, &error);
+		if (milter_addresses[i].want == NULL) {
+			if (cfg != NULL)
+				fail_msg("%s: loaded, want an error",
+				         milter_addresses[i].address);
+			assert_non_null(strstr(error, "address"));
+			free(error);
+		} else {
+			assert_non_null(cfg);
+			assert_string_equal(cfg->milter->address,
+			                    milter_addresses[i].want);
+			config_unref(&cfg);
+		}
+		unlink(path);
+		free(path);
+	}
+	cfg = load_ok(LU "milter {\n\taddress = \"inet:127.0.0.1:8891\"\n"
+	                 "\toutbound_daemons = {\"submission\", \"smtps\"}\n"
+	                 "\ton_error = accept\n\ttimeout = 2m\n}\n");
+	assert_int_equal(cfg->milter->noutbound_daemons, 2);
+	assert_string_equal(cfg->milter->outbound_daemons[1], "smtps");
+	assert_int_equal(cfg->milter->on_error_accept, 1);
+	assert_int_equal(cfg->milter->timeout, 120);
+	config_unref(&cfg);
+	cfg = load_ok(LU);
+	assert_null(cfg->milter);
+	config_unref(&cfg);
+	/* Milter only: neither listener nor upstream. */
+	cfg = load_ok("milter { address = \"unix:/tmp/m\" }\n");
+	assert_int_equal(cfg->nlisteners, 0);
+	assert_int_equal(cfg->upstream.addr.len, 0);
+	config_unref(&cfg);
+	cfg = load_ok(LU "milter { address = \"unix:/tmp/m\" }\n");
+	assert_int_equal(cfg->milter->on_error_accept, 0);
+	assert_int_equal(cfg->milter->noutbound_daemons, 0);
+	config_unref(&cfg);
+}
+
+static const struct bad_case milter_bad_cases[] = {
+    {"milter without address", LU "milter { on_error = accept }\n",
+     "%s:3: milter: no address"},
+    {"milter on_error unknown",
+     LU "milter { address = \"unix:/tmp/m\"  on_error = drop }\n",
+     "%s:3: on_error: unknown value 'drop' (want tempfail or accept)"},
+    {"listener without upstream, with a milter",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n"
+     "milter { address = \"unix:/tmp/m\" }\n",
+     "%s: no upstream section"},
+    {"milter twice",
+     LU "milter { address = \"unix:/tmp/m\" }\n"
+        "milter { address = \"unix:/tmp/n\" }\n",
+     "%s:4: duplicate milter section"},
+};
+
+static void
+test_config_milter_bad(void **state)
+{
+	run_bad_cases(milter_bad_cases, ARRAY_LEN(milter_bad_cases));
+}
+
 /* dkim_verify without a dns section starts the resolver on the servers
  * of /etc/resolv.conf (libunbound reads it; nothing is sent). */
 static void
@@ -1278,6 +1376,8 @@ main(void)
 	    cmocka_unit_test(test_config_filter_settings),
 	    cmocka_unit_test(test_config_summary_dns),
 	    cmocka_unit_test(test_config_dns_resolv_conf),
+	    cmocka_unit_test(test_config_milter),
+	    cmocka_unit_test(test_config_milter_bad),
 	};
 
 	return cmocka_run_group_tests(tests, sign_setup, sign_teardown);
