@@ -57,6 +57,16 @@ struct filter_verdict {
 };
 
 /* Facts about one client connection. */
+/* TLS on the client's connection, as the front end saw it; every
+ * field "" (bits 0) without TLS. */
+struct filter_tls {
+	char version[16]; /* "TLSv1.3" */
+	char cipher[64];  /* "TLS_AES_256_GCM_SHA384" */
+	int bits;
+	char peer_subject[256]; /* the client certificate's, if one */
+	char peer_issuer[256];
+};
+
 struct filter_session {
 	char id[16];           /* session id; leads every log line */
 	const char *listener;  /* listener name, kept by the config */
@@ -67,8 +77,9 @@ struct filter_session {
 	char helo[256];        /* "" before HELO/EHLO */
 	char proto[16];        /* "SMTP", "ESMTP", "ESMTPS", ... */
 	char login[256];       /* "" unless authenticated */
-	int outbound;          /* mail from here is ours to sign */
-	const char *hostname;  /* our own name, kept by the config */
+	struct filter_tls tls;
+	int outbound;         /* mail from here is ours to sign */
+	const char *hostname; /* our own name, kept by the config */
 	time_t start;
 	unsigned int ntxn; /* transactions started so far */
 };

@@ -10,6 +10,7 @@
  * per connect, message and disconnect, session id first.
  */
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/time.h>
 #include <stdlib.h>
@@ -130,6 +131,7 @@ milter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 		milter_txn_end(c);
 		c->fs.helo[0] = '\0';
 		c->fs.login[0] = '\0';
+		memset(&c->fs.tls, 0, sizeof(c->fs.tls));
 	}
 	c->connected = 1;
 	milter_fill_client(c, hostname, hostaddr);
@@ -147,6 +149,39 @@ milter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 	return milter_run_phase(ctx, c, FILTER_PHASE_CONNECT);
 }
 
+/* The MTA's TLS macros (Postfix sends them with HELO and MAIL; after
+ * STARTTLS the client says HELO again). */
+static void
+milter_tls(SMFICTX *ctx, struct filter_tls *tls)
+{
+	static const struct {
+		const char *macro;
+		size_t off, size;
+	} map[] = {
+	    {"{tls_version}", offsetof(struct filter_tls, version),
+	     sizeof(tls->version)},
+	    {"{cipher}", offsetof(struct filter_tls, cipher),
+	     sizeof(tls->cipher)},
+	    {"{cert_subject}", offsetof(struct filter_tls, peer_subject),
+	     sizeof(tls->peer_subject)},
+	    {"{cert_issuer}", offsetof(struct filter_tls, peer_issuer),
+	     sizeof(tls->peer_issuer)},
+	};
+	const char *v;
+	size_t i;
+
+	memset(tls, 0, sizeof(*tls));
+	if (milter_macro(ctx, "{tls_version}") == NULL)
+		return;
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		v = milter_macro(ctx, map[i].macro);
+		snprintf((char *)tls + map[i].off, map[i].size, "%s",
+		         v != NULL ? v : "");
+	}
+	v = milter_macro(ctx, "{cipher_bits}");
+	tls->bits = v != NULL ? atoi(v) : 0;
+}
+
 sfsistat
 milter_helo(SMFICTX *ctx, char *helo)
 {
@@ -155,6 +190,7 @@ milter_helo(SMFICTX *ctx, char *helo)
 	if (c == NULL)
 		return SMFIS_TEMPFAIL;
 	snprintf(c->fs.helo, sizeof(c->fs.helo), "%s", helo ? helo : "");
+	milter_tls(ctx, &c->fs.tls);
 	return milter_run_phase(ctx, c, FILTER_PHASE_HELO);
 }
 
@@ -182,15 +218,15 @@ milter_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct milter_conn *c = smfi_getpriv(ctx);
 	char from[1024];
-	const char *tls;
 
 	if (c == NULL)
 		return SMFIS_TEMPFAIL;
 	milter_txn_end(c);
 	milter_classify(ctx, c);
-	tls = milter_macro(ctx, "{tls_version}");
+	if (milter_macro(ctx, "{tls_version}") != NULL)
+		milter_tls(ctx, &c->fs.tls);
 	snprintf(c->fs.proto, sizeof(c->fs.proto), "ESMTP%s%s",
-	         tls != NULL ? "S" : "", c->fs.login[0] ? "A" : "");
+	         c->fs.tls.version[0] ? "S" : "", c->fs.login[0] ? "A" : "");
 	milter_path(from, sizeof(from), argv != NULL ? argv[0] : NULL);
 	filter_txn_init(&c->txn, &c->fs);
 	filter_txn_set_sender(&c->txn, from);

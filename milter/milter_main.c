@@ -101,12 +101,22 @@ milter_open(const struct config_milter *m, char **error_r)
 
 	/* conn stays allocated until milter_finish(), in case libmilter
 	 * keeps the pointer. */
-	if (rc == MI_SUCCESS &&
-	    smfi_settimeout((int)m->timeout) == MI_SUCCESS &&
-	    smfi_opensocket(strncmp(conn, "unix:", 5) == 0) == MI_SUCCESS)
-		return 0;
-	*error_r = xasprintf("milter: cannot listen on %s", m->address_text);
-	return -1;
+	if (rc != MI_SUCCESS ||
+	    smfi_settimeout((int)m->timeout) != MI_SUCCESS ||
+	    smfi_opensocket(strncmp(conn, "unix:", 5) == 0) != MI_SUCCESS) {
+		*error_r =
+		    xasprintf("milter: cannot listen on %s", m->address_text);
+		return -1;
+	}
+	/* The socket is made with the process umask; the MTA (another
+	 * account) needs write permission to connect. */
+	if (strncmp(conn, "unix:", 5) == 0 &&
+	    chmod(conn + 5, (mode_t)m->socket_mode) < 0) {
+		*error_r = xasprintf("milter: chmod %s: %s", conn + 5,
+		                     strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -152,9 +152,10 @@ milter_run_phase(SMFICTX *ctx, struct milter_conn *c, enum filter_phase phase)
 void
 milter_log_txn(struct milter_conn *c, const char *result)
 {
-	char from[128], rcpts[256], one[128];
+	char from[128], rcpts[256], one[128], tls[160] = "";
 	size_t i, used = 0;
 	struct timeval now;
+	const struct filter_tls *t = &c->fs.tls;
 
 	log_escape_str(from, sizeof(from),
 	               c->txn.mail_from ? c->txn.mail_from : "");
@@ -166,11 +167,19 @@ milter_log_txn(struct milter_conn *c, const char *result)
 		if (used >= sizeof(rcpts))
 			used = sizeof(rcpts) - 1;
 	}
+	if (t->version[0] != '\0') {
+		log_escape_str(one, sizeof(one), t->cipher);
+		used = (size_t)snprintf(tls, sizeof(tls), " tls=%s cipher=%s",
+		                        t->version, one);
+		if (t->peer_subject[0] != '\0' && used < sizeof(tls))
+			snprintf(tls + used, sizeof(tls) - used,
+			         " client_cert=yes");
+	}
 	gettimeofday(&now, NULL);
 	log_info("%s message txn=%s queue_id=%s from=<%s> nrcpt=%zu rcpts=%s "
-	         "size=%zu result=%s%s%s elapsed=%.3fs",
+	         "size=%zu%s result=%s%s%s elapsed=%.3fs",
 	         c->fs.id, c->txn.id, c->queue_id[0] ? c->queue_id : "-", from,
-	         c->txn.nrcpts, rcpts, c->txn.size, result,
+	         c->txn.nrcpts, rcpts, c->txn.size, tls, result,
 	         c->txn.notes[0] ? " " : "", c->txn.notes,
 	         (double)(now.tv_sec - c->start_txn.tv_sec) +
 	             (double)(now.tv_usec - c->start_txn.tv_usec) / 1e6);

@@ -696,6 +696,35 @@ limits_done_cb(cfg_t *cfg, cfg_opt_t *opt)
 /* libmilter's socket syntax: inet:PORT@HOST, inet6:PORT@HOST or
  * unix:PATH; the file may also write inet:HOST:PORT and
  * inet6:[HOST]:PORT, which config_build.c converts. */
+/* An octal file mode, as chmod(1) takes it: "0660". */
+int
+config_octal_mode(const char *text, unsigned int *mode_r)
+{
+	char *end;
+	unsigned long v;
+
+	if (text == NULL || *text < '0' || *text > '7')
+		return -1;
+	v = strtoul(text, &end, 8);
+	if (*end != '\0' || v > 0777)
+		return -1;
+	*mode_r = (unsigned int)v;
+	return 0;
+}
+
+static int
+milter_mode_cb(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *value = config_opt_last_str(opt);
+	unsigned int mode;
+
+	if (value == NULL || config_octal_mode(value, &mode) == 0)
+		return 0;
+	cfg_error(cfg, "socket_mode: %s: want an octal mode such as 0660",
+	          value);
+	return -1;
+}
+
 static int
 milter_address_cb(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -769,6 +798,7 @@ config_cfg_new(void)
 	    CFG_STR_LIST("outbound_daemons", NULL, CFGF_NONE),
 	    CFG_STR("on_error", "tempfail", CFGF_NONE),
 	    CFG_INT_CB("timeout", 5 * 60, CFGF_NONE, num_cb),
+	    CFG_STR("socket_mode", "0660", CFGF_NONE),
 	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
@@ -874,6 +904,7 @@ static const struct {
     {"milter", single_with_address_cb},
     {"milter|address", milter_address_cb},
     {"milter|on_error", config_enum_check_cb},
+    {"milter|socket_mode", milter_mode_cb},
     {"dns|forwarders", forwarder_check_cb},
     {"dns|trust_anchor", config_path_check_cb},
     {"dns|nodefault_zones", zone_check_cb},

@@ -47,6 +47,7 @@ struct config_milter {
 	size_t noutbound_daemons;
 	int on_error_accept;  /* postern fails: accept, else tempfail */
 	unsigned int timeout; /* seconds libmilter waits on the MTA */
+	unsigned int socket_mode; /* permissions of a unix socket */
 };
 
 struct config_upstream {

@@ -813,6 +813,8 @@ build_milter(struct config_parse *p, struct config *c, cfg_t *root)
 	    config_word_index(config_dns_error_words,
 	                      cfg_getstr(sec, "on_error")) == 1;
 	m->timeout = (unsigned int)cfg_getint(sec, "timeout");
+	(void)config_octal_mode(cfg_getstr(sec, "socket_mode"),
+	                        &m->socket_mode); /* checked when parsed */
 	return 0;
 }
 

@@ -190,9 +190,10 @@ print_milter(const struct config *c)
 		return;
 	printf("milter %s (%s) outbound_daemons", m->address_text, m->address);
 	print_list(m->outbound_daemons, m->noutbound_daemons, "none");
-	printf(" on_error %s timeout %s\n",
+	printf(" on_error %s timeout %s socket_mode %04o\n",
 	       config_dns_error_words[m->on_error_accept ? 1 : 0],
-	       config_num_format(t, sizeof(t), NUM_DURATION, m->timeout));
+	       config_num_format(t, sizeof(t), NUM_DURATION, m->timeout),
+	       m->socket_mode);
 }
 
 static void

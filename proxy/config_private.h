@@ -61,6 +61,8 @@ int config_score_check_cb(cfg_t *cfg, cfg_opt_t *opt);
 /* A spam threshold: a number into *score_r, or "off" as -1 (see
  * FILTER_SPAM_OFF).  Returns 0, or -1 on bad syntax. */
 int config_score_parse(const char *s, double *score_r);
+/* An octal file mode up to 0777 ("0660") into *mode_r: 0, or -1. */
+int config_octal_mode(const char *text, unsigned int *mode_r);
 /* A list element that is an address or CIDR network (netlist_add()). */
 int config_cidr_check_cb(cfg_t *cfg, cfg_opt_t *opt);
 

@@ -8,7 +8,11 @@ delivered files, which independent verifiers (dkimpy) check.
 """
 
 import os
+import shutil
+import smtplib
 import socket
+import ssl
+import stat
 import subprocess
 import time
 
@@ -66,11 +70,12 @@ def milter(start_postern, mta, milter_port):
     Postfix's maildirs emptied."""
     mta.reset()
 
-    def start(extra, daemons="{}"):
+    def start(extra, daemons="{}", on_error="tempfail", limits=None):
         cfg = "\n".join([
-            'milter { address = "inet:127.0.0.1:%d"  on_error = tempfail'
-            '  outbound_daemons = %s }' % (milter_port, daemons), extra])
-        p = start_postern(mta, extra=cfg)
+            'milter { address = "inet:127.0.0.1:%d"  on_error = %s'
+            '  outbound_daemons = %s }' % (milter_port, on_error, daemons),
+            extra])
+        p = start_postern(mta, extra=cfg, limits=limits)
         assert harness.wait_listening(milter_port, 10, p.proc), p.log()
         return p
     return start
@@ -369,3 +374,100 @@ def test_milter_only_configuration(mta, milter_port, key, dns_server,
     finally:
         p.kill()
         p.cleanup()
+
+
+# ------------------------------------- unix socket, TLS macros, on_error
+
+@pytest.fixture(scope="module")
+def tls_mta():
+    """A second Postfix: STARTTLS with a throwaway certificate, postern
+    as its milter on a unix socket (whose path it yields with it)."""
+    base = harness.make_private_dir("postern-milter-tls-")
+    cert, keyfile = os.path.join(base, "cert.pem"), os.path.join(base,
+                                                                 "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-subj", "/CN=mta.test", "-days", "2",
+                    "-keyout", keyfile, "-out", cert], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sock = os.path.join(base, "milter.sock")
+    pf = harness.Postfix(main_cf={
+        "smtpd_milters": "unix:" + sock,
+        "non_smtpd_milters": "",
+        "milter_protocol": "6",
+        "milter_default_action": "tempfail",
+        "smtpd_tls_cert_file": cert,
+        "smtpd_tls_key_file": keyfile,
+        "smtpd_tls_security_level": "may",
+    })
+    pf.start()
+    yield pf, sock
+    pf.stop()
+    pf.cleanup()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def send_starttls(mta, message, sender):
+    """One message to RCPT through Postfix over STARTTLS; the final
+    reply as (code, text)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP(mta.host, mta.port, timeout=15) as c:
+        c.starttls(context=ctx)
+        c.ehlo("client.example")
+        c.mail(sender)
+        code, text = c.rcpt(RCPT)
+        assert code == 250, (code, text)
+        return c.data(message)
+
+
+def test_unix_socket_tls_macros_and_signing(start_postern, tls_mta, key,
+                                            dns_server):
+    """Postfix reaches postern on a unix socket made with socket_mode;
+    the client's STARTTLS shows in postern's message line from Postfix's
+    TLS macros; the message is signed and verifies."""
+    pf, sock = tls_mta
+    pf.reset()
+    dns_server.set_records(harness.records_lines({key.record_name:
+                                                  key.txt}))
+    p = start_postern(pf, extra="\n".join([
+        'milter { address = "unix:%s"  socket_mode = "0666" }' % sock,
+        sign_config(key)]))
+    assert harness.wait_until(lambda: os.path.exists(sock), 10), p.log()
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o666
+    msg = harness.make_message(subject="over tls", sender="a@" + SIGNER,
+                               to=RCPT)
+    code, text = send_starttls(pf, msg, "a@" + SIGNER)
+    assert code == 250, (code, text)
+    raw = delivered_one(pf)
+    res = dt.verify_dkimpy(raw, dt.dns_txt_func(dns_server.host,
+                                                dns_server.port))
+    assert [r.ok for r in res] == [True], res
+    assert b"with ESMTPS" in raw
+    assert p.wait_log(r" message txn=\S+ .* tls=TLSv1\.[23] "
+                      r"cipher=TLS_\w+ result=accepted"), p.log()
+
+
+@pytest.mark.parametrize("on_error", ["tempfail", "accept"])
+def test_on_error_decides_when_postern_fails(milter, mta, key, dns_server,
+                                             on_error):
+    """postern cannot spool the message (its spool directory is gone and
+    the message is over the memory limit): on_error = tempfail gives
+    the client 451 4.3.0 and nothing is delivered; accept lets the
+    message through, unsigned."""
+    dns_server.set_records(harness.records_lines({key.record_name:
+                                                  key.txt}))
+    p = milter(sign_config(key), on_error=on_error,
+               limits={"spool_memory": "4k"})
+    shutil.rmtree(p.spool)
+    msg = harness.make_message(subject="no spool", sender="a@" + SIGNER,
+                               to=RCPT, body=b"spool me\r\n" * 2000)
+    final = send(mta, msg, "a@" + SIGNER)
+    assert p.wait_log(r"milter error=\"spool write failed\" action=%s"
+                      % on_error), p.log()
+    if on_error == "tempfail":
+        assert (final.code, final.enhanced) == (451, "4.3.0"), final
+        assert_not_delivered(mta)
+    else:
+        assert final.code == 250, final
+        assert dt.signatures(delivered_one(mta)) == []

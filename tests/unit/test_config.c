@@ -1297,7 +1297,9 @@ test_config_milter(void **state)
 	}
 	cfg = load_ok(LU "milter {\n\taddress = \"inet:127.0.0.1:8891\"\n"
 	                 "\toutbound_daemons = {\"submission\", \"smtps\"}\n"
-	                 "\ton_error = accept\n\ttimeout = 2m\n}\n");
+	                 "\ton_error = accept\n\ttimeout = 2m\n"
+	                 "\tsocket_mode = \"0600\"\n}\n");
+	assert_int_equal(cfg->milter->socket_mode, 0600);
 	assert_int_equal(cfg->milter->noutbound_daemons, 2);
 	assert_string_equal(cfg->milter->outbound_daemons[1], "smtps");
 	assert_int_equal(cfg->milter->on_error_accept, 1);
@@ -1313,6 +1315,7 @@ test_config_milter(void **state)
 	config_unref(&cfg);
 	cfg = load_ok(LU "milter { address = \"unix:/tmp/m\" }\n");
 	assert_int_equal(cfg->milter->on_error_accept, 0);
+	assert_int_equal(cfg->milter->socket_mode, 0660);
 	assert_int_equal(cfg->milter->noutbound_daemons, 0);
 	config_unref(&cfg);
 }
@@ -1323,6 +1326,12 @@ static const struct bad_case milter_bad_cases[] = {
     {"milter on_error unknown",
      LU "milter { address = \"unix:/tmp/m\"  on_error = drop }\n",
      "%s:3: on_error: unknown value 'drop' (want tempfail or accept)"},
+    {"milter socket_mode not octal",
+     LU "milter { address = \"unix:/tmp/m\"  socket_mode = \"0980\" }\n",
+     "%s:3: socket_mode: 0980: want an octal mode such as 0660"},
+    {"milter socket_mode too wide",
+     LU "milter { address = \"unix:/tmp/m\"  socket_mode = \"1777\" }\n",
+     "%s:3: socket_mode: 1777: want an octal mode such as 0660"},
     {"listener without upstream, with a milter",
      "listener smtp { address = \"127.0.0.1:2525\" }\n"
      "milter { address = \"unix:/tmp/m\" }\n",
