@@ -13,6 +13,7 @@ import smtplib
 import socket
 import ssl
 import stat
+import struct
 import subprocess
 import time
 
@@ -311,6 +312,55 @@ def test_garbage_on_the_milter_port_ends_that_connection_only(
                                to=RCPT)
     assert send(mta, msg, "a@" + SIGNER).code == 250
     assert dt.signatures(delivered_one(mta)), "not signed after garbage"
+
+
+def milter_packet(cmd, data=b""):
+    return struct.pack("!I", len(data) + 1) + cmd + data
+
+
+OPTNEG = milter_packet(b"O", struct.pack("!III", 6, 0x1ff, 0x1fffff))
+CONNECT = milter_packet(b"C", b"client.example\x004" + struct.pack("!H", 25)
+                        + b"192.0.2.1\x00")
+
+
+@pytest.mark.parametrize("name,packets", [
+    ("body before MAIL", [OPTNEG, CONNECT, milter_packet(b"B", b"x" * 10)]),
+    ("end of message before MAIL", [OPTNEG, CONNECT, milter_packet(b"E")]),
+    ("header without its NULs", [OPTNEG, CONNECT,
+                                 milter_packet(b"M", b"<a@b.test>\x00"),
+                                 milter_packet(b"L", b"Subject")]),
+    ("connect with a bad family", [OPTNEG, milter_packet(b"C",
+                                                          b"h\x00Z")]),
+    ("truncated packet", [OPTNEG, CONNECT, b"\x00\x00\x10\x00M<a@"]),
+])
+def test_unexpected_milter_packets_end_that_connection_only(
+        milter, mta, key, dns_server, milter_port, name, packets):
+    """Well-framed packets in an order no MTA sends, or with broken
+    contents: postern answers or drops that connection, logs its end,
+    and the next message from Postfix is still signed."""
+    dns_server.set_records(harness.records_lines({key.record_name:
+                                                  key.txt}))
+    p = milter(sign_config(key))
+    with socket.create_connection(("127.0.0.1", milter_port)) as s:
+        s.settimeout(5)
+        for pkt in packets:
+            try:
+                s.sendall(pkt)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        s.shutdown(socket.SHUT_WR)
+        try:
+            while s.recv(4096):
+                pass
+        except (socket.timeout, ConnectionResetError):
+            pass
+    assert p.wait_log(r"(disconnect reason=close|milter disconnect "
+                      r"reason=protocol-error)"), p.log()
+    assert p.proc.poll() is None, p.log()
+    msg = harness.make_message(subject="after " + name,
+                               sender="a@" + SIGNER, to=RCPT)
+    assert send(mta, msg, "a@" + SIGNER).code == 250
+    assert dt.signatures(delivered_one(mta)), "not signed after " + name
 
 
 def test_signature_same_as_proxy_mode(milter, mta, start_postern, postfix,
