@@ -60,15 +60,15 @@ struct spam_rules_opts {
  * nesting too deep); everything else is a counted skip.
  */
 struct spam_ruleset *spam_rules_load(const char *const *files, size_t nfiles,
-				     const struct spam_rules_opts *opts,
-				     char **error_r);
+                                     const struct spam_rules_opts *opts,
+                                     char **error_r);
 void spam_rules_free(struct spam_ruleset **rs);
 
 /* Rules loaded of a kind (rules with score 0 included); rules skipped
  * for a reason ("eval", "plugin-type", "regex", "syntax",
  * "meta-unknown-rule", ...; NULL: all skips). */
 size_t spam_rules_count(const struct spam_ruleset *rs,
-			enum spam_rule_kind kind);
+                        enum spam_rule_kind kind);
 size_t spam_rules_skipped(const struct spam_ruleset *rs, const char *reason);
 
 /* One line per kind and one per skip reason, "spam rules: ..." to
@@ -81,10 +81,10 @@ const char *spam_rules_kind_name(enum spam_rule_kind kind);
 /* Call cb for every rule loaded, in name order (for `postern score
  * -l` and the comparison with SpamAssassin). */
 typedef void spam_rules_each_cb(void *arg, const char *name,
-				enum spam_rule_kind kind, double score,
-				const char *describe);
+                                enum spam_rule_kind kind, double score,
+                                const char *describe);
 void spam_rules_each(const struct spam_ruleset *rs, spam_rules_each_cb *cb,
-		     void *arg);
+                     void *arg);
 
 /* The fact names postern knows, NULL-terminated: SPF_PASS, SPF_FAIL,
  * SPF_SOFTFAIL, SPF_NEUTRAL, SPF_NONE, SPF_TEMPERROR, SPF_PERMERROR,
@@ -122,8 +122,8 @@ enum spam_report {
  * spam_result_deinit() frees.
  */
 void spam_rules_score(const struct spam_ruleset *rs, struct spam_msg *m,
-		      const char *const *facts, size_t nfacts,
-		      enum spam_report report, struct spam_result *r);
+                      const char *const *facts, size_t nfacts,
+                      enum spam_report report, struct spam_result *r);
 void spam_result_deinit(struct spam_result *r);
 
 #endif

@@ -45,8 +45,8 @@ struct config_milter {
 	char *address_text;      /* as the file wrote it */
 	char **outbound_daemons; /* {daemon_name} values: outbound */
 	size_t noutbound_daemons;
-	int on_error_accept;  /* postern fails: accept, else tempfail */
-	unsigned int timeout; /* seconds libmilter waits on the MTA */
+	int on_error_accept;      /* postern fails: accept, else tempfail */
+	unsigned int timeout;     /* seconds libmilter waits on the MTA */
 	unsigned int socket_mode; /* permissions of a unix socket */
 };
 
