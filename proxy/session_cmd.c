@@ -80,7 +80,7 @@ ehlo_reply(struct session *s)
 {
 	const struct smtp_caps *up = upstream_caps(s->upstream);
 	unsigned long long size = s->cfg->limits.message_size;
-	char text[512];
+	char text[1024];
 	size_t n;
 
 	if (!s->esmtp) {
@@ -107,7 +107,8 @@ ehlo_reply(struct session *s)
 	if (netlist_match(s->cfg->xclient_networks, &s->peer))
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		                      "XCLIENT NAME ADDR PORT PROTO HELO "
-		                      "LOGIN\n");
+		                      "LOGIN\nXFORWARD NAME ADDR PORT PROTO "
+		                      "HELO IDENT SOURCE\n");
 	if (s->ehlo_flags & SMTP_CAP_ENHANCED)
 		snprintf(text + n, sizeof(text) - n, "ENHANCEDSTATUSCODES");
 	else if (n > 0)
@@ -578,6 +579,8 @@ cmd_not_implemented(struct session *s, char *args)
 
 /* XCLIENT */
 
+/* What XCLIENT or XFORWARD said about the client replaces postern's
+ * own view of it. */
 static void
 xclient_apply(struct session *s, const struct smtp_xclient *x)
 {
@@ -606,9 +609,12 @@ xclient_apply(struct session *s, const struct smtp_xclient *x)
 	if (x->helo != NULL)
 		snprintf(fs->helo, sizeof(fs->helo), "%s",
 		         x->helo[0] == '[' ? "" : x->helo);
+	/* XFORWARD may name "ESMTPS" or "ESMTPSA": the upstream's XCLIENT
+	 * takes only SMTP or ESMTP. */
 	if (x->proto != NULL)
 		snprintf(fs->proto, sizeof(fs->proto), "%s",
-		         strcasecmp(x->proto, "ESMTP") == 0 ? "ESMTP" : "SMTP");
+		         strncasecmp(x->proto, "ESMTP", 5) == 0 ? "ESMTP"
+		                                                : "SMTP");
 	if (x->login != NULL)
 		snprintf(fs->login, sizeof(fs->login), "%s",
 		         x->login[0] == '[' ? "" : x->login);
@@ -647,6 +653,78 @@ cmd_xclient(struct session *s, char *args)
 	session_reconnect_filters(s);
 }
 
+/* XFORWARD */
+
+static void
+xforward_upstream_cb(void *arg, const struct smtp_reply *reply,
+                     const char *reason)
+{
+	struct session *s = arg;
+
+	if (reply == NULL) {
+		cmd_upstream_failed(s, reason);
+		return;
+	}
+	if (reply->code / 100 != 2) {
+		/* The upstream refused our new EHLO and has forgotten the
+		 * old one: the client must begin again with EHLO. */
+		s->helo_done = 0;
+		session_relay(s, reply);
+		session_resume(s);
+		return;
+	}
+	session_reply(s, 250, "2.0.0", "Ok");
+	session_resume(s);
+}
+
+/*
+ * Postfix's smtpd_proxy_filter and content filters before a second MTA
+ * tell the real client with XFORWARD after EHLO.  Postern takes it as
+ * the client for its filters, its Received header and the upstream,
+ * which hears it at once: XCLIENT (or XFORWARD at MAIL) and a new EHLO.
+ *
+ * NOTE: Postfix forgets XFORWARD attributes at the end of each
+ * transaction; postern keeps them until the session ends or the next
+ * XCLIENT or XFORWARD.  smtpd_proxy_filter opens one connection per
+ * transaction, and the sender is a trusted host either way.
+ */
+static void
+cmd_xforward(struct session *s, char *args)
+{
+	struct smtp_xclient x;
+	const char *error;
+	char addr[NETADDR_STRLEN], name[300], helo[300], ident[300];
+
+	if (!netlist_match(s->cfg->xclient_networks, &s->peer)) {
+		session_reply(s, 550, "5.7.0", "XFORWARD not authorized");
+		session_error(s);
+		return;
+	}
+	if (!s->helo_done) {
+		cmd_sequence(s, "send EHLO first");
+		return;
+	}
+	if (s->in_txn) {
+		cmd_sequence(s, "mail transaction in progress");
+		return;
+	}
+	if (smtp_parse_xforward(args, &x, &error) < 0) {
+		cmd_syntax(s, error);
+		return;
+	}
+	xclient_apply(s, &x);
+	session_classify(s);
+	log_info("%s xforward client=%s name=%s helo=%s ident=%s "
+	         "direction=%s",
+	         s->fs.id, netaddr_str(&s->fs.client, addr, sizeof(addr)),
+	         log_escape_str(name, sizeof(name), s->fs.client_name),
+	         log_escape_str(helo, sizeof(helo), s->fs.helo),
+	         log_escape_str(ident, sizeof(ident), x.ident ? x.ident : "-"),
+	         s->fs.outbound ? "outbound" : "inbound");
+	s->busy = 1;
+	upstream_hello(s->upstream, xforward_upstream_cb);
+}
+
 static const struct {
 	enum smtp_verb verb;
 	cmd_handler *handler;
@@ -663,6 +741,7 @@ static const struct {
     {SMTP_VERB_EXPN, cmd_expn},
     {SMTP_VERB_HELP, cmd_help},
     {SMTP_VERB_XCLIENT, cmd_xclient},
+    {SMTP_VERB_XFORWARD, cmd_xforward},
     {SMTP_VERB_BDAT, cmd_not_implemented},
     {SMTP_VERB_STARTTLS, cmd_not_implemented},
     {SMTP_VERB_AUTH, cmd_not_implemented},

@@ -2,12 +2,12 @@
  * smtp_parse.c - parsing the commands an SMTP client sends.
  *
  * Splits a command line into verb and arguments and checks the
- * arguments of HELO/EHLO, MAIL, RCPT and XCLIENT against RFC 5321,
- * RFC 6531 (UTF-8 addresses), RFC 1869 and RFC 3461 (parameters) and
- * Postfix's XCLIENT documentation.  Every parser works in place on the
- * caller's line and never allocates; whether a well-formed command is
- * allowed now, or at all, is for the session to decide.  Errors are
- * short lowercase reasons that can follow an SMTP reply code.
+ * arguments of HELO/EHLO, MAIL, RCPT, XCLIENT and XFORWARD against RFC
+ * 5321, RFC 6531 (UTF-8 addresses), RFC 1869 and RFC 3461 (parameters)
+ * and Postfix's XCLIENT and XFORWARD documentation.  Every parser works in
+ * place on the caller's line and never allocates; whether a well-formed command
+ * is allowed now, or at all, is for the session to decide.  Errors are short
+ * lowercase reasons that can follow an SMTP reply code.
  */
 #include <arpa/inet.h>
 #include <limits.h>
@@ -24,14 +24,15 @@ struct verb_name {
 };
 
 static const struct verb_name verbs[] = {
-    {SMTP_VERB_HELO, "HELO"},       {SMTP_VERB_EHLO, "EHLO"},
-    {SMTP_VERB_MAIL, "MAIL"},       {SMTP_VERB_RCPT, "RCPT"},
-    {SMTP_VERB_DATA, "DATA"},       {SMTP_VERB_BDAT, "BDAT"},
-    {SMTP_VERB_RSET, "RSET"},       {SMTP_VERB_NOOP, "NOOP"},
-    {SMTP_VERB_QUIT, "QUIT"},       {SMTP_VERB_VRFY, "VRFY"},
-    {SMTP_VERB_EXPN, "EXPN"},       {SMTP_VERB_HELP, "HELP"},
-    {SMTP_VERB_XCLIENT, "XCLIENT"}, {SMTP_VERB_STARTTLS, "STARTTLS"},
-    {SMTP_VERB_AUTH, "AUTH"},       {SMTP_VERB_ETRN, "ETRN"},
+    {SMTP_VERB_HELO, "HELO"},         {SMTP_VERB_EHLO, "EHLO"},
+    {SMTP_VERB_MAIL, "MAIL"},         {SMTP_VERB_RCPT, "RCPT"},
+    {SMTP_VERB_DATA, "DATA"},         {SMTP_VERB_BDAT, "BDAT"},
+    {SMTP_VERB_RSET, "RSET"},         {SMTP_VERB_NOOP, "NOOP"},
+    {SMTP_VERB_QUIT, "QUIT"},         {SMTP_VERB_VRFY, "VRFY"},
+    {SMTP_VERB_EXPN, "EXPN"},         {SMTP_VERB_HELP, "HELP"},
+    {SMTP_VERB_XCLIENT, "XCLIENT"},   {SMTP_VERB_STARTTLS, "STARTTLS"},
+    {SMTP_VERB_AUTH, "AUTH"},         {SMTP_VERB_ETRN, "ETRN"},
+    {SMTP_VERB_XFORWARD, "XFORWARD"},
 };
 
 static int
@@ -925,7 +926,29 @@ enum xclient_kind {
 	XCLIENT_ADDR,
 	XCLIENT_PORT,
 	XCLIENT_PROTO,
+	XCLIENT_SOURCE,
 };
+
+/* Which command an attribute belongs to. */
+#define ATTR_XCLIENT  0x1u
+#define ATTR_XFORWARD 0x2u
+
+/* The reasons for one command, so the reply names it. */
+struct xclient_errors {
+	unsigned int verb;
+	const char *missing;
+	const char *unknown;
+	const char *duplicate;
+	const char *bad_value;
+};
+
+static const struct xclient_errors xclient_errors = {
+    ATTR_XCLIENT, "missing XCLIENT attributes", "bad XCLIENT attribute",
+    "duplicate XCLIENT attribute", "bad XCLIENT attribute value"};
+
+static const struct xclient_errors xforward_errors = {
+    ATTR_XFORWARD, "missing XFORWARD attributes", "bad XFORWARD attribute",
+    "duplicate XFORWARD attribute", "bad XFORWARD attribute value"};
 
 static int
 xclient_value_valid(enum xclient_kind kind, const char *v)
@@ -942,6 +965,9 @@ xclient_value_valid(enum xclient_kind kind, const char *v)
 	case XCLIENT_PROTO:
 		return strcasecmp(v, "SMTP") == 0 ||
 		       strcasecmp(v, "ESMTP") == 0;
+	case XCLIENT_SOURCE:
+		return strcasecmp(v, "LOCAL") == 0 ||
+		       strcasecmp(v, "REMOTE") == 0;
 	case XCLIENT_NAME:
 		return xclient_name_valid(v);
 	default:
@@ -949,29 +975,36 @@ xclient_value_valid(enum xclient_kind kind, const char *v)
 	}
 }
 
-/* Where attribute name (len octets) goes in out; NULL if unknown. */
+/* Where attribute name (len octets) of command verb (ATTR_*) goes in
+ * out; NULL if that command has no such attribute. */
 static char **
-xclient_slot(struct smtp_xclient *out, const char *name, size_t len,
-             enum xclient_kind *kind_r)
+xclient_slot(struct smtp_xclient *out, unsigned int verb, const char *name,
+             size_t len, enum xclient_kind *kind_r)
 {
 	const struct {
 		const char *name;
 		char **slot;
 		enum xclient_kind kind;
+		unsigned int verbs;
 	} attrs[] = {
-	    {"NAME", &out->name, XCLIENT_NAME},
-	    {"ADDR", &out->addr, XCLIENT_ADDR},
-	    {"PORT", &out->port, XCLIENT_PORT},
-	    {"PROTO", &out->proto, XCLIENT_PROTO},
-	    {"HELO", &out->helo, XCLIENT_TOKEN},
-	    {"LOGIN", &out->login, XCLIENT_TOKEN},
-	    {"DESTADDR", &out->destaddr, XCLIENT_ADDR},
-	    {"DESTPORT", &out->destport, XCLIENT_PORT},
+	    {"NAME", &out->name, XCLIENT_NAME, ATTR_XCLIENT | ATTR_XFORWARD},
+	    {"ADDR", &out->addr, XCLIENT_ADDR, ATTR_XCLIENT | ATTR_XFORWARD},
+	    {"PORT", &out->port, XCLIENT_PORT, ATTR_XCLIENT | ATTR_XFORWARD},
+	    {"PROTO", &out->proto, XCLIENT_PROTO, ATTR_XCLIENT},
+	    /* XFORWARD's PROTO names the sender's protocol, whatever it
+	     * was ("ESMTPSA", "QMQP"). */
+	    {"PROTO", &out->proto, XCLIENT_TOKEN, ATTR_XFORWARD},
+	    {"HELO", &out->helo, XCLIENT_TOKEN, ATTR_XCLIENT | ATTR_XFORWARD},
+	    {"LOGIN", &out->login, XCLIENT_TOKEN, ATTR_XCLIENT},
+	    {"DESTADDR", &out->destaddr, XCLIENT_ADDR, ATTR_XCLIENT},
+	    {"DESTPORT", &out->destport, XCLIENT_PORT, ATTR_XCLIENT},
+	    {"IDENT", &out->ident, XCLIENT_TOKEN, ATTR_XFORWARD},
+	    {"SOURCE", &out->source, XCLIENT_SOURCE, ATTR_XFORWARD},
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
-		if (strlen(attrs[i].name) == len &&
+		if ((attrs[i].verbs & verb) && strlen(attrs[i].name) == len &&
 		    strncasecmp(attrs[i].name, name, len) == 0) {
 			*kind_r = attrs[i].kind;
 			return attrs[i].slot;
@@ -982,39 +1015,42 @@ xclient_slot(struct smtp_xclient *out, const char *name, size_t len,
 
 /* One "ATTR=xtext" word. */
 static int
-xclient_attr(struct smtp_xclient *out, char *word, const char **error_r)
+xclient_attr(struct smtp_xclient *out, const struct xclient_errors *e,
+             char *word, const char **error_r)
 {
 	char *eq = strchr(word, '=');
 	enum xclient_kind kind;
 	char **slot;
 
-	slot = eq == NULL ? NULL : xclient_slot(out, word, eq - word, &kind);
+	slot = eq == NULL ? NULL
+	                  : xclient_slot(out, e->verb, word, eq - word, &kind);
 	if (slot == NULL) {
-		*error_r = "bad XCLIENT attribute";
+		*error_r = e->unknown;
 		return -1;
 	}
 	if (*slot != NULL) {
-		*error_r = "duplicate XCLIENT attribute";
+		*error_r = e->duplicate;
 		return -1;
 	}
 	if (strlen(eq + 1) > XCLIENT_VALUE_MAX ||
 	    smtp_xtext_decode(eq + 1, eq + 1, strlen(eq + 1) + 1) < 0 ||
 	    !xclient_value_valid(kind, eq + 1)) {
-		*error_r = "bad XCLIENT attribute value";
+		*error_r = e->bad_value;
 		return -1;
 	}
 	*slot = eq + 1;
 	return 0;
 }
 
-int
-smtp_parse_xclient(char *args, struct smtp_xclient *out, const char **error_r)
+static int
+xclient_parse(char *args, struct smtp_xclient *out,
+              const struct xclient_errors *e, const char **error_r)
 {
 	char *p = skip_spaces(args), *word;
 
 	memset(out, 0, sizeof(*out));
 	if (*p == '\0') {
-		*error_r = "missing XCLIENT attributes";
+		*error_r = e->missing;
 		return -1;
 	}
 	while (*p != '\0') {
@@ -1022,9 +1058,21 @@ smtp_parse_xclient(char *args, struct smtp_xclient *out, const char **error_r)
 		p += strcspn(p, " ");
 		if (*p != '\0')
 			*p++ = '\0';
-		if (xclient_attr(out, word, error_r) < 0)
+		if (xclient_attr(out, e, word, error_r) < 0)
 			return -1;
 		p = skip_spaces(p);
 	}
 	return 0;
+}
+
+int
+smtp_parse_xclient(char *args, struct smtp_xclient *out, const char **error_r)
+{
+	return xclient_parse(args, out, &xclient_errors, error_r);
+}
+
+int
+smtp_parse_xforward(char *args, struct smtp_xclient *out, const char **error_r)
+{
+	return xclient_parse(args, out, &xforward_errors, error_r);
 }

@@ -1,6 +1,6 @@
 /*
  * smtp_parse.h - parsing what an SMTP client sends (RFC 5321, 6531, 1869,
- * 3461, and Postfix's XCLIENT).
+ * 3461, and Postfix's XCLIENT and XFORWARD).
  *
  * Every function works on one command line, already stripped of its
  * line ending, and modifies it in place: results point into the line.
@@ -38,6 +38,7 @@ enum smtp_verb {
 	SMTP_VERB_STARTTLS,
 	SMTP_VERB_AUTH,
 	SMTP_VERB_ETRN,
+	SMTP_VERB_XFORWARD,
 };
 
 struct smtp_cmd {
@@ -127,17 +128,19 @@ int smtp_xtext_decode(const char *s, char *dst, size_t dstsize);
  */
 int smtp_xtext_encode(const char *s, char *dst, size_t dstsize);
 
-/* XCLIENT attributes as a trusted client sends them.  Absent ones are
- * NULL; "[UNAVAILABLE]" and "[TEMPUNAVAIL]" are kept as sent. */
+/* XCLIENT or XFORWARD attributes as a trusted client sends them.  Absent
+ * ones are NULL; "[UNAVAILABLE]" and "[TEMPUNAVAIL]" are kept as sent. */
 struct smtp_xclient {
 	char *name;
 	char *addr;
 	char *port;
 	char *proto;
 	char *helo;
-	char *login;
-	char *destaddr;
-	char *destport;
+	char *login;    /* XCLIENT only */
+	char *destaddr; /* XCLIENT only */
+	char *destport; /* XCLIENT only */
+	char *ident;    /* XFORWARD only: the sender's queue id */
+	char *source;   /* XFORWARD only: LOCAL or REMOTE */
 };
 
 /*
@@ -147,6 +150,14 @@ struct smtp_xclient {
  */
 int smtp_parse_xclient(char *args, struct smtp_xclient *out,
                        const char **error_r);
+
+/*
+ * The same for XFORWARD (Postfix's XFORWARD_README): NAME ADDR PORT
+ * PROTO HELO IDENT SOURCE.  PROTO may be any protocol word ("ESMTPS"),
+ * not only SMTP or ESMTP; SOURCE is LOCAL or REMOTE.
+ */
+int smtp_parse_xforward(char *args, struct smtp_xclient *out,
+                        const char **error_r);
 
 /* 1 if s (NUL-terminated) is valid UTF-8 without overlongs or
  * surrogates, else 0. */

@@ -1,6 +1,7 @@
 /*
  * test_smtp_parse.c - command splitting, HELO, MAIL/RCPT paths and
- * parameters, parameter values, xtext, XCLIENT and UTF-8 validation.
+ * parameters, parameter values, xtext, XCLIENT, XFORWARD and UTF-8
+ * validation.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,8 @@ static const struct cmd_case cmd_cases[] = {
      "RCPT", "TO:<a@b>"},
     {"xclient", "XCLIENT NAME=x", 0, NULL, SMTP_VERB_XCLIENT, "XCLIENT",
      "NAME=x"},
+    {"xforward", "xforward ADDR=192.0.2.1", 0, NULL, SMTP_VERB_XFORWARD,
+     "XFORWARD", "ADDR=192.0.2.1"},
     {"starttls", "STARTTLS", 0, NULL, SMTP_VERB_STARTTLS, "STARTTLS", ""},
     {"bdat", "BDAT 100 LAST", 0, NULL, SMTP_VERB_BDAT, "BDAT", "100 LAST"},
     {"etrn", "ETRN example.com", 0, NULL, SMTP_VERB_ETRN, "ETRN",
@@ -872,6 +875,117 @@ test_parse_xclient(void **state)
 	}
 }
 
+/* XFORWARD: Postfix's smtpd_proxy_filter and content filters. */
+
+struct xforward_case {
+	const char *name;
+	const char *args;
+	const char *error;
+	/* name addr port proto helo ident source */
+	const char *want[7];
+};
+
+static const struct xforward_case xforward_cases[] = {
+    {"what postfix sends",
+     "NAME=mail.example ADDR=192.0.2.7 PORT=48010 HELO=client.example "
+     "IDENT=4KQ2f PROTO=ESMTP SOURCE=REMOTE",
+     NULL,
+     {"mail.example", "192.0.2.7", "48010", "ESMTP", "client.example", "4KQ2f",
+      "REMOTE"}},
+    {"ipv6 address", "ADDR=IPv6:2001:db8::7", NULL, {NULL, "IPv6:2001:db8::7"}},
+    {"any protocol word", "PROTO=ESMTPSA", NULL, {NULL, NULL, NULL, "ESMTPSA"}},
+    {"unavailable kept",
+     "NAME=[UNAVAILABLE] IDENT=[UNAVAILABLE] SOURCE=[UNAVAILABLE]",
+     NULL,
+     {"[UNAVAILABLE]", NULL, NULL, NULL, NULL, "[UNAVAILABLE]",
+      "[UNAVAILABLE]"}},
+    {"source local lowercase",
+     "source=local",
+     NULL,
+     {NULL, NULL, NULL, NULL, NULL, NULL, "local"}},
+    {"xtext decoded",
+     "HELO=+5B192.0.2.7+5D",
+     NULL,
+     {NULL, NULL, NULL, NULL, "[192.0.2.7]"}},
+
+    {"no attributes", "", "missing XFORWARD attributes", {NULL}},
+    {"login is xclient only", "LOGIN=user", "bad XFORWARD attribute", {NULL}},
+    {"destaddr is xclient only",
+     "DESTADDR=127.0.0.1",
+     "bad XFORWARD attribute",
+     {NULL}},
+    {"duplicate attribute",
+     "ADDR=192.0.2.1 addr=192.0.2.2",
+     "duplicate XFORWARD attribute",
+     {NULL}},
+    {"bad source", "SOURCE=ELSEWHERE", "bad XFORWARD attribute value", {NULL}},
+    {"hostname as addr",
+     "ADDR=localhost",
+     "bad XFORWARD attribute value",
+     {NULL}},
+    {"port too big", "PORT=65536", "bad XFORWARD attribute value", {NULL}},
+    {"space in proto",
+     "PROTO=E+20SMTP",
+     "bad XFORWARD attribute value",
+     {NULL}},
+    {"decoded line feed in ident",
+     "IDENT=a+0Ab",
+     "bad XFORWARD attribute value",
+     {NULL}},
+};
+
+static void
+test_parse_xforward(void **state)
+{
+	static const char *const fields[7] = {
+	    "name", "addr", "port", "proto", "helo", "ident", "source",
+	};
+	char buf[512];
+	struct smtp_xclient x;
+	const char *error = NULL;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < ARRAY_LEN(xforward_cases); i++) {
+		const struct xforward_case *c = &xforward_cases[i];
+		const char *got[7];
+		size_t f;
+		snprintf(buf, sizeof(buf), "%s", c->args);
+		rc = smtp_parse_xforward(buf, &x, &error);
+		check_result(c->name, rc, error, c->error);
+		if (rc < 0)
+			continue;
+		got[0] = x.name;
+		got[1] = x.addr;
+		got[2] = x.port;
+		got[3] = x.proto;
+		got[4] = x.helo;
+		got[5] = x.ident;
+		got[6] = x.source;
+		for (f = 0; f < 7; f++)
+			check_str(c->name, fields[f], got[f], c->want[f]);
+		check_str(c->name, "login", x.login, NULL);
+	}
+}
+
+/* XCLIENT takes none of XFORWARD's own attributes. */
+static void
+test_parse_xclient_not_xforward(void **state)
+{
+	static const char *const args[] = {"IDENT=4KQ2f", "SOURCE=REMOTE",
+	                                   "PROTO=ESMTPSA"};
+	char buf[64];
+	struct smtp_xclient x;
+	const char *error = NULL;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(args); i++) {
+		snprintf(buf, sizeof(buf), "%s", args[i]);
+		check_int(args[i], "return",
+		          smtp_parse_xclient(buf, &x, &error), -1);
+	}
+}
+
 /* UTF-8. */
 
 struct utf8_case {
@@ -940,6 +1054,8 @@ main(void)
 	    cmocka_unit_test(test_xtext_encode),
 	    cmocka_unit_test(test_xtext_round_trip),
 	    cmocka_unit_test(test_parse_xclient),
+	    cmocka_unit_test(test_parse_xforward),
+	    cmocka_unit_test(test_parse_xclient_not_xforward),
 	    cmocka_unit_test(test_utf8_valid),
 	};
 
