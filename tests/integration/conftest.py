@@ -135,6 +135,16 @@ def fake_upstream():
 
 
 @pytest.fixture(scope="session")
+def test_ca():
+    """testca.TestCA: a CA, a server and a client certificate."""
+    import testca
+    ca = testca.TestCA()
+    yield ca
+    if not KEEP:
+        ca.cleanup()
+
+
+@pytest.fixture(scope="session")
 def dns_server():
     """One unbound for the run (harness.Unbound): postern's forwarder is
     dns_server.address ("127.0.0.1@port"); tools that read

@@ -1,6 +1,7 @@
 """The harness itself, against the MTAs directly (no postern): if these
 fail, every other result of the run is suspect."""
 
+import subprocess
 import harness
 from harness import SMTPClient
 
@@ -70,3 +71,22 @@ def test_fake_upstream_records_a_message(fake_upstream):
     replies = deliver_direct(up, ["bob@example.net"], msg)
     assert replies[-1].code == 250
     assert up.messages() == [msg]
+
+
+def test_ca_certificates_verify_and_name_the_test_hosts(test_ca):
+    out = subprocess.run(
+        ["openssl", "verify", "-CAfile", test_ca.ca_cert,
+         test_ca.server_cert, test_ca.client_cert],
+        capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = subprocess.run(
+        ["openssl", "x509", "-in", test_ca.server_cert, "-noout", "-ext",
+         "subjectAltName"], capture_output=True, text=True,
+        check=True).stdout
+    for name in ("DNS:postern.test", "DNS:localhost", "IP Address:127.0.0.1"):
+        assert name in text, text
+    subject = subprocess.run(
+        ["openssl", "x509", "-in", test_ca.client_cert, "-noout",
+         "-subject", "-nameopt", "RFC2253"], capture_output=True,
+        text=True, check=True).stdout
+    assert subject.strip() == "subject=" + test_ca.client_subject
