@@ -122,14 +122,16 @@ def dmarc_zone(dns_server):
     }))
 
 
-def send(mta, message, sender, addr=None):
-    """One message to RCPT through Postfix, after XCLIENT ADDR=addr when
+def send(mta, message, sender, addr=None, login=None):
+    """One message to RCPT through Postfix, after XCLIENT ADDR=addr (and
+    LOGIN=login, which Postfix hands its milters as {auth_authen}) when
     given.  Returns the last reply."""
     with harness.SMTPClient(mta.host, mta.port) as c:
         assert c.greeting().code == 220
         assert c.ehlo().code == 250
         if addr is not None:
-            xc = c.command("XCLIENT ADDR=%s" % addr)
+            xc = c.command("XCLIENT ADDR=%s%s" % (
+                addr, " LOGIN=" + login if login else ""))
             assert xc.code == 220, "got %r to XCLIENT" % xc
             assert c.ehlo().code == 250
         replies = c.send_mail(sender, [RCPT], message)
@@ -202,6 +204,28 @@ def test_outbound_by_daemon_name(milter, mta, key, dns_server):
     assert [s.get("d") for s in dt.signatures(delivered_one(mta))] \
         == [SIGNER]
     assert p.wait_log(r"daemon=mta\.test direction=outbound"), p.log()
+
+
+def test_outbound_by_authenticated_client(milter, mta, key, dns_server):
+    """A client outside internal_networks that authenticated (Postfix
+    hands the SASL login to milters as {auth_authen}) is outbound."""
+    dns_server.set_records(harness.records_lines({key.record_name:
+                                                  key.txt}))
+    keytable, signtable = key.tables
+    p = milter('filter dkim_sign { key_table = "%s"  signing_table = "%s" }'
+               % (keytable, signtable))
+    msg = harness.make_message(subject="auth", sender="a@" + SIGNER,
+                               to=RCPT)
+    assert send(mta, msg, "a@" + SIGNER, OUTSIDE).code == 250
+    assert dt.signatures(delivered_one(mta)) == [], "signed inbound mail"
+    mta.reset()
+    assert send(mta, msg, "a@" + SIGNER, OUTSIDE, login="alice").code \
+        == 250
+    assert [s.get("d") for s in dt.signatures(delivered_one(mta))] \
+        == [SIGNER]
+    assert p.wait_log(r"client=%s:\d+ listener=milter daemon=\S+ "
+                      r"direction=inbound" % OUTSIDE.replace(".", r"\.")), \
+        p.log()
 
 
 def test_spoofed_reject_domain_is_rejected(milter, mta, dns_server):
