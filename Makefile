@@ -172,7 +172,7 @@ DEPS_BUILD = build-essential pkg-config libevent-dev libconfuse-dev \
 	libcmocka-dev clang-format libopendkim-dev libssl-dev libunbound-dev \
 	libpsl-dev libidn2-dev libspf2-dev libpcre2-dev libgmime-3.0-dev
 DEPS_TEST = postfix swaks python3 python3-pytest unbound python3-dnspython \
-	python3-dkim python3-cryptography opendkim-tools libmail-dkim-perl \
+	python3-dkim python3-cryptography opendkim opendkim-tools libmail-dkim-perl \
 	openssl python3-yaml spamassassin spamc sa-compile libmail-spf-perl \
 	libmail-dmarc-perl libbsd-resource-perl gnupg
 deps:

@@ -7,7 +7,10 @@
  * smfi_stop().  The main thread keeps SIGTERM and SIGHUP (libevent).
  * Reports start errors to the caller; smfi_main()'s end is logged.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +24,7 @@
 #include "milter/milter_private.h"
 #include "proxy/config.h"
 #include "util/log.h"
+#include "util/netaddr.h"
 #include "util/xalloc.h"
 
 /* How long milter_finish() waits for smfi_main() to return. */
@@ -92,6 +96,51 @@ milter_thread_main(void *arg)
 	return NULL;
 }
 
+/*
+ * libmilter answers the end of a message with one write per header
+ * edit and one for the verdict.  With Nagle on, the second write waits
+ * for the MTA's delayed ACK of the first: about 40 ms per message over
+ * TCP (measured by make bench).  libmilter keeps its listening socket to
+ * itself, so find it among ours (listening, TCP, on the milter's port)
+ * and set TCP_NODELAY there: Linux hands it down to accepted sockets.
+ */
+static void
+milter_nodelay(const char *conn)
+{
+	const char *at = strchr(conn, ':');
+	long port = at != NULL ? strtol(at + 1, NULL, 10) : 0;
+	struct netaddr a;
+	socklen_t len;
+	struct dirent *de;
+	DIR *dir;
+	int fd, on, found = 0;
+
+	if (strncmp(conn, "inet", 4) != 0 || port <= 0 ||
+	    (dir = opendir("/proc/self/fd")) == NULL)
+		return;
+	while ((de = readdir(dir)) != NULL) {
+		fd = atoi(de->d_name);
+		len = sizeof(on);
+		if (de->d_name[0] == '.' || fd == dirfd(dir) ||
+		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 ||
+		    !on)
+			continue;
+		a.len = sizeof(a.ss);
+		if (getsockname(fd, (struct sockaddr *)&a.ss, &a.len) < 0 ||
+		    (a.ss.ss_family != AF_INET && a.ss.ss_family != AF_INET6) ||
+		    netaddr_port(&a) != (unsigned long)port)
+			continue;
+		on = 1;
+		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) ==
+		    0)
+			found = 1;
+	}
+	closedir(dir);
+	if (!found)
+		log_warning("milter: listening socket not found: replies may "
+		            "wait for delayed ACKs");
+}
+
 /* libmilter removes a stale unix socket only when asked to. */
 static int
 milter_open(const struct config_milter *m, char **error_r)
@@ -116,6 +165,7 @@ milter_open(const struct config_milter *m, char **error_r)
 		                     strerror(errno));
 		return -1;
 	}
+	milter_nodelay(conn);
 	return 0;
 }
 

@@ -58,6 +58,9 @@ signing, three posterns) in front of it.
    message on both sides (spamd's children from /proc; postern's
    processes from rusage, less a round that scores each message once),
    which other load on the host does not skew.
+5. Milter: Postfix alone, Postfix + postern's milter and Postfix +
+   OpenDKIM, inet and unix sockets, at 1 and 20 sessions; see
+   tests/bench_milter.py.
 
 It prints a table with ratios against the baseline measured in the same
 run (for spam scoring: spamd) and the targets, writes build/bench.json,
@@ -87,6 +90,10 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(HERE, "integration"))
 
 import spamcorpus  # noqa: E402
+
+# bench_milter imports this module as "bench": let it be this one.
+sys.modules.setdefault("bench", sys.modules[__name__])
+import bench_milter  # noqa: E402
 POSTERN = os.environ.get("POSTERN", os.path.join(ROOT, "build", "postern"))
 JSON_OUT = os.path.join(ROOT, "build", "bench.json")
 SMTP_SOURCE = "/usr/sbin/smtp-source"
@@ -94,7 +101,7 @@ SMTP_SINK = "/usr/sbin/smtp-sink"
 HOST = "127.0.0.1"
 NOFILE = 65536
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-TOTAL_TIMEOUT = 900          # the whole bench, seconds
+TOTAL_TIMEOUT = 1200         # the whole bench, seconds
 RUN_TIMEOUT = 120            # one smtp-source run
 
 TARGET_RATE = 0.70           # postern msgs/s >= 0.7 x direct
@@ -1228,6 +1235,7 @@ def parse_args():
     p.add_argument("--spam-repeat", type=int, default=20,
                    help="postern score -n: times each process scores "
                    "each message per round")
+    bench_milter.add_args(p)
     return p.parse_args()
 
 
@@ -1252,11 +1260,13 @@ def check_tools(args):
     tools = [POSTERN]
     if not args.spam_only:
         tools += [SMTP_SOURCE, SMTP_SINK]
-    if not args.no_spam:
+    if not args.no_spam and not args.milter_only:
         tools += [SPAMD, SPAMC]
     for path in tools:
         if not os.access(path, os.X_OK):
             raise RuntimeError("%s missing (make deps, make postern)" % path)
+    if not args.no_milter and not args.spam_only:
+        bench_milter.check_tools()
 
 
 def finish_postern(postern, results, key, label="postern"):
@@ -1341,6 +1351,7 @@ def print_summary(results):
             print("  %-14s CPU per signature %s of openssl's (>= %.2fx) %s" % (
                 "", "%.2fx" % eff if eff else "n/a", TARGET_SIGN,
                 verdict(k["signing_path_ok"])))
+    bench_milter.print_summary(results)
     m = results.get("memory")
     if m:
         print("  idle       %.1f KB/session (<= %d KB) %s" %
@@ -1355,13 +1366,15 @@ def print_summary(results):
 
 def run(args, workdir, results):
     print("%d CPUs; postern %s" % (os.cpu_count(), POSTERN))
-    if not args.spam_only:
+    if not args.spam_only and not args.milter_only:
         run_throughput(args, workdir, results)
         if not args.no_sign:
             run_signing(args, workdir, results)
         run_memory(args, workdir, results)
-    if not args.no_spam:
+    if not args.no_spam and not args.milter_only:
         run_spam(args, workdir, results)
+    if not args.no_milter and not args.spam_only:
+        bench_milter.run_milter(args, workdir, results)
     print_summary(results)
 
 
