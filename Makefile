@@ -12,7 +12,7 @@ BUILD	?= build
 PYTHON	?= /usr/bin/python3
 
 PKGS	= libevent libevent_pthreads libconfuse opendkim libcrypto libunbound \
-	  libpsl libidn2 libpcre2-8 gmime-3.0
+	  libpsl libidn2 libpcre2-8 gmime-3.0 libssl libevent_openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -79,8 +79,10 @@ FILTER_SRCS = \
 	filters/spam_rules_score.c
 
 POLICY_SRCS = \
+	policy/policy_auth.c \
 	policy/policy_clients.c \
 	policy/policy_dmarc.c \
+	policy/policy_key.c \
 	policy/policy_psl.c
 
 SIGN_SRCS = \
@@ -95,17 +97,27 @@ PROXY_SRCS = \
 	proxy/config_filter.c \
 	proxy/config_print.c \
 	proxy/config_spam.c \
+	proxy/config_tls.c \
+	proxy/config_upstream.c \
 	proxy/postern_release.c \
 	proxy/postern_score.c \
+	proxy/proxy_proto.c \
 	proxy/server.c \
 	proxy/session.c \
+	proxy/session_auth.c \
 	proxy/session_cmd.c \
 	proxy/session_data.c \
 	proxy/session_hold.c \
+	proxy/session_proxy.c \
+	proxy/session_tls.c \
+	proxy/session_source.c \
 	proxy/smtp_data.c \
 	proxy/smtp_parse.c \
 	proxy/smtp_reply.c \
-	proxy/upstream.c
+	proxy/tls.c \
+	proxy/upstream.c \
+	proxy/upstream_source.c \
+	proxy/upstream_tls.c
 
 MILTER_SRCS = \
 	milter/milter_conn.c \
@@ -128,9 +140,11 @@ UNIT_TESTS = \
 	test_filter_spf \
 	test_log \
 	test_netaddr \
+	test_policy_auth \
 	test_policy_clients \
 	test_policy_dmarc \
 	test_policy_psl \
+	test_proxy_proto \
 	test_sign_keygen \
 	test_sign_keys \
 	test_smtp_data \
@@ -140,6 +154,8 @@ UNIT_TESTS = \
 	test_spam_msg_relays \
 	test_spam_rules \
 	test_spool \
+	test_tls \
+	test_upstream_source \
 	test_workpool
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
@@ -174,7 +190,8 @@ DEPS_BUILD = build-essential pkg-config libevent-dev libconfuse-dev \
 DEPS_TEST = postfix swaks python3 python3-pytest unbound python3-dnspython \
 	python3-dkim python3-cryptography opendkim opendkim-tools libmail-dkim-perl \
 	openssl python3-yaml spamassassin spamc sa-compile libmail-spf-perl \
-	libmail-dmarc-perl libbsd-resource-perl gnupg
+	libmail-dmarc-perl libbsd-resource-perl gnupg haproxy sasl2-bin \
+	libsasl2-modules libio-socket-ssl-perl
 deps:
 	@sh tests/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
 

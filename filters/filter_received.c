@@ -20,22 +20,63 @@ struct received_conf {
 	char *hostname;
 };
 
+/* One octet is safe in the header comment; inside a quoted string
+ * (a certificate name) spaces are too, but not '"'. */
+static int
+received_safe(unsigned char c, int quoted)
+{
+	if (c < 0x20 || c >= 0x7f || c == '(' || c == ')' || c == '\\')
+		return 0;
+	return quoted ? c != '"' : c != ' ';
+}
+
 /* Copy src into dst, replacing what could break the header or its
  * comment syntax with '?'. */
 static void
-received_sanitize(char *dst, size_t size, const char *src)
+received_clean(char *dst, size_t size, const char *src, int quoted)
 {
 	size_t i;
 
-	for (i = 0; src[i] != '\0' && i + 1 < size; i++) {
-		unsigned char c = (unsigned char)src[i];
-
+	for (i = 0; src[i] != '\0' && i + 1 < size; i++)
 		dst[i] =
-		    (c > 0x20 && c < 0x7f && c != '(' && c != ')' && c != '\\')
-		        ? (char)c
-		        : '?';
-	}
+		    received_safe((unsigned char)src[i], quoted) ? src[i] : '?';
 	dst[i] = '\0';
+}
+
+static void
+received_sanitize(char *dst, size_t size, const char *src)
+{
+	received_clean(dst, size, src, 0);
+}
+
+/*
+ * The TLS clause, in Postfix's words so that log and header parsers
+ * know it: "(using TLSv1.3 with cipher NAME (256/256 bits))", then the
+ * client certificate when one was verified.  "" without TLS.
+ *
+ * NOTE: Postfix writes used/algorithm bits; filter_tls has the used
+ * bits only, which equal the algorithm's for every cipher OpenSSL 3
+ * still offers.
+ */
+static void
+received_tls(char *buf, size_t size, const struct filter_tls *tls)
+{
+	char cipher[64], subject[256], issuer[256];
+	int n;
+
+	buf[0] = '\0';
+	if (tls->version[0] == '\0')
+		return;
+	received_sanitize(cipher, sizeof(cipher), tls->cipher);
+	n = snprintf(buf, size, "\r\n\t(using %s with cipher %s (%d/%d bits))",
+	             tls->version, cipher, tls->bits, tls->bits);
+	if (tls->peer_subject[0] == '\0' || n < 0 || (size_t)n >= size)
+		return;
+	received_clean(subject, sizeof(subject), tls->peer_subject, 1);
+	received_clean(issuer, sizeof(issuer), tls->peer_issuer, 1);
+	snprintf(buf + n, size - (size_t)n,
+	         "\r\n\t(Client \"%s\", Issuer \"%s\" (verified OK))", subject,
+	         issuer);
 }
 
 static const char *
@@ -59,7 +100,7 @@ received_eom(void *confp, struct filter_session *s, struct filter_txn *t,
 {
 	struct received_conf *conf = confp;
 	char helo[256], name[256], date[64], forpart[SMTP_FOR_MAX];
-	char value[1536], addr[NETADDR_STRLEN + 16];
+	char value[2560], addr[NETADDR_STRLEN + 16], tls[700];
 	struct tm tm;
 	time_t now = time(NULL);
 
@@ -85,10 +126,12 @@ received_eom(void *confp, struct filter_session *s, struct filter_txn *t,
 		snprintf(forpart, sizeof(forpart), "\r\n\tfor <%s>",
 		         t->rcpts[0]);
 
+	received_tls(tls, sizeof(tls), &s->tls);
+
 	snprintf(value, sizeof(value),
-	         "from %s (%s%s)\r\n\tby %s (postern) with %s id %s%s;"
+	         "from %s (%s%s)%s\r\n\tby %s (postern) with %s id %s%s;"
 	         "\r\n\t%s",
-	         helo, name, addr, conf->hostname, received_protocol(s, t),
+	         helo, name, addr, tls, conf->hostname, received_protocol(s, t),
 	         t->id, forpart, date);
 	filter_txn_prepend_header(t, "Received", value);
 	filter_txn_note(t, "received", "added");

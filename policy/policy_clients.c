@@ -5,12 +5,12 @@
  * (IPv4 as IPv4-mapped IPv6).  Entries go away when their count drops
  * to zero, so memory follows the number of connected addresses.
  */
-#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "policy/policy_clients.h"
+#include "policy/policy_key.h"
 #include "util/netaddr.h"
 #include "util/xalloc.h"
 
@@ -18,7 +18,7 @@
 
 struct client_entry {
 	struct client_entry *next;
-	uint8_t key[16];
+	uint8_t key[POLICY_KEY_LEN];
 	unsigned int count;
 };
 
@@ -27,41 +27,12 @@ struct policy_clients {
 	size_t addresses;
 };
 
-static void
-client_key(const struct netaddr *a, uint8_t key[16])
-{
-	const struct sockaddr_in *sin;
-	const struct sockaddr_in6 *sin6;
-
-	memset(key, 0, 16);
-	if (a->ss.ss_family == AF_INET) {
-		sin = (const struct sockaddr_in *)&a->ss;
-		key[10] = key[11] = 0xff;
-		memcpy(key + 12, &sin->sin_addr, 4);
-	} else if (a->ss.ss_family == AF_INET6) {
-		sin6 = (const struct sockaddr_in6 *)&a->ss;
-		memcpy(key, &sin6->sin6_addr, 16);
-	}
-	/* Any other family (unix sockets) is the all-zero key. */
-}
-
-static size_t
-client_hash(const uint8_t key[16])
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-	size_t i;
-
-	for (i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 16777619u;
-	return h & (POLICY_BUCKETS - 1);
-}
-
 static struct client_entry **
-client_find(struct policy_clients *pc, const uint8_t key[16])
+client_find(struct policy_clients *pc, const uint8_t key[POLICY_KEY_LEN])
 {
 	struct client_entry **e;
 
-	e = &pc->buckets[client_hash(key)];
+	e = &pc->buckets[policy_key_hash(key, POLICY_BUCKETS)];
 	while (*e != NULL && memcmp((*e)->key, key, 16) != 0)
 		e = &(*e)->next;
 	return e;
@@ -97,9 +68,9 @@ policy_clients_enter(struct policy_clients *pc, const struct netaddr *addr,
                      unsigned int limit)
 {
 	struct client_entry **slot, *e;
-	uint8_t key[16];
+	uint8_t key[POLICY_KEY_LEN];
 
-	client_key(addr, key);
+	policy_key_make(addr, key);
 	slot = client_find(pc, key);
 	if (*slot == NULL) {
 		e = xcalloc(1, sizeof(*e));
@@ -118,9 +89,9 @@ void
 policy_clients_leave(struct policy_clients *pc, const struct netaddr *addr)
 {
 	struct client_entry **slot, *e;
-	uint8_t key[16];
+	uint8_t key[POLICY_KEY_LEN];
 
-	client_key(addr, key);
+	policy_key_make(addr, key);
 	slot = client_find(pc, key);
 	e = *slot;
 	if (e == NULL)
@@ -139,10 +110,10 @@ policy_clients_count(const struct policy_clients *pc,
                      const struct netaddr *addr)
 {
 	const struct client_entry *e;
-	uint8_t key[16];
+	uint8_t key[POLICY_KEY_LEN];
 
-	client_key(addr, key);
-	e = pc->buckets[client_hash(key)];
+	policy_key_make(addr, key);
+	e = pc->buckets[policy_key_hash(key, POLICY_BUCKETS)];
 	while (e != NULL && memcmp(e->key, key, 16) != 0)
 		e = e->next;
 	return e != NULL ? e->count : 0;

@@ -29,6 +29,7 @@
 #include "proxy/config.h"
 #include "proxy/config_file.h"
 #include "proxy/config_private.h"
+#include "proxy/tls.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/xalloc.h"
@@ -102,6 +103,7 @@ static const struct num_spec num_specs[] = {
     {"root", "workers", NUM_COUNT, 1, 64},
     {"root", "drain_timeout", NUM_DURATION, 1, DURATION_MAX},
     {"listener", "backlog", NUM_COUNT, 1, 65535},
+    {"listener", "proxy_timeout", NUM_DURATION, 1, 5 * 60},
     {"upstream", "connect_timeout", NUM_DURATION, 1, DURATION_MAX},
     {"upstream", "command_timeout", NUM_DURATION, 1, DURATION_MAX},
     {"upstream", "data_timeout", NUM_DURATION, 1, DURATION_MAX},
@@ -116,8 +118,13 @@ static const struct num_spec num_specs[] = {
     {"limits", "idle_timeout", NUM_DURATION, 1, DURATION_MAX},
     {"limits", "data_timeout", NUM_DURATION, 1, DURATION_MAX},
     {"limits", "spool_memory", NUM_SIZE, 0, 1 * GIB},
+    {"limits", "auth_failures", NUM_COUNT, 1, 1000},
+    {"limits", "auth_lockout", NUM_DURATION, 1, DURATION_MAX},
+    {"limits", "auth_delay", NUM_DURATION, 0, 60},
+    {"limits", "auth_delay_max", NUM_DURATION, 0, 5 * 60},
     {"dns", "timeout", NUM_DURATION, 1, 5 * 60},
     {"milter", "timeout", NUM_DURATION, 1, DURATION_MAX},
+    {"tls", "handshake_timeout", NUM_DURATION, 1, 60 * 60},
     /* Filters share one section grammar; see config_filter.c. */
     {"filter", "max_signatures", NUM_COUNT, 1, 50},
     /* RFC 8301 3.2: verifiers must not accept keys under 1024 bits. */
@@ -269,7 +276,8 @@ const char *const config_identity_words[] = {
     [CONFIG_IDENTITY_XCLIENT] = "xclient",
     [CONFIG_IDENTITY_XFORWARD] = "xforward",
     [CONFIG_IDENTITY_NONE] = "none",
-    [CONFIG_IDENTITY_NONE + 1] = NULL,
+    [CONFIG_IDENTITY_PROXY] = "proxy",
+    [CONFIG_IDENTITY_PROXY + 1] = NULL,
 };
 
 const char *const config_bare_eol_words[] = {
@@ -291,11 +299,18 @@ static const struct enum_spec enum_specs[] = {
     {"log", "trace", config_trace_words,
      "smtp, upstream, filter, config or all"},
     {"upstream", "client_identity", config_identity_words,
-     "auto, xclient, xforward or none"},
+     "auto, xclient, xforward, none or proxy"},
+    {"upstream", "tls", config_upstream_tls_words,
+     "none, opportunistic or required"},
     {"limits", "bare_line_ending", config_bare_eol_words,
      "reject or normalize"},
     {"filter", "dns_error", config_dns_error_words, "tempfail or accept"},
     {"milter", "on_error", config_dns_error_words, "tempfail or accept"},
+    {"tls", "verify_client", config_tls_verify_words,
+     "none, optional or require"},
+    {"tls", "min_version", tls_version_words,
+     "TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3"},
+    {"listener", "tls", config_tls_mode_words, "none, starttls or implicit"},
     {"filter", "canonicalization", config_canon_words,
      "simple/simple, simple/relaxed, relaxed/simple or relaxed/relaxed"},
     {"filter", "missing_from", config_missing_from_words, "skip or reject"},
@@ -765,6 +780,12 @@ config_cfg_new(void)
 	    CFG_STR("address", NULL, CFGF_NODEFAULT),
 	    CFG_BOOL("outbound", cfg_false, CFGF_NONE),
 	    CFG_INT_CB("backlog", 128, CFGF_NONE, num_cb),
+	    CFG_STR("tls", NULL, CFGF_NODEFAULT),
+	    CFG_BOOL("proxy_protocol", cfg_false, CFGF_NONE),
+	    CFG_STR_LIST("proxy_networks", NULL, CFGF_NONE),
+	    CFG_INT_CB("proxy_timeout", 5, CFGF_NONE, num_cb),
+	    CFG_BOOL("auth_without_tls", cfg_false, CFGF_NONE),
+	    CFG_STR("source_address", NULL, CFGF_NODEFAULT),
 	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
@@ -775,6 +796,11 @@ config_cfg_new(void)
 	    CFG_INT_CB("connect_timeout", 30, CFGF_NONE, num_cb),
 	    CFG_INT_CB("command_timeout", 5 * 60, CFGF_NONE, num_cb),
 	    CFG_INT_CB("data_timeout", 10 * 60, CFGF_NONE, num_cb),
+	    CFG_STR("tls", "none", CFGF_NONE),
+	    CFG_STR("ca_file", NULL, CFGF_NODEFAULT),
+	    CFG_STR("verify_name", NULL, CFGF_NODEFAULT),
+	    CFG_STR("source_address", NULL, CFGF_NODEFAULT),
+	    CFG_STR("source_table", NULL, CFGF_NODEFAULT),
 	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
@@ -790,6 +816,10 @@ config_cfg_new(void)
 	    CFG_INT_CB("data_timeout", 10 * 60, CFGF_NONE, num_cb),
 	    CFG_INT_CB("spool_memory", 1 * MIB, CFGF_NONE, num_cb),
 	    CFG_STR("bare_line_ending", "reject", CFGF_NONE),
+	    CFG_INT_CB("auth_failures", 5, CFGF_NONE, num_cb),
+	    CFG_INT_CB("auth_lockout", 15 * 60, CFGF_NONE, num_cb),
+	    CFG_INT_CB("auth_delay", 1, CFGF_NONE, num_cb),
+	    CFG_INT_CB("auth_delay_max", 16, CFGF_NONE, num_cb),
 	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
@@ -848,6 +878,19 @@ config_cfg_new(void)
 	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
+	cfg_opt_t tls_opts[] = {
+	    CFG_STR("certificate", NULL, CFGF_NODEFAULT),
+	    CFG_STR("key", NULL, CFGF_NODEFAULT),
+	    CFG_STR("chain", NULL, CFGF_NODEFAULT),
+	    CFG_STR("ca_file", NULL, CFGF_NODEFAULT),
+	    CFG_STR("verify_client", "none", CFGF_NONE),
+	    CFG_STR("min_version", "TLSv1.2", CFGF_NONE),
+	    CFG_STR("ciphers", NULL, CFGF_NODEFAULT),
+	    CFG_STR("ciphersuites", NULL, CFGF_NODEFAULT),
+	    CFG_INT_CB("handshake_timeout", 60, CFGF_NONE, num_cb),
+	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
+	                    section_line_cb),
+	    CFG_END()};
 	cfg_opt_t opts[] = {
 	    CFG_STR("hostname", NULL, CFGF_NODEFAULT),
 	    CFG_INT_CB("workers", 4, CFGF_NONE, num_cb),
@@ -866,6 +909,7 @@ config_cfg_new(void)
 	    CFG_STR_LIST("internal_networks", NULL, CFGF_NONE),
 	    CFG_SEC("dns", dns_opts, CFGF_MULTI),
 	    CFG_SEC("milter", milter_opts, CFGF_MULTI),
+	    CFG_SEC("tls", tls_opts, CFGF_MULTI),
 	    CFG_SEC("filter", filter_opts,
 	            CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	    CFG_END()};
@@ -894,6 +938,7 @@ static const struct {
     {"log|trace", config_enum_check_cb},
     {"listener", listener_done_cb},
     {"listener|address", listener_address_cb},
+    {"listener|proxy_networks", config_cidr_check_cb},
     {"upstream", single_with_address_cb},
     {"upstream|address", upstream_address_cb},
     {"upstream|helo_name", config_hostname_check_cb},
@@ -920,6 +965,8 @@ config_set_validators(cfg_t *root)
 		cfg_set_validate_func(root, config_validators[i].path,
 		                      config_validators[i].cb);
 	config_filter_validators_set(root);
+	config_tls_validators_set(root);
+	config_upstream_validators_set(root);
 }
 
 /* Parsing. */

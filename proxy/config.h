@@ -19,12 +19,21 @@ struct dns;
 struct filter_chain;
 struct filter_spam;
 struct netlist;
+struct ssl_ctx_st;
+struct upstream_source;
 
 enum config_identity {
 	CONFIG_IDENTITY_AUTO = 0, /* XCLIENT if offered, else XFORWARD */
 	CONFIG_IDENTITY_XCLIENT,  /* XCLIENT if offered, else nothing */
 	CONFIG_IDENTITY_XFORWARD, /* XFORWARD if offered, else nothing */
 	CONFIG_IDENTITY_NONE,
+	CONFIG_IDENTITY_PROXY, /* a PROXY v2 header before the greeting */
+};
+
+enum config_upstream_tls {
+	CONFIG_UPSTREAM_TLS_NONE = 0,
+	CONFIG_UPSTREAM_TLS_OPPORTUNISTIC, /* STARTTLS when offered */
+	CONFIG_UPSTREAM_TLS_REQUIRED,      /* STARTTLS, verified, or 4xx */
 };
 
 enum config_bare_eol {
@@ -32,11 +41,50 @@ enum config_bare_eol {
 	CONFIG_BARE_EOL_NORMALIZE,
 };
 
+/* TLS towards clients on a listener. */
+enum config_tls_mode {
+	CONFIG_TLS_NONE = 0,
+	CONFIG_TLS_STARTTLS, /* offered after EHLO */
+	CONFIG_TLS_IMPLICIT, /* handshake before the banner (port 465) */
+};
+
+enum config_tls_verify {
+	CONFIG_TLS_VERIFY_NONE = 0, /* no client certificate asked for */
+	CONFIG_TLS_VERIFY_OPTIONAL, /* asked for; if sent, must verify */
+	CONFIG_TLS_VERIFY_REQUIRE,  /* no verified certificate, no TLS */
+};
+
+struct tls_server;
+
+/* The tls section: postern's own certificate, towards clients. */
+struct config_tls {
+	char *certificate; /* PEM; may hold the chain after it */
+	char *key;
+	char *chain;   /* NULL: none beyond the certificate file */
+	char *ca_file; /* client certificates' CAs; NULL: none */
+	enum config_tls_verify verify_client;
+	int min_version;                /* OpenSSL's TLS1_2_VERSION, ... */
+	char *ciphers;                  /* TLS 1.2 and below; NULL: OpenSSL's */
+	char *ciphersuites;             /* TLS 1.3; NULL: OpenSSL's */
+	unsigned int handshake_timeout; /* seconds */
+	struct tls_server *server;      /* the SSL_CTX made from the above */
+};
+
 struct config_listener {
 	char *name; /* the section title */
 	struct netaddr addr;
 	int outbound; /* every session here is outbound */
 	unsigned int backlog;
+	enum config_tls_mode tls;
+	/* Upstream connections of its sessions bind here; ss_family 0:
+	 * the upstream's source_address. */
+	struct netaddr
+	    source; /* PROXY protocol: a v1 or v2 header comes first, from a
+	             * peer in proxy_networks, within proxy_timeout seconds. */
+	int proxy_protocol;
+	struct netlist *proxy_networks; /* NULL unless proxy_protocol */
+	unsigned int proxy_timeout;
+	int auth_without_tls; /* offer AUTH on plain connections too */
 };
 
 /* The milter front end (milter/milter.h), when configured. */
@@ -57,6 +105,18 @@ struct config_upstream {
 	unsigned int connect_timeout; /* seconds */
 	unsigned int command_timeout;
 	unsigned int data_timeout; /* for the final reply after "." */
+
+	/* TLS towards the upstream (STARTTLS). */
+	enum config_upstream_tls tls;
+	char *ca_file;              /* NULL: the system's trust store */
+	char *verify_name;          /* the certificate must name this */
+	struct ssl_ctx_st *ssl_ctx; /* OpenSSL's SSL_CTX; NULL: tls none */
+
+	/* Where upstream connections come from: the default source
+	 * (ss_family 0: the kernel's choice) and per sender domain. */
+	struct netaddr source;
+	struct upstream_source *source_table; /* NULL: none */
+	char *source_table_path;
 };
 
 struct config_limits {
@@ -70,7 +130,16 @@ struct config_limits {
 	unsigned int idle_timeout; /* seconds waiting for a command */
 	unsigned int data_timeout; /* seconds between DATA octets */
 	size_t spool_memory;       /* per message, then a file */
-	enum config_bare_eol bare_eol;
+	enum config_bare_eol
+	    bare_eol; /* AUTH failures from one address: each failure reply
+	               * waits auth_delay seconds, doubled per failure up to
+	               * auth_delay_max; after auth_failures within auth_lockout
+	               * seconds, AUTH from it is refused until auth_lockout has
+	               * passed since the last one. */
+	unsigned int auth_failures;
+	unsigned int auth_lockout;
+	unsigned int auth_delay;
+	unsigned int auth_delay_max;
 };
 
 /* The resolver's settings, as the file gave them. */
@@ -110,6 +179,7 @@ struct config {
 	struct netlist *internal_networks; /* their mail is outbound */
 
 	struct config_milter *milter; /* NULL: no milter section */
+	struct config_tls *tls;       /* NULL: no tls section */
 
 	struct config_dns dns_conf;
 	/* The resolver, when a dns section or a filter asks for it, else
@@ -138,6 +208,9 @@ void config_unref(struct config **cfg);
 /* Find a listener by name; NULL if absent. */
 const struct config_listener *config_listener_find(const struct config *cfg,
                                                    const char *name);
+
+/* The file's word for a listener's TLS mode ("starttls"). */
+const char *config_tls_mode_name(enum config_tls_mode mode);
 
 /* Print a summary of the checked configuration (for -t) to stdout. */
 void config_print_summary(const struct config *cfg);

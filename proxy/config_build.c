@@ -455,10 +455,14 @@ config_free(struct config *c)
 {
 	size_t i;
 
-	for (i = 0; i < c->nlisteners; i++)
+	for (i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].name);
+		netlist_free(&c->listeners[i].proxy_networks);
+	}
 	free(c->listeners);
 	free(c->upstream.helo_name);
+	config_upstream_free(c);
+	config_tls_free(&c->tls);
 	netlist_free(&c->xclient_networks);
 	netlist_free(&c->internal_networks);
 	if (c->milter != NULL) {
@@ -555,6 +559,38 @@ build_endpoint(struct config_parse *p, cfg_t *sec, struct netaddr *addr)
 	return -1;
 }
 
+/* PROXY protocol on a listener: only from the networks it names. */
+static int
+build_listener_proxy(struct config_parse *p, struct config_listener *l,
+                     cfg_t *sec)
+{
+	unsigned int i, n = cfg_size(sec, "proxy_networks");
+	const char *reason;
+
+	l->proxy_protocol = cfg_getbool(sec, "proxy_protocol") ? 1 : 0;
+	l->proxy_timeout = (unsigned int)cfg_getint(sec, "proxy_timeout");
+	if (!l->proxy_protocol)
+		return 0;
+	if (n == 0) {
+		config_parse_error(p, config_section_line(sec),
+		                   "listener %s: proxy_protocol needs "
+		                   "proxy_networks",
+		                   l->name);
+		return -1;
+	}
+	l->proxy_networks = netlist_new();
+	for (i = 0; i < n; i++) {
+		const char *s = cfg_getnstr(sec, "proxy_networks", i);
+
+		if (netlist_add(l->proxy_networks, s, &reason) < 0) {
+			config_parse_error(p, config_section_line(sec),
+			                   "proxy_networks: %s: %s", s, reason);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int
 build_listeners(struct config_parse *p, struct config *c, cfg_t *root)
 {
@@ -571,6 +607,10 @@ build_listeners(struct config_parse *p, struct config *c, cfg_t *root)
 			return -1;
 		l->outbound = cfg_getbool(sec, "outbound") ? 1 : 0;
 		l->backlog = (unsigned int)cfg_getint(sec, "backlog");
+		l->auth_without_tls =
+		    cfg_getbool(sec, "auth_without_tls") ? 1 : 0;
+		if (build_listener_proxy(p, l, sec) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -615,6 +655,10 @@ build_limits(struct config *c, cfg_t *sec)
 	l->spool_memory = (size_t)cfg_getint(sec, "spool_memory");
 	l->bare_eol = (enum config_bare_eol)config_word_index(
 	    config_bare_eol_words, cfg_getstr(sec, "bare_line_ending"));
+	l->auth_failures = (unsigned int)cfg_getint(sec, "auth_failures");
+	l->auth_lockout = (unsigned int)cfg_getint(sec, "auth_lockout");
+	l->auth_delay = (unsigned int)cfg_getint(sec, "auth_delay");
+	l->auth_delay_max = (unsigned int)cfg_getint(sec, "auth_delay_max");
 }
 
 static int
@@ -830,6 +874,8 @@ config_build(struct config_parse *p, cfg_t *root)
 	                   cfg_size(root, "upstream") > 0
 	                       ? cfg_getsec(root, "upstream")
 	                       : NULL) < 0 ||
+	    config_upstream_build(p, c, root) < 0 ||
+	    config_tls_build(p, c, root) < 0 ||
 	    build_networks(p, c, root) < 0 || build_dns(p, c, root) < 0 ||
 	    build_chain(p, c, root) < 0 || build_milter(p, c, root) < 0) {
 		config_free(c);

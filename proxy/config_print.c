@@ -13,6 +13,7 @@
 #include "filters/spam_rules.h"
 #include "proxy/config.h"
 #include "proxy/config_private.h"
+#include "proxy/upstream_source.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 
@@ -70,6 +71,28 @@ print_log(const struct config *c)
 	printf("\n");
 }
 
+static void print_networks(const char *word, const struct netlist *list);
+
+/* PROXY protocol and AUTH, only when a listener uses them. */
+static void
+print_listener_extra(const struct config_listener *l)
+{
+	char t[32], a[NETADDR_STRLEN];
+
+	if (l->proxy_protocol) {
+		printf("listener %s proxy_protocol yes proxy_timeout %s ",
+		       l->name,
+		       config_num_format(t, sizeof(t), NUM_DURATION,
+		                         l->proxy_timeout));
+		print_networks("proxy_networks", l->proxy_networks);
+	}
+	if (l->auth_without_tls)
+		printf("listener %s auth_without_tls yes\n", l->name);
+	if (l->source.ss.ss_family != 0)
+		printf("listener %s source_address %s\n", l->name,
+		       netaddr_ip_str(&l->source, a, sizeof(a)));
+}
+
 static void
 print_listeners(const struct config *c)
 {
@@ -82,7 +105,27 @@ print_listeners(const struct config *c)
 		printf("listener %s %s %s backlog %u\n", l->name,
 		       netaddr_str(&l->addr, a, sizeof(a)),
 		       l->outbound ? "outbound" : "inbound", l->backlog);
+		print_listener_extra(l);
 	}
+}
+
+/* TLS and source addresses, only when set. */
+static void
+print_upstream_extra(const struct config_upstream *u)
+{
+	char a[NETADDR_STRLEN];
+
+	if (u->tls != CONFIG_UPSTREAM_TLS_NONE)
+		printf("upstream tls %s ca_file %s verify_name %s\n",
+		       config_upstream_tls_words[u->tls],
+		       u->ca_file ? u->ca_file : "(system)", u->verify_name);
+	if (u->source.ss.ss_family != 0)
+		printf("upstream source_address %s\n",
+		       netaddr_ip_str(&u->source, a, sizeof(a)));
+	if (u->source_table != NULL)
+		printf("upstream source_table %s entries %zu\n",
+		       u->source_table_path,
+		       upstream_source_count(u->source_table));
 }
 
 static void
@@ -103,6 +146,7 @@ print_upstream(const struct config *c)
 	    config_num_format(t1, sizeof(t1), NUM_DURATION, u->connect_timeout),
 	    config_num_format(t2, sizeof(t2), NUM_DURATION, u->command_timeout),
 	    config_num_format(t3, sizeof(t3), NUM_DURATION, u->data_timeout));
+	print_upstream_extra(u);
 }
 
 static void
@@ -127,6 +171,13 @@ print_limits(const struct config *c)
 	       config_num_format(t1, sizeof(t1), NUM_DURATION, l->idle_timeout),
 	       config_num_format(t2, sizeof(t2), NUM_DURATION, l->data_timeout),
 	       config_bare_eol_words[l->bare_eol]);
+	printf(
+	    "limits auth_failures %u auth_lockout %s auth_delay %s "
+	    "auth_delay_max %s\n",
+	    l->auth_failures,
+	    config_num_format(t1, sizeof(t1), NUM_DURATION, l->auth_lockout),
+	    config_num_format(t2, sizeof(t2), NUM_DURATION, l->auth_delay),
+	    config_num_format(s1, sizeof(s1), NUM_DURATION, l->auth_delay_max));
 }
 
 /* " {a, b}", or " none_word" for an empty list. */
@@ -230,6 +281,7 @@ config_print_summary(const struct config *cfg)
 	print_limits(cfg);
 	print_dns(cfg);
 	print_milter(cfg);
+	config_tls_print(cfg);
 	print_filters(cfg);
 	fflush(stdout);
 }

@@ -70,6 +70,29 @@ int config_cidr_check_cb(cfg_t *cfg, cfg_opt_t *opt);
  * new tree (config_filter.c). */
 void config_filter_validators_set(cfg_t *root);
 
+/* config_tls.c: validators of the tls section and of listeners' tls
+ * option; the build of both once the listeners are built (the TLS
+ * context, each listener's mode): 0, or -1 with the reason recorded in
+ * p; config_tls_free() frees the section; config_tls_print() writes
+ * the -t lines.  The words of the two enumerated options. */
+void config_tls_validators_set(cfg_t *root);
+int config_tls_build(struct config_parse *p, struct config *c, cfg_t *root);
+struct config_tls;
+void config_tls_free(struct config_tls **t);
+void config_tls_print(const struct config *c);
+extern const char *const config_tls_mode_words[];
+extern const char *const config_tls_verify_words[];
+
+/* config_upstream.c: validators of the upstream's tls and source
+ * options and of listeners' source_address; then, once listeners and
+ * the upstream address are built, build those options into c (the TLS
+ * context, source addresses, source table): 0, or -1 with the reason
+ * recorded in p.  config_upstream_free() frees what the build made. */
+void config_upstream_validators_set(cfg_t *root);
+int config_upstream_build(struct config_parse *p, struct config *c,
+                          cfg_t *root);
+void config_upstream_free(struct config *c);
+
 /* The longest host name or header field name. */
 #define CONFIG_NAME_MAX 255
 
@@ -99,6 +122,7 @@ extern const char *const config_trace_words[];
 extern const unsigned int config_trace_bits[];
 extern const char *const config_identity_words[];
 extern const char *const config_bare_eol_words[];
+extern const char *const config_upstream_tls_words[];
 /* The filters' enumerated options, defined in config_build.c next to
  * the filters' enums they stand for; canonicalization's index is
  * 2 * (header relaxed) + (body relaxed). */

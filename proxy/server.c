@@ -20,6 +20,7 @@
 #include <event2/listener.h>
 
 #include "milter/milter.h"
+#include "policy/policy_auth.h"
 #include "policy/policy_clients.h"
 #include "proxy/config.h"
 #include "proxy/server.h"
@@ -214,6 +215,7 @@ server_init(struct server *srv, struct config *cfg, char **error_r)
 	srv->cfg = cfg;
 	config_ref(cfg);
 	srv->clients = policy_clients_new();
+	srv->auth = policy_auth_new();
 	srv->listeners = listeners_open(srv, cfg, error, sizeof(error));
 	if (srv->listeners == NULL && cfg->nlisteners > 0) {
 		*error_r = xstrdup(error);
@@ -261,6 +263,7 @@ server_deinit(struct server *srv)
 		event_free(srv->ev_drain);
 	}
 	policy_clients_free(&srv->clients);
+	policy_auth_free(&srv->auth);
 	config_unref(&srv->cfg);
 	if (srv->base != NULL)
 		event_base_free(srv->base);

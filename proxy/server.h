@@ -16,6 +16,7 @@
 struct config;
 struct event;
 struct event_base;
+struct policy_auth;
 struct policy_clients;
 struct session;
 struct workpool;
@@ -28,6 +29,7 @@ struct server {
 	struct config *cfg; /* current generation, one reference */
 	struct workpool *pool;
 	struct policy_clients *clients;
+	struct policy_auth *auth; /* AUTH failures per address */
 	struct server_listener *listeners;
 	struct session_list sessions;
 	unsigned int nsessions;

@@ -2,8 +2,10 @@
  * session.c - a client session's life cycle, input and replies.
  *
  * Accepts the connection (or refuses it with 421 when the server or this
- * client address is over its session limit), runs the connect filters,
- * connects the upstream and greets.  Then it reads command lines with a
+ * client address is over its session limit, or a PROXY listener's peer
+ * is outside proxy_networks), lets session_proxy.c read a PROXY header
+ * first where configured, runs the connect filters, connects the
+ * upstream and greets.  Then it reads command lines with a
  * bounded buffer and hands each to session_cmd.c, one at a time.  Every
  * way out (QUIT, timeout, error limit, client gone, upstream gone,
  * shutdown) goes through session_close(), which flushes the last reply
@@ -84,6 +86,17 @@ session_timeouts(struct session *s)
 	struct timeval idle = {lim->idle_timeout, 0};
 	int waiting = s->state == SESSION_COMMAND && !s->busy && !s->closing;
 
+	if (s->state == SESSION_PROXY && !s->closing) {
+		/* Timed from the connection: a trickling header gets no
+		 * more time than a silent one. */
+		struct timeval hdr = {s->listener->proxy_timeout, 0};
+
+		bufferevent_set_timeouts(s->bev, NULL, &wr);
+		if (!s->idle_armed)
+			evtimer_add(s->ev_idle, &hdr);
+		s->idle_armed = 1;
+		return;
+	}
 	if (s->closing)
 		wr.tv_sec = SESSION_FLUSH_SECONDS;
 	bufferevent_set_timeouts(s->bev, s->state == SESSION_DATA ? &rd : NULL,
@@ -103,6 +116,14 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 	struct session *s = arg;
 
 	s->idle_armed = 0;
+	if (s->state == SESSION_PROXY) {
+		/* Nothing was sent yet; a reply would not be SMTP to a
+		 * balancer. */
+		log_warning("%s proxy refused client=%s reason=timeout",
+		            s->fs.id, s->fs.client_ip);
+		session_close(s, "proxy-timeout");
+		return;
+	}
 	session_close_421(s, "4.4.2", "timeout",
 	                  "timeout exceeded, closing connection");
 }
@@ -141,6 +162,8 @@ session_write_cb(struct bufferevent *bev, void *arg)
 			session_schedule_free(s);
 		return;
 	}
+	if (session_tls_write(s))
+		return;
 	/* The client read enough of its replies: take commands again. */
 	if (!s->busy)
 		session_input(s);
@@ -151,6 +174,8 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 
+	if (!s->closing && session_tls_event(s, what))
+		return;
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (s->closing || (what & BEV_EVENT_WRITING)) {
 			s->close_reason =
@@ -326,7 +351,9 @@ session_input(struct session *s)
 			break;
 		s->idle_armed = 0; /* a whole line: the idle clock restarts */
 		evtimer_del(s->ev_idle);
-		if (r > 0)
+		if (r > 0 && s->auth_cont)
+			session_auth_line(s, s->cmdbuf, len);
+		else if (r > 0)
 			session_command(s, s->cmdbuf, len);
 	}
 	s->in_input = 0;
@@ -456,7 +483,7 @@ session_reply_verdict(struct session *s, const struct filter_verdict *v)
 void
 session_log_txn(struct session *s, const char *result, const char *reply)
 {
-	char from[128], rcpts[256];
+	char from[128], rcpts[256], source[NETADDR_STRLEN], tls[160];
 	size_t i, used = 0;
 
 	log_escape_str(from, sizeof(from),
@@ -471,10 +498,15 @@ session_log_txn(struct session *s, const char *result, const char *reply)
 		if (used >= sizeof(rcpts))
 			used = sizeof(rcpts) - 1;
 	}
-	log_info("%s message txn=%s from=<%s> nrcpt=%zu rcpts=%s size=%zu "
-	         "result=%s%s%s upstream=\"%s\" elapsed=%.3fs",
+	if (s->upstream != NULL)
+		upstream_local_ip(s->upstream, source, sizeof(source));
+	else
+		snprintf(source, sizeof(source), "-");
+	log_info("%s message txn=%s from=<%s> nrcpt=%zu rcpts=%s size=%zu%s "
+	         "result=%s%s%s upstream=\"%s\" source=%s elapsed=%.3fs",
 	         s->fs.id, s->txn.id, from, s->txn.nrcpts, rcpts, s->txn.size,
-	         result, s->txn.notes[0] ? " " : "", s->txn.notes, reply,
+	         session_tls_log_fields(s, tls, sizeof(tls)), result,
+	         s->txn.notes[0] ? " " : "", s->txn.notes, reply, source,
 	         elapsed_tv(&s->start_txn));
 }
 
@@ -489,7 +521,7 @@ session_txn_reset(struct session *s)
 	s->state = SESSION_COMMAND;
 }
 
-static void
+void
 session_upstream_lost(void *arg, const char *reason)
 {
 	struct session *s = arg;
@@ -515,8 +547,17 @@ session_upstream_ready(void *arg, const struct smtp_reply *reply,
 			smtp_reply_summary(reply, summary, sizeof(summary));
 		log_warning("%s upstream unavailable reason=\"%s\"", s->fs.id,
 		            reply ? summary : reason);
-		session_close_421(s, "4.4.1", "upstream-unavailable",
-		                  "service not available, try again later");
+		/* Postfix's smtp client says 4.7.5 when TLS is required and
+		 * cannot be had; RFC 5321 3.1 leaves 421 as the only
+		 * refusal short of 554 at the greeting. */
+		if (upstream_failed_tls(s->upstream))
+			session_close_421(s, "4.7.5", "upstream-tls",
+			                  "TLS to the upstream failed, try "
+			                  "again later");
+		else
+			session_close_421(s, "4.4.1", "upstream-unavailable",
+			                  "service not available, try again "
+			                  "later");
 		return;
 	}
 	session_greet(s);
@@ -545,9 +586,9 @@ session_connect_verdict(struct session *s, const struct filter_verdict *v)
 		session_greet(s); /* XCLIENT: the upstream is up already */
 		return;
 	}
-	s->upstream =
-	    upstream_connect(s->srv->base, &s->cfg->upstream, &s->fs,
-	                     session_upstream_ready, session_upstream_lost, s);
+	s->upstream = upstream_connect_from(
+	    s->srv->base, &s->cfg->upstream, session_source_default(s), &s->fs,
+	    session_upstream_ready, session_upstream_lost, s);
 }
 
 void
@@ -559,38 +600,51 @@ session_reconnect_filters(struct session *s)
 void
 session_classify(struct session *s)
 {
-	/* Outbound: a listener for submission, or a client inside
-	 * internal_networks (IPv4-mapped addresses match IPv4 networks). */
+	/* Outbound: a listener for submission, a client inside
+	 * internal_networks (IPv4-mapped addresses match IPv4 networks),
+	 * or an authenticated one. */
 	s->fs.outbound =
 	    s->listener->outbound ||
-	    netlist_match(s->cfg->internal_networks, &s->fs.client);
+	    netlist_match(s->cfg->internal_networks, &s->fs.client) ||
+	    s->fs.login[0] != '\0';
 }
 
+/* The client as the filters see it: s->peer, unless XCLIENT says
+ * otherwise later. */
 static void
-session_fill_identity(struct session *s, int fd, const struct sockaddr *sa,
-                      int salen)
+session_fill_identity(struct session *s)
 {
 	struct filter_session *fs = &s->fs;
-	socklen_t len = sizeof(fs->local.ss);
 
-	filter_session_new_id(fs);
-	memcpy(&s->peer.ss, sa, (size_t)salen);
-	s->peer.len = (socklen_t)salen;
 	fs->client = s->peer;
 	netaddr_ip_str(&fs->client, fs->client_ip, sizeof(fs->client_ip));
 	snprintf(fs->client_name, sizeof(fs->client_name), "unknown");
-	if (getsockname(fd, (struct sockaddr *)&fs->local.ss, &len) == 0)
-		fs->local.len = len;
 	snprintf(fs->proto, sizeof(fs->proto), "SMTP");
 	fs->listener = s->listener->name;
 	session_classify(s);
 	fs->hostname = s->cfg->hostname;
-	fs->start = time(NULL);
 }
 
-/* Admission: 0 to serve the connection, -1 after refusing it. */
+/* Sessions per client address: 0, or -1 when peer has too many. */
 static int
-session_admit(struct server *srv, int fd, const struct netaddr *peer)
+session_admit_client(struct server *srv, const struct netaddr *peer)
+{
+	char ip[NETADDR_STRLEN];
+
+	if (policy_clients_enter(srv->clients, peer,
+	                         srv->cfg->limits.sessions_per_client) == 0)
+		return 0;
+	log_warning("refuse client=%s reason=too-many-client-sessions",
+	            netaddr_ip_str(peer, ip, sizeof(ip)));
+	return -1;
+}
+
+/* Admission: 0 to serve the connection, -1 after refusing it.  A
+ * PROXY listener counts sessions per client once the header named it,
+ * and takes headers only from proxy_networks. */
+static int
+session_admit(struct server *srv, const struct config_listener *listener,
+              int fd, const struct netaddr *peer)
 {
 	const struct config_limits *lim = &srv->cfg->limits;
 	char ip[NETADDR_STRLEN];
@@ -607,10 +661,16 @@ session_admit(struct server *srv, int fd, const struct netaddr *peer)
 		refuse_connection(fd, "4.3.2", "too many sessions, try later");
 		return -1;
 	}
-	if (policy_clients_enter(srv->clients, peer, lim->sessions_per_client) <
-	    0) {
-		log_warning("refuse client=%s reason=too-many-client-sessions",
-		            ip);
+	if (listener->proxy_protocol) {
+		if (netlist_match(listener->proxy_networks, peer))
+			return 0;
+		log_warning("refuse client=%s listener=%s "
+		            "reason=proxy-not-allowed",
+		            ip, listener->name);
+		refuse_connection(fd, "4.7.0", "not allowed to connect here");
+		return -1;
+	}
+	if (session_admit_client(srv, peer) < 0) {
 		refuse_connection(fd, "4.7.0",
 		                  "too many sessions from your address");
 		return -1;
@@ -619,32 +679,33 @@ session_admit(struct server *srv, int fd, const struct netaddr *peer)
 }
 
 void
-session_new(struct server *srv, const struct config_listener *listener, int fd,
-            const struct sockaddr *sa, int salen)
+session_start(struct session *s)
 {
-	struct session *s;
-	struct netaddr peer;
 	char addr[NETADDR_STRLEN];
 
-	memset(&peer, 0, sizeof(peer));
-	memcpy(&peer.ss, sa, (size_t)salen);
-	peer.len = (socklen_t)salen;
-	if (session_admit(srv, fd, &peer) < 0)
+	if (!s->admitted && session_admit_client(s->srv, &s->peer) < 0) {
+		session_reply(s, 421, "4.7.0",
+		              "%s too many sessions from your address",
+		              s->cfg->hostname);
+		session_close(s, "too-many-client-sessions");
 		return;
-
-	s = xcalloc(1, sizeof(*s));
-	s->srv = srv;
-	s->cfg = srv->cfg;
-	config_ref(s->cfg);
-	s->listener = listener;
+	}
+	s->admitted = 1;
 	s->state = SESSION_CONNECT;
-	session_fill_identity(s, fd, sa, salen);
-	netaddr_tcp_nodelay(fd);
-	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	s->ev_free = evtimer_new(srv->base, session_free_cb, s);
-	s->ev_idle = evtimer_new(srv->base, session_idle_cb, s);
-	s->cmdsize = s->cfg->limits.command_line + 513;
-	s->cmdbuf = xmalloc(s->cmdsize);
+	session_fill_identity(s);
+	log_info("%s connect client=%s listener=%s direction=%s", s->fs.id,
+	         netaddr_str(&s->fs.client, addr, sizeof(addr)),
+	         s->listener->name, s->fs.outbound ? "outbound" : "inbound");
+	/* RFC 8314 3.3: implicit TLS greets only after the handshake. */
+	if (s->listener->tls == CONFIG_TLS_IMPLICIT)
+		session_tls_implicit(s);
+	else
+		session_reconnect_filters(s);
+}
+
+void
+session_bev_attach(struct session *s)
+{
 	/* The write callback tells when a stalled client read enough. */
 	bufferevent_setwatermark(s->bev, EV_WRITE, SESSION_OUTPUT_MAX / 2, 0);
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
@@ -652,13 +713,53 @@ session_new(struct server *srv, const struct config_listener *listener, int fd,
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_INPUT_MAX);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	session_timeouts(s);
+}
+
+void
+session_new(struct server *srv, const struct config_listener *listener, int fd,
+            const struct sockaddr *sa, int salen)
+{
+	struct session *s;
+	struct netaddr peer;
+	socklen_t len;
+
+	memset(&peer, 0, sizeof(peer));
+	memcpy(&peer.ss, sa, (size_t)salen);
+	peer.len = (socklen_t)salen;
+	if (session_admit(srv, listener, fd, &peer) < 0)
+		return;
+
+	s = xcalloc(1, sizeof(*s));
+	s->srv = srv;
+	s->cfg = srv->cfg;
+	config_ref(s->cfg);
+	s->listener = listener;
+	s->peer = peer;
+	s->admitted = !listener->proxy_protocol;
+	filter_session_new_id(&s->fs);
+	s->fs.start = time(NULL);
+	len = sizeof(s->fs.local.ss);
+	if (getsockname(fd, (struct sockaddr *)&s->fs.local.ss, &len) == 0)
+		s->fs.local.len = len;
+	/* Until a PROXY header names the client, logs show the socket's. */
+	netaddr_ip_str(&peer, s->fs.client_ip, sizeof(s->fs.client_ip));
+	netaddr_tcp_nodelay(fd);
+	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->ev_free = evtimer_new(srv->base, session_free_cb, s);
+	s->ev_idle = evtimer_new(srv->base, session_idle_cb, s);
+	s->cmdsize = s->cfg->limits.command_line + 513;
+	s->cmdbuf = xmalloc(s->cmdsize);
+	/* haproxy's proxy-protocol.txt: the header comes first, and the
+	 * receiver sends nothing before it has read it, not even the
+	 * banner. */
+	s->state = listener->proxy_protocol ? SESSION_PROXY : SESSION_CONNECT;
+	session_bev_attach(s);
 	TAILQ_INSERT_TAIL(&srv->sessions, s, entry);
 	srv->nsessions++;
-
-	log_info("%s connect client=%s listener=%s direction=%s", s->fs.id,
-	         netaddr_str(&s->fs.client, addr, sizeof(addr)), listener->name,
-	         s->fs.outbound ? "outbound" : "inbound");
-	session_reconnect_filters(s);
+	if (s->state == SESSION_PROXY)
+		session_proxy_begin(s, fd);
+	else
+		session_start(s);
 }
 
 void
@@ -666,6 +767,14 @@ session_shutdown(struct session *s)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 
+	/* XXX a TLS socket takes records, and a half-written one may be
+	 * pending inside OpenSSL: such a client gets no 421, only the
+	 * close. */
+	if (session_tls_wrapped(s)) {
+		s->close_reason = s->closing ? s->close_reason : "shutdown";
+		session_free(s);
+		return;
+	}
 	if (!s->closing && !s->client_gone) {
 		/* The loop has stopped: one non-blocking write, no more. */
 		evbuffer_add_printf(out,
@@ -688,14 +797,19 @@ session_free(struct session *s)
 	         s->fs.id, s->close_reason ? s->close_reason : "unknown",
 	         s->messages, s->errors, elapsed_since(s->fs.start));
 	upstream_free(&s->upstream);
+	upstream_free(&s->upstream_next);
 	filter_txn_deinit(&s->txn);
 	spool_free(&s->spool);
 	free(s->hold_file);
+	session_tls_free(s);
 	bufferevent_free(s->bev);
 	event_free(s->ev_free);
 	event_free(s->ev_idle);
 	free(s->cmdbuf);
-	policy_clients_leave(srv->clients, &s->peer);
+	if (s->admitted)
+		policy_clients_leave(srv->clients, &s->peer);
+	session_proxy_free(s);
+	session_auth_free(s);
 	TAILQ_REMOVE(&srv->sessions, s, entry);
 	srv->nsessions--;
 	config_unref(&s->cfg);

@@ -8,7 +8,7 @@
  * pipelined commands stay in the input buffer, so replies always come
  * in order.  The files split by phase: session.c (life cycle, I/O,
  * replies), session_cmd.c (one handler per verb), session_data.c (DATA
- * and end of message).
+ * and end of message), session_tls.c (STARTTLS and implicit TLS).
  */
 #ifndef POSTERN_SESSION_H
 #define POSTERN_SESSION_H
@@ -36,6 +36,14 @@ enum session_state {
 	SESSION_DATA,    /* reading the message */
 	SESSION_EOM,     /* end-of-message filters and upstream delivery */
 	SESSION_CLOSING, /* flushing the last reply */
+	SESSION_PROXY,   /* reading the PROXY protocol header first */
+};
+
+enum session_tls {
+	SESSION_TLS_OFF = 0,   /* plain text */
+	SESSION_TLS_FLUSH,     /* 220 to STARTTLS on its way out */
+	SESSION_TLS_HANDSHAKE, /* the TLS bufferevent is handshaking */
+	SESSION_TLS_ON,
 };
 
 /* MAIL and RCPT lines postern sends upstream: Postfix's default
@@ -49,7 +57,19 @@ struct session {
 	const struct config_listener *listener;
 	struct bufferevent *bev;
 	struct upstream *upstream;
-	struct netaddr peer; /* the socket's own peer, for admission */
+	/* A connection from another source address being set up for the
+	 * MAIL in progress (session_source.c); replaces upstream. */
+	struct upstream *upstream_next;
+	void (*mail_cb)(void *, const struct smtp_reply *, const char *);
+	int requiretls; /* MAIL asked for REQUIRETLS (RFC 8689) */
+	/* The client for admission and XCLIENT authorization: the socket's
+	 * peer, or the client a PROXY header named. */
+	struct netaddr peer;
+	int admitted; /* peer is counted in srv->clients */
+	/* The PROXY header, read from the socket (session_proxy.c). */
+	struct event *ev_proxy;
+	unsigned char *proxy_buf; /* the header so far */
+	size_t proxy_len;
 
 	enum session_state state;
 	int busy;         /* a command waits for the upstream or a filter */
@@ -97,6 +117,20 @@ struct session {
 	int idle_armed;
 	int client_eof;  /* the client shut down its sending side */
 	int client_gone; /* the connection is dead: nothing to write */
+
+	/* TLS towards the client (session_tls.c); fs.tls holds its facts
+	 * once the handshake is done. */
+	enum session_tls tls_phase;
+	struct event *ev_tls; /* handshake timeout */
+
+	/* AUTH, relayed to the upstream (session_auth.c) */
+	int auth_cont;           /* the next line answers the upstream's 334 */
+	int auth_plain;          /* PLAIN, else LOGIN */
+	unsigned int auth_lines; /* client responses in this exchange */
+	char auth_user[256];     /* the name given, until 235 */
+	char *auth_reply;        /* a failure reply held back, or NULL */
+	size_t auth_reply_len;
+	struct event *ev_auth; /* releases auth_reply */
 };
 
 typedef void session_verdict_cb(struct session *s,
@@ -104,9 +138,20 @@ typedef void session_verdict_cb(struct session *s,
 
 /* session.c */
 
+/*
+ * The client is known, from the socket or a PROXY header: count it per
+ * address, log it, and run the connect filters (or, on an implicit-TLS
+ * listener, the handshake first).
+ */
+void session_start(struct session *s);
+
 /* Accept a connection: takes over fd.  Never fails the process. */
 void session_new(struct server *srv, const struct config_listener *listener,
                  int fd, const struct sockaddr *sa, int salen);
+
+/* Set the callbacks, watermarks and timeouts of s->bev, a new one
+ * (session_new(), or the TLS one session_tls.c put in), and enable it. */
+void session_bev_attach(struct session *s);
 
 /* Send a reply of our own. */
 void session_reply(struct session *s, int code, const char *ecode,
@@ -165,6 +210,35 @@ void session_reply_verdict(struct session *s, const struct filter_verdict *v);
 /* Log the end of a transaction: result, the upstream's reply. */
 void session_log_txn(struct session *s, const char *result, const char *reply);
 
+/* The upstream closed or failed while no request was pending
+ * (upstream_lost_cb for the session's upstream connection). */
+void session_upstream_lost(void *arg, const char *reason);
+
+/* session_source.c */
+
+/* Where this session's upstream connections come from by default: the
+ * listener's source_address, else the upstream's (ss_family 0:
+ * none). */
+const struct netaddr *session_source_default(const struct session *s);
+
+/*
+ * Relay the MAIL in s->upline.  When the sender's domain maps to
+ * another source address than the upstream connection's (the source
+ * table), connect from that address first and present the client as at
+ * session start; a connection that cannot be made is a 451 and the old
+ * one stays.  A REQUIRETLS transaction the upstream cannot carry is
+ * refused with 550 5.7.30.  cb gets the upstream's reply to MAIL as
+ * from upstream_command(); the refusals are replied here.
+ */
+void session_mail_send(struct session *s,
+                       void (*cb)(void *, const struct smtp_reply *,
+                                  const char *));
+
+/* 1 when REQUIRETLS may be offered to the client: its connection and
+ * the upstream's are TLS, the upstream's verified, and the upstream
+ * offers REQUIRETLS (RFC 8689). */
+int session_requiretls_offered(const struct session *s);
+
 /* session_cmd.c */
 
 /* Dispatch one command line (len octets, NUL-terminated). */
@@ -172,6 +246,70 @@ void session_command(struct session *s, char *line, size_t len);
 
 /* Greet the client once the connect phase allowed it. */
 void session_greet(struct session *s);
+
+/* session_proxy.c */
+
+/* Read the PROXY header from fd, octet-exact so that what follows it
+ * stays in the socket, then session_start(); or close the session. */
+void session_proxy_begin(struct session *s, int fd);
+
+/* Free what reading the header holds. */
+void session_proxy_free(struct session *s);
+
+/* session_auth.c */
+
+/* 1 if EHLO offers AUTH: the upstream has PLAIN or LOGIN and the
+ * connection is under TLS or the listener allows AUTH without it. */
+int session_auth_offered(const struct session *s);
+
+/* Write " PLAIN LOGIN" (what both sides have) into buf. */
+void session_auth_mechs(const struct session *s, char *buf, size_t size);
+
+/* The AUTH command. */
+void session_auth_command(struct session *s, char *args);
+
+/* A line answering the upstream's 334 (len octets, NUL-terminated). */
+void session_auth_line(struct session *s, char *line, size_t len);
+
+/* Free what AUTH holds. */
+void session_auth_free(struct session *s);
+
+/* session_tls.c */
+
+/* STARTTLS (RFC 3207): the handler in session_cmd.c's table. */
+void session_cmd_starttls(struct session *s, char *args);
+
+/* 1 when EHLO offers STARTTLS: the listener has it and the
+ * connection is still plain. */
+int session_tls_offered(const struct session *s);
+
+/* An implicit TLS listener's connection: the handshake, then the
+ * connect filters and the greeting. */
+void session_tls_implicit(struct session *s);
+
+/* The write callback while the 220 to STARTTLS goes out; starts the
+ * handshake once it is.  Returns 1 if it took the callback, else 0. */
+int session_tls_write(struct session *s);
+
+/* A bufferevent event between STARTTLS and the end of the handshake:
+ * ends the session on an error, finishes STARTTLS on success.
+ * Returns 1 if it took the event, else 0. */
+int session_tls_event(struct session *s, short what);
+
+/* " tls=VERSION cipher=NAME" (and " client_cert=yes") for the message
+ * log line, as the milter writes it, or "" without TLS; returns buf. */
+char *session_tls_log_fields(const struct session *s, char *buf, size_t size);
+
+/* 1 when the socket carries TLS records, not plain text. */
+int session_tls_wrapped(const struct session *s);
+
+/* fs.proto from what the client said and got: SMTP after HELO, else
+ * ESMTP, with S for TLS and A for AUTH (RFC 3848). */
+void session_proto_update(struct session *s);
+
+/* Release the TLS state; close_notify if TLS is up.  Before the
+ * bufferevent is freed. */
+void session_tls_free(struct session *s);
 
 /* session_hold.c */
 

@@ -104,11 +104,27 @@ ehlo_reply(struct session *s)
 		n += (size_t)snprintf(text + n, sizeof(text) - n, "SMTPUTF8\n");
 	if (s->ehlo_flags & SMTP_CAP_DSN)
 		n += (size_t)snprintf(text + n, sizeof(text) - n, "DSN\n");
+	if (session_tls_offered(s))
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "STARTTLS\n");
+	if (session_requiretls_offered(s)) {
+		s->ehlo_flags |= SMTP_CAP_REQUIRETLS;
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		                      "REQUIRETLS\n");
+	}
 	if (netlist_match(s->cfg->xclient_networks, &s->peer))
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		                      "XCLIENT NAME ADDR PORT PROTO HELO "
 		                      "LOGIN\nXFORWARD NAME ADDR PORT PROTO "
 		                      "HELO IDENT SOURCE\n");
+	if (session_auth_offered(s))
+		s->ehlo_flags |= SMTP_CAP_AUTH;
+	if (s->fs.login[0] == '\0' && (s->ehlo_flags & SMTP_CAP_AUTH)) {
+		char mechs[64];
+
+		session_auth_mechs(s, mechs, sizeof(mechs));
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "AUTH%s\n",
+		                      mechs);
+	}
 	if (s->ehlo_flags & SMTP_CAP_ENHANCED)
 		snprintf(text + n, sizeof(text) - n, "ENHANCEDSTATUSCODES");
 	else if (n > 0)
@@ -174,9 +190,8 @@ cmd_hello(struct session *s, char *args, int esmtp)
 		return;
 	}
 	snprintf(s->fs.helo, sizeof(s->fs.helo), "%s", name);
-	snprintf(s->fs.proto, sizeof(s->fs.proto), "%s",
-	         esmtp ? "ESMTP" : "SMTP");
 	s->esmtp = esmtp;
+	session_proto_update(s);
 	s->helo_done = 0;
 	s->busy = 1;
 	/* RFC 5321 4.1.4: HELO/EHLO resets any transaction, and the
@@ -216,12 +231,28 @@ mail_params(struct session *s, const struct smtp_path_cmd *p, char *line,
 	size_t i, n;
 
 	n = (size_t)snprintf(line, size, "MAIL FROM:<%s>", p->address);
+	s->requiretls = 0;
 	for (i = 0; i < p->nparams; i++) {
 		const struct smtp_param *pa = &p->params[i];
 		const char *k = pa->keyword;
 		unsigned int need = 0;
 		int r = -1;
 
+		/* Whether it can be honoured is known only once the
+		 * transaction's upstream is, and then it is 550 5.7.30,
+		 * never a 555 (RFC 8689). */
+		if (strcasecmp(k, "REQUIRETLS") == 0) {
+			if (smtp_param_requiretls(pa->value, &error) < 0) {
+				cmd_syntax(s, error);
+				return -1;
+			}
+			s->requiretls = 1;
+			n +=
+			    (size_t)snprintf(line + n, size - n, " REQUIRETLS");
+			if (n >= size)
+				return cmd_too_long(s);
+			continue;
+		}
 		if (strcasecmp(k, "SIZE") == 0) {
 			need = SMTP_CAP_SIZE;
 			r = pa->value
@@ -247,6 +278,11 @@ mail_params(struct session *s, const struct smtp_path_cmd *p, char *line,
 			need = SMTP_CAP_DSN;
 			r = pa->value ? smtp_param_envid(pa->value, &error)
 			              : -1;
+		} else if (strcasecmp(k, "AUTH") == 0) {
+			/* RFC 4954 5: passed on as given, to the upstream
+			 * that checked the credentials and offers AUTH. */
+			need = SMTP_CAP_AUTH;
+			r = pa->value != NULL && pa->value[0] != '\0' ? 0 : -1;
 		}
 		if (need == 0 || !(s->ehlo_flags & need)) {
 			session_reply(s, 555, "5.5.4",
@@ -317,7 +353,7 @@ mail_verdict(struct session *s, const struct filter_verdict *v)
 	}
 	if (v->action == FILTER_DISCARD)
 		s->discard = 1;
-	upstream_command(s->upstream, s->upline, 1, mail_upstream_cb);
+	session_mail_send(s, mail_upstream_cb);
 }
 
 static void
@@ -743,8 +779,8 @@ static const struct {
     {SMTP_VERB_XCLIENT, cmd_xclient},
     {SMTP_VERB_XFORWARD, cmd_xforward},
     {SMTP_VERB_BDAT, cmd_not_implemented},
-    {SMTP_VERB_STARTTLS, cmd_not_implemented},
-    {SMTP_VERB_AUTH, cmd_not_implemented},
+    {SMTP_VERB_STARTTLS, session_cmd_starttls},
+    {SMTP_VERB_AUTH, session_auth_command},
     {SMTP_VERB_ETRN, cmd_not_implemented},
 };
 

@@ -676,6 +676,15 @@ smtp_param_ret(const char *value, const char **error_r)
 }
 
 int
+smtp_param_requiretls(const char *value, const char **error_r)
+{
+	if (value == NULL)
+		return 0;
+	*error_r = "REQUIRETLS takes no value";
+	return -1;
+}
+
+int
 smtp_param_envid(const char *value, const char **error_r)
 {
 	if (*value == '\0' || strlen(value) > 100 || !smtp_xtext_valid(value)) {

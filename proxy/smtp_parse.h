@@ -112,6 +112,8 @@ int smtp_param_ret(const char *value, const char **error_r);
 int smtp_param_envid(const char *value, const char **error_r);
 int smtp_param_notify(const char *value, const char **error_r);
 int smtp_param_orcpt(const char *value, const char **error_r);
+/* REQUIRETLS takes no value (RFC 8689 2): value must be NULL. */
+int smtp_param_requiretls(const char *value, const char **error_r);
 
 /* 1 if s is well-formed xtext (RFC 3461 4), else 0. */
 int smtp_xtext_valid(const char *s);

@@ -8,23 +8,35 @@
  * verbatim.  Every failure (refused, reset, timeout, a reply that does
  * not parse) kills the connection and is reported once: to the pending
  * request if there is one, else through the lost callback.
+ *
+ * The socket may be bound to a source address before it connects.  With
+ * TLS configured, STARTTLS follows postern's first EHLO: libevent's
+ * OpenSSL filter is put over the socket's bufferevent, the certificate
+ * is judged once the handshake is done (upstream_tls.c), and EHLO is
+ * sent again, so the client's identity and the mail travel under TLS.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "filters/filter.h"
 #include "filters/filter_msg.h"
 #include "proxy/config.h"
+#include "proxy/proxy_proto.h"
 #include "proxy/smtp_data.h"
 #include "proxy/smtp_parse.h"
 #include "proxy/upstream.h"
+#include "proxy/upstream_tls.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/sockio.h"
@@ -38,8 +50,9 @@ enum upstream_state {
 	UP_CONNECTING,
 	UP_GREETING,
 	UP_IDLE,
-	UP_WAITING, /* a command is out, its reply not complete */
-	UP_SENDING, /* streaming the message */
+	UP_WAITING,   /* a command is out, its reply not complete */
+	UP_SENDING,   /* streaming the message */
+	UP_HANDSHAKE, /* TLS handshake after STARTTLS */
 	UP_DEAD,
 };
 
@@ -54,6 +67,12 @@ struct upstream {
 	struct sockaddr_storage peer;
 	enum upstream_state state;
 	const char *fail_reason;
+	struct netaddr source; /* bound to; ss_family 0: not bound */
+	int tls;               /* STARTTLS succeeded */
+	int tls_trusted;       /* and the certificate verified */
+	int tls_failed;        /* failed for want of TLS */
+	char why[200];         /* a failure reason made here */
+	int secret;            /* the line going out is not to be logged */
 
 	struct smtp_reply reply; /* being read */
 	struct smtp_reply last;  /* the one handed out */
@@ -106,7 +125,8 @@ up_send(struct upstream *u, const char *line, up_step_cb *step)
 	size_t len;
 
 	log_trace(LOG_TRACE_UPSTREAM, "%s upstream send %s", u->fs->id,
-	          log_escape_str(esc, sizeof(esc), line));
+	          u->secret ? "[credentials]"
+	                    : log_escape_str(esc, sizeof(esc), line));
 	smtp_reply_reset(&u->reply);
 	u->step = step;
 	u->state = UP_WAITING;
@@ -207,14 +227,17 @@ static void
 up_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct upstream *u = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *in;
 	char line[SMTP_REPLY_LINE_MAX + 3];
 	struct evbuffer_ptr p;
 	const char *error;
 	size_t eol, n;
 	int r;
 
-	while (u->state != UP_DEAD) {
+	/* A reply may switch u->bev to TLS: the input is fetched anew
+	 * each time, and nothing is read while the handshake runs. */
+	while (u->state != UP_DEAD && u->state != UP_HANDSHAKE) {
+		in = bufferevent_get_input(u->bev);
 		p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_CRLF);
 		if (p.pos < 0) {
 			if (evbuffer_get_length(in) > SMTP_REPLY_LINE_MAX + 2)
@@ -239,6 +262,8 @@ up_read_cb(struct bufferevent *bev, void *arg)
 }
 
 static void up_pump(struct upstream *u);
+static void up_tls_done(struct upstream *u);
+static void up_tls_broken(struct upstream *u, short what);
 
 static void
 up_write_cb(struct bufferevent *bev, void *arg)
@@ -256,8 +281,16 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 	static char reason[128];
 
 	if (what & BEV_EVENT_CONNECTED) {
+		if (u->state == UP_HANDSHAKE) {
+			up_tls_done(u);
+			return;
+		}
 		netaddr_tcp_nodelay(bufferevent_getfd(bev));
 		u->state = UP_GREETING;
+		return;
+	}
+	if (u->state == UP_HANDSHAKE) {
+		up_tls_broken(u, what);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
@@ -276,6 +309,155 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 	up_fail(u, reason);
 }
 
+/* STARTTLS (RFC 3207) */
+
+static int
+up_tls_required(const struct upstream *u)
+{
+	return u->cfg->tls == CONFIG_UPSTREAM_TLS_REQUIRED;
+}
+
+/* TLS was required and could not be had: the session tells its client
+ * so (upstream_failed_tls()). */
+static void
+up_tls_fail(struct upstream *u, const char *reason)
+{
+	u->tls_failed = 1;
+	up_fail(u, reason);
+}
+
+/* Opportunistic TLS that did not happen is logged, then the session
+ * goes on in clear. */
+static void
+up_tls_skipped(struct upstream *u, const char *reason)
+{
+	char esc[256];
+
+	log_info("%s upstream tls=none reason=\"%s\"", u->fs->id,
+	         log_escape_str(esc, sizeof(esc), reason));
+}
+
+/* The EHLO after STARTTLS, or after a refused one: the extensions
+ * offered now are the ones that count (RFC 3207 4.2). */
+static void
+up_step_reehlo(struct upstream *u, const struct smtp_reply *r)
+{
+	if (r->code / 100 == 2)
+		smtp_caps_parse(r, &u->caps);
+	up_deliver(u, r);
+}
+
+static void
+up_send_own_ehlo(struct upstream *u, up_step_cb *step)
+{
+	char line[UP_LINE_MAX];
+
+	snprintf(line, sizeof(line), "EHLO %s", u->cfg->helo_name);
+	up_send(u, line, step);
+}
+
+static void
+up_tls_done(struct upstream *u)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(u->bev);
+	char why[128], version[80], cipher[80];
+	int verified;
+
+	verified = upstream_tls_check_peer(ssl, why, sizeof(why));
+	upstream_tls_describe(ssl, version, cipher, sizeof(version));
+	log_info("%s upstream tls=%s cipher=%s verify=\"%s\" name=%s",
+	         u->fs->id, version, cipher, why, u->cfg->verify_name);
+	if (!verified && up_tls_required(u)) {
+		snprintf(u->why, sizeof(u->why),
+		         "upstream certificate not verified: %s", why);
+		up_tls_fail(u, u->why);
+		return;
+	}
+	u->tls = 1;
+	u->tls_trusted = verified;
+	up_send_own_ehlo(u, up_step_reehlo);
+}
+
+/* The handshake failed, timed out or the upstream closed during it. */
+static void
+up_tls_broken(struct upstream *u, short what)
+{
+	char err[160];
+	unsigned long code = bufferevent_get_openssl_error(u->bev);
+
+	if (what & BEV_EVENT_TIMEOUT)
+		snprintf(err, sizeof(err), "timeout");
+	else if (what & BEV_EVENT_EOF)
+		snprintf(err, sizeof(err), "connection closed by upstream");
+	else
+		upstream_tls_error(code, err, sizeof(err));
+	snprintf(u->why, sizeof(u->why), "TLS handshake failed: %s", err);
+	up_tls_fail(u, u->why);
+}
+
+/* Put TLS under the connection: libevent's OpenSSL filter takes the
+ * socket's bufferevent over and frees it with itself. */
+static void
+up_tls_start(struct upstream *u)
+{
+	SSL *ssl = upstream_tls_new(u->cfg->ssl_ctx, u->cfg->verify_name);
+	struct bufferevent *tls;
+
+	if (ssl == NULL) {
+		up_tls_fail(u, "cannot make a TLS session");
+		return;
+	}
+	bufferevent_set_timeouts(u->bev, NULL, NULL);
+	bufferevent_setwatermark(u->bev, EV_WRITE, 0, 0);
+	tls = bufferevent_openssl_filter_new(u->base, u->bev, ssl,
+	                                     BUFFEREVENT_SSL_CONNECTING,
+	                                     BEV_OPT_CLOSE_ON_FREE);
+	if (tls == NULL)
+		abort(); /* out of memory, as xmalloc() would */
+	u->bev = tls;
+	u->state = UP_HANDSHAKE;
+	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+	bufferevent_setcb(tls, up_read_cb, up_write_cb, up_event_cb, u);
+	bufferevent_setwatermark(tls, EV_WRITE, UP_CHUNK, 0);
+	bufferevent_enable(tls, EV_READ | EV_WRITE);
+	up_timeouts(u, u->cfg->command_timeout, u->cfg->command_timeout);
+}
+
+static void
+up_step_starttls(struct upstream *u, const struct smtp_reply *r)
+{
+	char summary[200];
+
+	if (r->code == 220) {
+		up_tls_start(u);
+		return;
+	}
+	snprintf(u->why, sizeof(u->why), "upstream refused STARTTLS: \"%s\"",
+	         smtp_reply_summary(r, summary, sizeof(summary)));
+	if (up_tls_required(u)) {
+		up_tls_fail(u, u->why);
+		return;
+	}
+	up_tls_skipped(u, u->why);
+	up_send_own_ehlo(u, up_step_reehlo);
+}
+
+/* After postern's first EHLO: STARTTLS when configured and offered. */
+static void
+up_starttls(struct upstream *u, const struct smtp_reply *ehlo)
+{
+	if (u->caps.flags & SMTP_CAP_STARTTLS) {
+		up_send(u, "STARTTLS", up_step_starttls);
+		return;
+	}
+	if (up_tls_required(u)) {
+		up_tls_fail(u, "upstream does not offer STARTTLS");
+		return;
+	}
+	up_tls_skipped(u, "upstream does not offer STARTTLS");
+	up_deliver(u, ehlo);
+}
+
 /* Connection set-up */
 
 static void
@@ -292,7 +474,16 @@ up_step_first_ehlo(struct upstream *u, const struct smtp_reply *r)
 
 	if (r->code / 100 == 2) {
 		smtp_caps_parse(r, &u->caps);
+		if (u->cfg->tls != CONFIG_UPSTREAM_TLS_NONE) {
+			up_starttls(u, r);
+			return;
+		}
 		up_deliver(u, r);
+		return;
+	}
+	/* Without EHLO there is no STARTTLS. */
+	if (up_tls_required(u)) {
+		up_tls_fail(u, "upstream refused EHLO: no STARTTLS");
 		return;
 	}
 	/* An SMTP-only upstream: fall back to HELO (RFC 5321 4.1.4). */
@@ -303,22 +494,56 @@ up_step_first_ehlo(struct upstream *u, const struct smtp_reply *r)
 static void
 up_step_greeting(struct upstream *u, const struct smtp_reply *r)
 {
-	char line[UP_LINE_MAX];
-
 	if (r->code != 220) {
 		up_deliver(u, r);
 		return;
 	}
-	snprintf(line, sizeof(line), "EHLO %s", u->cfg->helo_name);
-	up_send(u, line, up_step_first_ehlo);
+	up_send_own_ehlo(u, up_step_first_ehlo);
+}
+
+/* A non-blocking socket bound to the source address (any port), or -1
+ * with the reason in u->why. */
+static evutil_socket_t
+up_bound_socket(struct upstream *u)
+{
+	struct netaddr a = u->source;
+	char ip[NETADDR_STRLEN];
+	evutil_socket_t fd;
+
+	netaddr_set_port(&a, 0);
+	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	            0);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a.ss, a.len) == 0)
+		return fd;
+	snprintf(u->why, sizeof(u->why), "bind to %s failed: %s",
+	         netaddr_ip_str(&a, ip, sizeof(ip)), strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* client_identity proxy: a PROXY v2 header naming the client goes out
+ * first, queued until the connection is up. */
+static void
+up_proxy_header(struct upstream *u)
+{
+	unsigned char hdr[PROXY_PROTO_V2_HEAD + 36];
+	size_t n;
+
+	n = proxy_proto_v2_build(hdr, sizeof(hdr), &u->fs->client,
+	                         &u->fs->local);
+	evbuffer_add(bufferevent_get_output(u->bev), hdr, n);
 }
 
 struct upstream *
-upstream_connect(struct event_base *base, const struct config_upstream *cfg,
-                 const struct filter_session *fs, upstream_reply_cb *cb,
-                 upstream_lost_cb *lost_cb, void *arg)
+upstream_connect_from(struct event_base *base,
+                      const struct config_upstream *cfg,
+                      const struct netaddr *source,
+                      const struct filter_session *fs, upstream_reply_cb *cb,
+                      upstream_lost_cb *lost_cb, void *arg)
 {
 	struct upstream *u;
+	evutil_socket_t fd = -1;
 
 	u = xcalloc(1, sizeof(*u));
 	u->base = base;
@@ -331,7 +556,11 @@ upstream_connect(struct event_base *base, const struct config_upstream *cfg,
 	smtp_reply_init(&u->reply);
 	smtp_reply_init(&u->last);
 	u->ev_fail = evtimer_new(base, up_fail_cb, u);
-	u->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (source != NULL && source->ss.ss_family != 0) {
+		u->source = *source;
+		fd = up_bound_socket(u);
+	}
+	u->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(u->bev, up_read_cb, up_write_cb, up_event_cb, u);
 	bufferevent_setwatermark(u->bev, EV_WRITE, UP_CHUNK, 0);
 	bufferevent_enable(u->bev, EV_READ | EV_WRITE);
@@ -339,33 +568,99 @@ upstream_connect(struct event_base *base, const struct config_upstream *cfg,
 	/* The greeting arrives like a reply to a command we never sent. */
 	u->step = up_step_greeting;
 	memcpy(&u->peer, &cfg->addr.ss, cfg->addr.len);
-	if (bufferevent_socket_connect(u->bev, (struct sockaddr *)&u->peer,
-	                               (int)cfg->addr.len) < 0)
+	if (u->source.ss.ss_family != 0 && fd < 0)
+		up_fail_later(u, u->why);
+	else if (bufferevent_socket_connect(u->bev, (struct sockaddr *)&u->peer,
+	                                    (int)cfg->addr.len) < 0)
 		up_fail_later(u, "connect failed");
+	if (cfg->identity == CONFIG_IDENTITY_PROXY)
+		up_proxy_header(u);
 	return u;
+}
+
+struct upstream *
+upstream_connect(struct event_base *base, const struct config_upstream *cfg,
+                 const struct filter_session *fs, upstream_reply_cb *cb,
+                 upstream_lost_cb *lost_cb, void *arg)
+{
+	return upstream_connect_from(base, cfg, NULL, fs, cb, lost_cb, arg);
+}
+
+/* The socket, under the TLS filter if there is one. */
+static evutil_socket_t
+up_fd(const struct upstream *u)
+{
+	struct bufferevent *under = bufferevent_get_underlying(u->bev);
+
+	return bufferevent_getfd(under != NULL ? under : u->bev);
+}
+
+/* Best effort: a polite QUIT if the socket takes it now.  Under TLS
+ * the filter encrypts it into the socket's output buffer at once, and
+ * that is written out the same way. */
+static void
+up_quit(struct upstream *u)
+{
+	struct bufferevent *under = bufferevent_get_underlying(u->bev);
+	evutil_socket_t fd = up_fd(u);
+	int r;
+
+	if (u->state != UP_IDLE || fd < 0)
+		return;
+	if (under == NULL) {
+		r = (int)send(fd, "QUIT\r\n", 6, MSG_NOSIGNAL);
+	} else {
+		/* libevent keeps a socket's output frozen at its start
+		 * except while it writes itself; the buffer is freed next. */
+		evbuffer_add(bufferevent_get_output(u->bev), "QUIT\r\n", 6);
+		evbuffer_unfreeze(bufferevent_get_output(under), 1);
+		r = evbuffer_write(bufferevent_get_output(under), fd);
+	}
+	if (r < 0)
+		log_debug("%s upstream quit: %s", u->fs->id, strerror(errno));
 }
 
 void
 upstream_free(struct upstream **up)
 {
 	struct upstream *u = *up;
-	evutil_socket_t fd;
 
 	if (u == NULL)
 		return;
-	if (u->state == UP_IDLE) {
-		/* Best effort: a polite QUIT if the socket takes it now. */
-		fd = bufferevent_getfd(u->bev);
-		if (fd >= 0 && send(fd, "QUIT\r\n", 6, MSG_NOSIGNAL) < 0)
-			log_debug("%s upstream quit: %s", u->fs->id,
-			          strerror(errno));
-	}
+	up_quit(u);
 	bufferevent_free(u->bev);
 	event_free(u->ev_fail);
 	smtp_reply_deinit(&u->reply);
 	smtp_reply_deinit(&u->last);
 	free(u);
 	*up = NULL;
+}
+
+static void
+up_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream *u = arg;
+
+	upstream_free(&u);
+}
+
+void
+upstream_free_later(struct upstream **up)
+{
+	static const struct timeval now = {0, 0};
+	struct upstream *u = *up;
+
+	if (u == NULL)
+		return;
+	*up = NULL;
+	up_quit(u); /* now, while the session is there to log for */
+	u->state = UP_DEAD;
+	u->cb = NULL;
+	u->lost_cb = NULL;
+	bufferevent_disable(u->bev, EV_READ | EV_WRITE);
+	evtimer_del(u->ev_fail);
+	evtimer_assign(u->ev_fail, u->base, up_free_cb, u);
+	evtimer_add(u->ev_fail, &now);
 }
 
 const struct smtp_caps *
@@ -378,6 +673,45 @@ int
 upstream_alive(const struct upstream *u)
 {
 	return u->state != UP_DEAD;
+}
+
+int
+upstream_tls(const struct upstream *u)
+{
+	return u->tls;
+}
+
+int
+upstream_tls_trusted(const struct upstream *u)
+{
+	return u->tls_trusted;
+}
+
+int
+upstream_failed_tls(const struct upstream *u)
+{
+	return u->tls_failed;
+}
+
+const struct netaddr *
+upstream_source(const struct upstream *u)
+{
+	return &u->source;
+}
+
+char *
+upstream_local_ip(const struct upstream *u, char *buf, size_t size)
+{
+	struct netaddr a;
+	evutil_socket_t fd = up_fd(u);
+
+	memset(&a, 0, sizeof(a));
+	a.len = sizeof(a.ss);
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&a.ss, &a.len) < 0) {
+		snprintf(buf, size, "-");
+		return buf;
+	}
+	return netaddr_ip_str(&a, buf, size);
 }
 
 /* Start a request; fails it from the loop when the connection is gone
@@ -458,7 +792,12 @@ identity_line(const struct upstream *u, const char *verb, const char *offered,
 	    strcmp(fs->client_name, "unknown") == 0 ? NULL : fs->client_name);
 	identity_attr(line, size, offered, "ADDR", addr);
 	identity_attr(line, size, offered, "PORT", port);
-	identity_attr(line, size, offered, "PROTO", fs->proto);
+	/* Postfix's XCLIENT takes SMTP or ESMTP only, not ESMTPA or
+	 * ESMTPS: AUTH and TLS have their own attributes. */
+	identity_attr(line, size, offered, "PROTO",
+	              strcmp(verb, "XCLIENT") != 0              ? fs->proto
+	              : strncasecmp(fs->proto, "ESMTP", 5) == 0 ? "ESMTP"
+	                                                        : "SMTP");
 	identity_attr(line, size, offered, "HELO", fs->helo);
 	if (fs->login[0] != '\0')
 		identity_attr(line, size, offered, "LOGIN", fs->login);
@@ -561,6 +900,16 @@ upstream_command(struct upstream *u, const char *line, int is_mail,
 		return;
 	}
 	up_send(u, line, up_step_deliver);
+}
+
+void
+upstream_secret(struct upstream *u, const char *line, upstream_reply_cb *cb)
+{
+	if (up_request(u, cb) < 0)
+		return;
+	u->secret = 1;
+	up_send(u, line, up_step_deliver);
+	u->secret = 0;
 }
 
 /* The message */

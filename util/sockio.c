@@ -10,6 +10,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "util/sockio.h"
@@ -22,8 +23,10 @@ sockio_write(struct bufferevent *bev, const void *data, size_t len)
 	const char *p = data;
 	ssize_t n;
 
+	/* A TLS bufferevent's socket carries records, never our text. */
 	if (evbuffer_get_length(out) == 0 && fd >= 0 &&
-	    (bufferevent_get_enabled(bev) & EV_WRITE)) {
+	    (bufferevent_get_enabled(bev) & EV_WRITE) &&
+	    bufferevent_openssl_get_ssl(bev) == NULL) {
 		n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			p += n;

@@ -15,7 +15,8 @@
 struct bufferevent;
 
 /* Write len octets: straight to the socket when the output buffer is
- * empty, the rest (or all, on EAGAIN or error) through the buffer. */
+ * empty, the rest (or all, on EAGAIN or error) through the buffer; a
+ * TLS bufferevent's octets always go through the buffer. */
 void sockio_write(struct bufferevent *bev, const void *data, size_t len);
 
 #endif

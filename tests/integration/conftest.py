@@ -36,26 +36,16 @@ def _test_failed(request):
     return rep is None or rep.failed
 
 
-def _run_mta(mta):
-    try:
-        mta.start()
-        yield mta
-    finally:
-        mta.stop()
-        if not KEEP:
-            mta.cleanup()
-
-
 @pytest.fixture(scope="session")
 def postfix_server():
-    yield from _run_mta(harness.Postfix())
+    yield from harness.run_mta(harness.Postfix())
 
 
 @pytest.fixture(scope="session")
 def exim_server():
     if not harness.Exim.available():
         pytest.fail("%s missing: run `make deps`" % harness.EXIM)
-    yield from _run_mta(harness.Exim())
+    yield from harness.run_mta(harness.Exim())
 
 
 @pytest.fixture
@@ -153,7 +143,7 @@ def dns_server():
     test serves what it needs with set_records() or add_records()."""
     if not harness.Unbound.available():
         pytest.fail("%s missing: run `make deps`" % harness.UNBOUND)
-    yield from _run_mta(harness.Unbound())
+    yield from harness.run_mta(harness.Unbound())
 
 
 def pytest_configure(config):

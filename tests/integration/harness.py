@@ -31,6 +31,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -117,6 +118,18 @@ def make_private_dir(prefix):
     path = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     os.chmod(path, 0o755)
     return path
+
+
+def run_mta(mta):
+    """For a fixture: `yield from run_mta(server)` starts it, yields it
+    and stops it, removing its files unless POSTERN_TEST_KEEP=1."""
+    try:
+        mta.start()
+        yield mta
+    finally:
+        mta.stop()
+        if os.environ.get("POSTERN_TEST_KEEP") != "1":
+            mta.cleanup()
 
 
 def pids_with_parent(ppid):
@@ -911,8 +924,20 @@ class FakeUpstream:
     }
 
     def __init__(self, ehlo=DEFAULT_FAKE_EHLO, on_data="accept",
-                 final_delay=0, greeting=b"220 fake.test ESMTP fake\r\n"):
+                 final_delay=0, greeting=b"220 fake.test ESMTP fake\r\n",
+                 tls_cert=None, tls_key=None, ehlo_tls=None):
+        """tls_cert, tls_key: PEM files; with them and "STARTTLS" in
+        ehlo it answers STARTTLS with 220 and a TLS handshake, then
+        offers ehlo_tls (default: ehlo without STARTTLS).  A session's
+        "tls" is then the TLS version it negotiated.  greeting may be a
+        function of the client's IP address returning the greeting."""
         self.ehlo = list(ehlo)
+        self.ehlo_tls = list(ehlo_tls) if ehlo_tls is not None else [
+            e for e in self.ehlo if e != "STARTTLS"]
+        self.tls_ctx = None
+        if tls_cert:
+            self.tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls_ctx.load_cert_chain(tls_cert, tls_key)
         self.greeting = greeting
         self.on_data = on_data
         self.final_delay = final_delay
@@ -979,7 +1004,7 @@ class FakeUpstream:
             self.threads.append(t)
 
     def _serve(self, conn):
-        session = {"commands": [], "messages": []}
+        session = {"commands": [], "messages": [], "tls": None}
         with self.lock:
             self.sessions.append(session)
         f = conn.makefile("rb")
@@ -991,8 +1016,18 @@ class FakeUpstream:
             f.close()
             conn.close()
 
+    def _starttls(self, conn, f, session):
+        conn.sendall(b"220 2.0.0 ready to start TLS\r\n")
+        tls = self.tls_ctx.wrap_socket(conn, server_side=True)
+        with self.lock:
+            session["tls"] = tls.version()
+        return tls, tls.makefile("rb")
+
     def _dialogue(self, conn, f, session):
-        conn.sendall(self.greeting)
+        greeting = self.greeting
+        if callable(greeting):  # chosen by the client's address
+            greeting = greeting(conn.getpeername()[0])
+        conn.sendall(greeting)
         while True:
             line = f.readline()
             if not line:
@@ -1001,6 +1036,13 @@ class FakeUpstream:
             with self.lock:
                 session["commands"].append(cmd)
             verb = cmd.split(b" ", 1)[0].upper()
+            if (verb == b"STARTTLS" and self.tls_ctx is not None and
+                    session["tls"] is None):
+                conn, f = self._starttls(conn, f, session)
+                continue
+            if verb == b"EHLO" and session["tls"] is not None:
+                conn.sendall(self._ehlo_reply(self.ehlo_tls))
+                continue
             if verb == b"DATA":
                 if not self._data(conn, f, session):
                     return
@@ -1010,11 +1052,15 @@ class FakeUpstream:
                 return
             conn.sendall(self._reply(verb))
 
+    @staticmethod
+    def _ehlo_reply(keywords):
+        lines = ["fake.test"] + list(keywords)
+        text = "".join("250-%s\r\n" % l for l in lines[:-1])
+        return (text + "250 %s\r\n" % lines[-1]).encode()
+
     def _reply(self, verb):
         if verb == b"EHLO":
-            lines = ["fake.test"] + self.ehlo
-            text = "".join("250-%s\r\n" % l for l in lines[:-1])
-            return (text + "250 %s\r\n" % lines[-1]).encode()
+            return self._ehlo_reply(self.ehlo)
         if verb == b"HELO":
             return b"250 fake.test\r\n"
         if verb == b"XCLIENT":

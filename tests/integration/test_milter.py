@@ -59,10 +59,7 @@ def mta(milter_port):
         "milter_default_action": "tempfail",
         "milter_connect_timeout": "5s",
     })
-    pf.start()
-    yield pf
-    pf.stop()
-    pf.cleanup()
+    yield from harness.run_mta(pf)
 
 
 @pytest.fixture
@@ -473,10 +470,8 @@ def tls_mta():
         "smtpd_tls_key_file": keyfile,
         "smtpd_tls_security_level": "may",
     })
-    pf.start()
-    yield pf, sock
-    pf.stop()
-    pf.cleanup()
+    for mta in harness.run_mta(pf):
+        yield mta, sock
     shutil.rmtree(base, ignore_errors=True)
 
 

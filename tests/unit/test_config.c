@@ -20,9 +20,11 @@
 
 #include "filters/filter.h"
 #include "proxy/config.h"
+#include "proxy/upstream_source.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "tests/unit/unit.h"
+#include "tests/unit/unit_tls.h"
 
 #define CONTRIB_CONF "contrib/postern.conf"
 #define CORPUS_KEY   "dkim/dkimpy/test.private"
@@ -88,7 +90,7 @@ sign_setup(void **state)
 	text = unit_read_file(unit_corpus_path(CORPUS_KEY), &len);
 	unit_write_text(unit_tmp("key.private"), text);
 	free(text);
-	if (len == 0)
+	if (len == 0 || unit_tls_files_make(unit_tmpdir()) < 0)
 		return -1;
 	for (i = 0; i < ARRAY_LEN(sign_files); i++) {
 		text = expand(sign_files[i].text, "");
@@ -163,6 +165,10 @@ test_config_defaults(void **state)
 	assert_int_equal(cfg->nlisteners, 1);
 	assert_int_equal(cfg->listeners[0].outbound, 0);
 	assert_int_equal(cfg->listeners[0].backlog, 128);
+	assert_int_equal(cfg->listeners[0].proxy_protocol, 0);
+	assert_null(cfg->listeners[0].proxy_networks);
+	assert_int_equal(cfg->listeners[0].proxy_timeout, 5);
+	assert_int_equal(cfg->listeners[0].auth_without_tls, 0);
 	assert_string_equal(cfg->upstream.helo_name, host);
 	assert_int_equal(cfg->upstream.identity, CONFIG_IDENTITY_AUTO);
 	assert_int_equal(cfg->upstream.connect_timeout, 30);
@@ -179,6 +185,10 @@ test_config_defaults(void **state)
 	assert_int_equal(cfg->limits.data_timeout, 600);
 	assert_int_equal(cfg->limits.spool_memory, 1024 * 1024);
 	assert_int_equal(cfg->limits.bare_eol, CONFIG_BARE_EOL_REJECT);
+	assert_int_equal(cfg->limits.auth_failures, 5);
+	assert_int_equal(cfg->limits.auth_lockout, 900);
+	assert_int_equal(cfg->limits.auth_delay, 1);
+	assert_int_equal(cfg->limits.auth_delay_max, 16);
 	assert_int_equal(netlist_count(cfg->xclient_networks), 0);
 	assert_int_equal(netlist_count(cfg->internal_networks), 0);
 	assert_null(cfg->dns);
@@ -383,9 +393,83 @@ get_nforwarders(const struct config *c)
 	return c->dns_conf.nforwarders;
 }
 static unsigned long long
+get_proxy(const struct config *c)
+{
+	return (unsigned long long)c->listeners[0].proxy_protocol;
+}
+static unsigned long long
+get_nproxy_networks(const struct config *c)
+{
+	const struct netlist *l = c->listeners[0].proxy_networks;
+
+	return l != NULL ? netlist_count(l) : 0;
+}
+static unsigned long long
+get_proxy_timeout(const struct config *c)
+{
+	return c->listeners[0].proxy_timeout;
+}
+static unsigned long long
+get_auth_without_tls(const struct config *c)
+{
+	return (unsigned long long)c->listeners[0].auth_without_tls;
+}
+static unsigned long long
+get_auth_failures(const struct config *c)
+{
+	return c->limits.auth_failures;
+}
+static unsigned long long
+get_auth_lockout(const struct config *c)
+{
+	return c->limits.auth_lockout;
+}
+static unsigned long long
+get_auth_delay(const struct config *c)
+{
+	return c->limits.auth_delay;
+}
+static unsigned long long
+get_auth_delay_max(const struct config *c)
+{
+	return c->limits.auth_delay_max;
+}
+static unsigned long long
 get_nzones(const struct config *c)
 {
 	return c->dns_conf.nnodefault_zones;
+}
+
+/* The tls section's certificate and key (unit_tls.h), on two lines. */
+#define TLS_PAIR                                                               \
+	"\tcertificate = \"%D/cert.pem\"\n"                                    \
+	"\tkey = \"%D/key.pem\"\n"
+#define TLS_SECTION "tls {\n" TLS_PAIR "}\n"
+
+static unsigned long long
+get_listener_tls(const struct config *c)
+{
+	return c->listeners[0].tls;
+}
+static unsigned long long
+get_tls_min(const struct config *c)
+{
+	return (unsigned long long)c->tls->min_version;
+}
+static unsigned long long
+get_tls_verify(const struct config *c)
+{
+	return c->tls->verify_client;
+}
+static unsigned long long
+get_tls_handshake(const struct config *c)
+{
+	return c->tls->handshake_timeout;
+}
+static unsigned long long
+get_has_tls(const struct config *c)
+{
+	return c->tls != NULL && c->tls->server != NULL;
 }
 
 struct good_case {
@@ -396,6 +480,40 @@ struct good_case {
 };
 
 static const struct good_case good_cases[] = {
+    {"no tls section: no TLS anywhere", LU, get_has_tls, 0},
+    {"no tls section: listener plain", LU, get_listener_tls, CONFIG_TLS_NONE},
+    {"tls section makes the context", LU TLS_SECTION, get_has_tls, 1},
+    {"tls section: listener offers STARTTLS", LU TLS_SECTION, get_listener_tls,
+     CONFIG_TLS_STARTTLS},
+    {"tls section: port 465 is implicit",
+     "listener smtps { address = \"127.0.0.1:465\" }\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n" TLS_SECTION,
+     get_listener_tls, CONFIG_TLS_IMPLICIT},
+    {"listener tls none beside a tls section",
+     "listener smtp { address = \"127.0.0.1:2525\"  tls = none }\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n" TLS_SECTION,
+     get_listener_tls, CONFIG_TLS_NONE},
+    {"listener tls implicit on another port",
+     "listener smtps { address = \"127.0.0.1:2465\"  tls = implicit }\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n" TLS_SECTION,
+     get_listener_tls, CONFIG_TLS_IMPLICIT},
+    {"tls min_version default TLSv1.2", LU TLS_SECTION, get_tls_min, 0x0303},
+    {"tls min_version TLSv1.3",
+     LU "tls {\n" TLS_PAIR "\tmin_version = \"TLSv1.3\"\n}\n", get_tls_min,
+     0x0304},
+    {"tls verify_client require with a CA file",
+     LU "tls {\n" TLS_PAIR "\tca_file = \"%D/cert.pem\"\n"
+        "\tverify_client = require\n}\n",
+     get_tls_verify, CONFIG_TLS_VERIFY_REQUIRE},
+    {"tls handshake_timeout",
+     LU "tls {\n" TLS_PAIR "\thandshake_timeout = 10s\n}\n", get_tls_handshake,
+     10},
+    {"tls handshake_timeout default", LU TLS_SECTION, get_tls_handshake, 60},
+    {"tls certificate holding the chain, ciphers and suites",
+     LU "tls {\n" TLS_PAIR "\tchain = \"%D/cert.pem\"\n"
+        "\tciphers = \"ECDHE-ECDSA-AES128-GCM-SHA256\"\n"
+        "\tciphersuites = \"TLS_AES_128_GCM_SHA256\"\n}\n",
+     get_has_tls, 1},
     {"duration without unit is seconds", LU "drain_timeout = 90\n", get_drain,
      90},
     {"duration in seconds", LU "drain_timeout = 45s\n", get_drain, 45},
@@ -442,6 +560,40 @@ static const struct good_case good_cases[] = {
     {"bare_line_ending normalize",
      LU "limits { bare_line_ending = normalize }\n", get_bare_eol,
      CONFIG_BARE_EOL_NORMALIZE},
+    {"client_identity proxy",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n"
+     "upstream { address = \"127.0.0.1:25\" client_identity = proxy }\n",
+     get_identity, CONFIG_IDENTITY_PROXY},
+    {"proxy_protocol on",
+     "listener smtp { address = \"127.0.0.1:2525\"\n"
+     "proxy_protocol = yes proxy_networks = {127.0.0.1, \"::1\"} }\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n",
+     get_proxy, 1},
+    {"proxy_networks kept",
+     "listener smtp { address = \"127.0.0.1:2525\"\n"
+     "proxy_protocol = yes proxy_networks = {\"10.0.0.0/8\", \"::1\"} }\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n",
+     get_nproxy_networks, 2},
+    {"proxy_networks ignored without proxy_protocol",
+     "listener smtp { address = \"127.0.0.1:2525\"\n"
+     "proxy_networks = {\"10.0.0.0/8\"} }\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n",
+     get_nproxy_networks, 0},
+    {"proxy_timeout",
+     "listener smtp { address = \"127.0.0.1:2525\" proxy_timeout = 1m }\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n",
+     get_proxy_timeout, 60},
+    {"auth_without_tls",
+     "listener smtp { address = \"127.0.0.1:2525\" auth_without_tls = yes }\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n",
+     get_auth_without_tls, 1},
+    {"auth_failures", LU "limits { auth_failures = 3 }\n", get_auth_failures,
+     3},
+    {"auth_lockout", LU "limits { auth_lockout = 1h }\n", get_auth_lockout,
+     3600},
+    {"auth_delay off", LU "limits { auth_delay = 0 }\n", get_auth_delay, 0},
+    {"auth_delay_max", LU "limits { auth_delay_max = 2m }\n",
+     get_auth_delay_max, 120},
     {"outbound listener",
      "listener out { address = \"127.0.0.1:2587\" outbound = true }\n"
      "upstream { address = \"127.0.0.1:10025\" }\n",
@@ -644,6 +796,66 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+    /* tls */
+    {"tls without key", LU "tls {\n\tcertificate = \"%D/cert.pem\"\n}\n",
+     "%s:3: tls: no key"},
+    {"tls without certificate", LU "tls {\n\tkey = \"%D/key.pem\"\n}\n",
+     "%s:3: tls: no certificate"},
+    {"tls certificate missing",
+     LU "tls {\n\tcertificate = \"%D/nope.pem\"\n}\n",
+     "%s:4: certificate: %D/nope.pem: cannot read the file"},
+    {"tls certificate without PEM",
+     LU "tls {\n\tcertificate = \"%D/garbage.pem\"\n}\n",
+     "%s:4: certificate: %D/garbage.pem: no PEM certificate in the file"},
+    {"tls key that is a certificate",
+     LU "tls {\n\tcertificate = \"%D/cert.pem\"\n"
+        "\tkey = \"%D/cert.pem\"\n}\n",
+     "%s:5: key: %D/cert.pem: no PEM private key in the file (or it is "
+     "encrypted)"},
+    {"tls key of another certificate",
+     LU "tls {\n\tcertificate = \"%D/cert.pem\"\n"
+        "\tkey = \"%D/other.key\"\n}\n",
+     "%s:3: tls: key %D/other.key does not match certificate %D/cert.pem"},
+    {"tls chain without PEM",
+     LU "tls {\n" TLS_PAIR "\tchain = \"%D/garbage.pem\"\n}\n",
+     "%s:6: chain: %D/garbage.pem: no PEM certificate in the file"},
+    {"tls ca_file missing",
+     LU "tls {\n" TLS_PAIR "\tca_file = \"%D/nope.pem\"\n}\n",
+     "%s:6: ca_file: %D/nope.pem: cannot read the file"},
+    {"tls verify_client unknown",
+     LU "tls {\n" TLS_PAIR "\tverify_client = maybe\n}\n",
+     "%s:6: verify_client: unknown value 'maybe' (want none, optional or "
+     "require)"},
+    {"tls verify_client without ca_file",
+     LU "tls {\n" TLS_PAIR "\tverify_client = optional\n}\n",
+     "%s:3: tls: verify_client optional needs ca_file"},
+    {"tls min_version SSLv3",
+     LU "tls {\n" TLS_PAIR "\tmin_version = SSLv3\n}\n",
+     "%s:6: min_version: unknown value 'SSLv3' (want TLSv1, TLSv1.1, "
+     "TLSv1.2 or TLSv1.3)"},
+    {"tls ciphers unusable", LU "tls {\n" TLS_PAIR "\tciphers = NOPE\n}\n",
+     "%s:6: ciphers: no usable cipher in 'NOPE'"},
+    {"tls ciphersuites unusable",
+     LU "tls {\n" TLS_PAIR "\tciphersuites = \"TLS_NOPE\"\n}\n",
+     "%s:6: ciphersuites: no usable suite in 'TLS_NOPE'"},
+    {"tls handshake_timeout zero",
+     LU "tls {\n" TLS_PAIR "\thandshake_timeout = 0\n}\n",
+     "%s:6: handshake_timeout: 0 out of range (1s..1h)"},
+    {"tls twice", LU TLS_SECTION TLS_SECTION, "%s:7: duplicate tls section"},
+    {"tls unknown option", LU "tls {\n" TLS_PAIR "\tprotocols = all\n}\n",
+     "%s:6: no such option 'protocols'"},
+    {"listener tls unknown",
+     "listener smtp { address = \"127.0.0.1:2525\"  tls = yes }\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n" TLS_SECTION,
+     "%s:1: tls: unknown value 'yes' (want none, starttls or implicit)"},
+    {"listener starttls without a tls section",
+     "listener smtp { address = \"127.0.0.1:2525\"  tls = starttls }\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n",
+     "%s:1: listener smtp: tls = starttls needs a tls section"},
+    {"listener implicit without a tls section",
+     "listener smtps {\n\taddress = \"127.0.0.1:465\"\n\ttls = implicit\n}\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n",
+     "%s:1: listener smtps: tls = implicit needs a tls section"},
     /* durations */
     {"duration with an unknown unit", LU "drain_timeout = 30x\n",
      "%s:3: drain_timeout: invalid duration '30x' "
@@ -766,7 +978,38 @@ static const struct bad_case bad_cases[] = {
      "listener smtp { address = \"127.0.0.1:2525\" }\n"
      "upstream { address = \"127.0.0.1:25\" client_identity = maybe }\n",
      "%s:2: client_identity: unknown value 'maybe' "
-     "(want auto, xclient, xforward or none)"},
+     "(want auto, xclient, xforward, none or proxy)"},
+    {"proxy_protocol without proxy_networks",
+     "listener smtp {\n"
+     "\taddress = \"127.0.0.1:2525\"\n"
+     "\tproxy_protocol = yes\n}\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n",
+     "%s:1: listener smtp: proxy_protocol needs proxy_networks"},
+    {"proxy_networks not a network",
+     "listener smtp {\n"
+     "\taddress = \"127.0.0.1:2525\"\n"
+     "\tproxy_protocol = yes\n"
+     "\tproxy_networks = {\"10.0.0.1/8\"}\n}\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n",
+     "%s:4: proxy_networks: 10.0.0.1/8: host bits set below the prefix"},
+    {"proxy_timeout zero",
+     "listener smtp {\n"
+     "\taddress = \"127.0.0.1:2525\"\n"
+     "\tproxy_timeout = 0\n}\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n",
+     "%s:3: proxy_timeout: 0 out of range (1s..5m)"},
+    {"proxy_protocol not a boolean",
+     "listener smtp {\n"
+     "\taddress = \"127.0.0.1:2525\"\n"
+     "\tproxy_protocol = maybe\n}\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n",
+     "%s:3: invalid boolean value for option 'proxy_protocol'"},
+    {"auth_failures zero", LU "limits { auth_failures = 0 }\n",
+     "%s:3: auth_failures: 0 out of range (1..1000)"},
+    {"auth_delay too long", LU "limits { auth_delay = 2m }\n",
+     "%s:3: auth_delay: 2m out of range (0s..1m)"},
+    {"auth_lockout zero", LU "limits { auth_lockout = 0 }\n",
+     "%s:3: auth_lockout: 0 out of range (1s..7d)"},
     {"bare_line_ending", LU "limits { bare_line_ending = fix }\n",
      "%s:3: bare_line_ending: unknown value 'fix' (want reject or normalize)"},
     {"enum is case sensitive", LU "log { level = INFO }\n",
@@ -1178,6 +1421,8 @@ test_config_summary(void **state)
 	    "limits recipients 100 sessions 1000 sessions_per_client 20 "
 	    "errors 10\n",
 	    "limits idle_timeout 5m data_timeout 10m bare_line_ending reject\n",
+	    "limits auth_failures 5 auth_lockout 15m auth_delay 1s "
+	    "auth_delay_max 16s\n",
 	    "dns forwarders {127.0.0.1@53} timeout 5s trust_anchor none "
 	    "nodefault_zones none\n",
 	    "xclient_networks {127.0.0.0/8, ::1/128}\n",
@@ -1210,6 +1455,42 @@ test_config_summary(void **state)
 }
 
 /* The summary of a file with every new option set, and without DNS. */
+/* The summary shows PROXY and AUTH settings only where they are on. */
+static void
+test_config_summary_proxy_auth(void **state)
+{
+	static const char *const with[] = {
+	    "listener smtp proxy_protocol yes proxy_timeout 10s "
+	    "proxy_networks {10.0.0.0/8, ::1/128}\n",
+	    "listener smtp auth_without_tls yes\n",
+	    "client_identity proxy\n",
+	    "limits auth_failures 3 auth_lockout 1h auth_delay 0s "
+	    "auth_delay_max 16s\n",
+	};
+	struct config *cfg = load_ok(
+	    "listener smtp {\n\taddress = \"127.0.0.1:2525\"\n"
+	    "\tproxy_protocol = yes\n\tproxy_timeout = 10s\n"
+	    "\tproxy_networks = {\"10.0.0.0/8\", \"::1\"}\n"
+	    "\tauth_without_tls = yes\n}\n"
+	    "upstream { address = \"127.0.0.1:10025\" "
+	    "client_identity = proxy }\n"
+	    "limits { auth_failures = 3 auth_lockout = 1h auth_delay = 0 }\n");
+	char *out = capture_summary(cfg);
+
+	check_summary(out, with, ARRAY_LEN(with));
+	free(out);
+	config_unref(&cfg);
+	cfg = load_ok(LU);
+	out = capture_summary(cfg);
+	if (strstr(out, "proxy_protocol") != NULL ||
+	    strstr(out, "auth_without_tls") != NULL) {
+		print_error("summary:\n%s\nwant no proxy or auth lines", out);
+		fail();
+	}
+	free(out);
+	config_unref(&cfg);
+}
+
 static void
 test_config_summary_dns(void **state)
 {
@@ -1242,6 +1523,46 @@ test_config_summary_dns(void **state)
 	    strstr(out, "\nfilter ") != NULL) {
 		print_error("summary:\n%s\nwant dns, filters and networks none",
 		            out);
+		fail();
+	}
+	free(out);
+	config_unref(&cfg);
+}
+
+/* The tls lines of the summary, with and without a tls section. */
+static void
+test_config_tls_summary(void **state)
+{
+	static const char *const tmpl[] = {
+	    "tls certificate %D/cert.pem key %D/key.pem chain none "
+	    "ca_file %D/cert.pem\n",
+	    "tls verify_client optional min_version TLSv1.3 ciphers default "
+	    "ciphersuites TLS_AES_128_GCM_SHA256 handshake_timeout 2m\n",
+	    "tls served subject CN=postern.test not_after ",
+	    "tls listeners smtp=starttls smtps=implicit\n",
+	};
+	char *want[ARRAY_LEN(tmpl)], *out;
+	struct config *cfg;
+	size_t i;
+
+	cfg = load_ok(LU "listener smtps { address = \"127.0.0.1:465\" }\n"
+	                 "tls {\n" TLS_PAIR "\tca_file = \"%D/cert.pem\"\n"
+	                 "\tverify_client = optional\n"
+	                 "\tmin_version = TLSv1.3\n"
+	                 "\tciphersuites = \"TLS_AES_128_GCM_SHA256\"\n"
+	                 "\thandshake_timeout = 2m\n}\n");
+	out = capture_summary(cfg);
+	for (i = 0; i < ARRAY_LEN(tmpl); i++)
+		want[i] = expand(tmpl[i], "");
+	check_summary(out, (const char *const *)want, ARRAY_LEN(want));
+	for (i = 0; i < ARRAY_LEN(tmpl); i++)
+		free(want[i]);
+	free(out);
+	config_unref(&cfg);
+	cfg = load_ok(LU);
+	out = capture_summary(cfg);
+	if (strstr(out, "\ntls none\n") == NULL) {
+		print_error("summary:\n%s\nwant tls none", out);
 		fail();
 	}
 	free(out);
@@ -1369,6 +1690,161 @@ test_config_dns_resolv_conf(void **state)
 	config_unref(&cfg);
 }
 
+/* The upstream's TLS and source address options. */
+
+/* A listener on line 1, the upstream's first line on line 2; the case
+ * adds its options and the closing brace. */
+#define LISTEN  "listener smtp { address = \"127.0.0.1:2525\"%s }\n"
+#define UP_OPEN "upstream { address = \"127.0.0.1:10025\"\n"
+
+struct upstream_case {
+	const char *name;
+	const char *text; /* %s: the source table's path */
+	enum config_upstream_tls tls;
+	int has_ctx;
+	const char *verify_name;
+	const char *source;          /* upstream's, "" none */
+	const char *listener_source; /* "" none */
+	size_t table_entries;        /* 0: no table */
+};
+
+static const struct upstream_case upstream_cases[] = {
+    {"defaults",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n" UP_OPEN "}\n",
+     CONFIG_UPSTREAM_TLS_NONE, 0, "127.0.0.1", "", "", 0},
+    {"opportunistic",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n" UP_OPEN
+     "tls = opportunistic\n}\n",
+     CONFIG_UPSTREAM_TLS_OPPORTUNISTIC, 1, "127.0.0.1", "", "", 0},
+    {"required with a name",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n" UP_OPEN
+     "tls = required\nverify_name = \"mta.test\"\n}\n",
+     CONFIG_UPSTREAM_TLS_REQUIRED, 1, "mta.test", "", "", 0},
+    {"required over ipv6, default name",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n"
+     "upstream { address = \"[::1]:10025\"\ntls = required\n}\n",
+     CONFIG_UPSTREAM_TLS_REQUIRED, 1, "::1", "", "", 0},
+    {"sources",
+     "listener smtp { address = \"127.0.0.1:2525\"\n"
+     "source_address = 127.0.0.3 }\n" UP_OPEN
+     "source_address = \"127.0.0.2\"\nsource_table = \"%s\"\n}\n",
+     CONFIG_UPSTREAM_TLS_NONE, 0, "127.0.0.1", "127.0.0.2", "127.0.0.3", 2},
+};
+
+static void
+check_upstream_case(const struct upstream_case *c, const struct config *cfg)
+{
+	const struct config_upstream *u = &cfg->upstream;
+	char ip[NETADDR_STRLEN];
+
+	check_int(c->name, "tls", u->tls, c->tls);
+	check_int(c->name, "ssl_ctx", u->ssl_ctx != NULL, c->has_ctx);
+	check_str(c->name, "verify_name", u->verify_name, c->verify_name);
+	check_str(c->name, "source",
+	          u->source.ss.ss_family
+	              ? netaddr_ip_str(&u->source, ip, sizeof(ip))
+	              : "",
+	          c->source);
+	check_str(
+	    c->name, "listener source",
+	    cfg->listeners[0].source.ss.ss_family
+	        ? netaddr_ip_str(&cfg->listeners[0].source, ip, sizeof(ip))
+	        : "",
+	    c->listener_source);
+	check_int(c->name, "source table entries",
+	          u->source_table
+	              ? (long long)upstream_source_count(u->source_table)
+	              : 0,
+	          (long long)c->table_entries);
+}
+
+static void
+test_config_upstream(void **state)
+{
+	const char table[] = "example.org 127.0.0.4\n.example.net 127.0.0.5\n";
+	char *tpath = unit_temp_file("test_config", table, strlen(table));
+	size_t i;
+	int failed = 0;
+
+	for (i = 0; i < ARRAY_LEN(upstream_cases); i++) {
+		const struct upstream_case *c = &upstream_cases[i];
+		char *text = expand(c->text, tpath);
+		struct config *cfg = load_case(c->name, text, &failed);
+
+		free(text);
+		if (cfg == NULL)
+			continue;
+		check_upstream_case(c, cfg);
+		config_unref(&cfg);
+	}
+	unlink(tpath);
+	free(tpath);
+	if (failed)
+		fail();
+}
+
+static const struct bad_case upstream_bad_cases[] = {
+    {"tls unknown",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n" UP_OPEN
+     "tls = maybe\n}\n",
+     "%s:3: tls: unknown value 'maybe' (want none, opportunistic or "
+     "required)"},
+    {"verify_name with a space",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n" UP_OPEN
+     "verify_name = \"a b\"\n}\n",
+     "%s:3: verify_name: invalid name 'a b'"},
+    {"ca_file empty",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n" UP_OPEN
+     "ca_file = \"\"\n}\n",
+     "%s:3: ca_file: empty path"},
+    {"ca_file missing",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n" UP_OPEN
+     "tls = required\nca_file = \"/nonexistent/ca.pem\"\n}\n",
+     "%s:2: upstream: ca_file: /nonexistent/ca.pem: ..."},
+    {"tls to a unix socket",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n"
+     "upstream { address = \"unix:/tmp/mta.sock\"\ntls = opportunistic\n}\n",
+     "%s:2: upstream: tls needs an IP address, not a unix socket"},
+    {"source_address a name",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n" UP_OPEN
+     "source_address = \"mail.example\"\n}\n",
+     "%s:3: source_address: mail.example: not an IP address"},
+    {"source_address with a port",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n" UP_OPEN
+     "source_address = \"127.0.0.2:25\"\n}\n",
+     "%s:3: source_address: 127.0.0.2:25: not an IP address"},
+    {"source_address of the other family",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n" UP_OPEN
+     "source_address = \"::1\"\n}\n",
+     "%s:2: upstream: source_address ::1: address family differs from the "
+     "upstream's"},
+    {"listener source_address of the other family",
+     "listener smtp { address = \"127.0.0.1:2525\"\nsource_address = ::1 }\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n",
+     "%s:1: listener smtp: source_address ::1: address family differs from "
+     "the upstream's"},
+    {"listener source_address a name",
+     "listener smtp { address = \"127.0.0.1:2525\"\n"
+     "source_address = \"x.example\" }\n"
+     "upstream { address = \"127.0.0.1:10025\" }\n",
+     "%s:2: source_address: x.example: not an IP address"},
+    {"source_table missing",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n" UP_OPEN
+     "source_table = \"/nonexistent/sources\"\n}\n",
+     "%s:2: source_table: /nonexistent/sources: No such file or directory"},
+    {"source_table to a unix socket",
+     "listener smtp { address = \"127.0.0.1:2525\" }\n"
+     "upstream { address = \"unix:/tmp/mta.sock\"\n"
+     "source_table = \"/nonexistent/sources\"\n}\n",
+     "%s:2: upstream: source_table: the upstream is not reached over IP"},
+};
+
+static void
+test_config_upstream_bad(void **state)
+{
+	run_bad_cases(upstream_bad_cases, ARRAY_LEN(upstream_bad_cases));
+}
+
 int
 main(void)
 {
@@ -1384,9 +1860,13 @@ main(void)
 	    cmocka_unit_test(test_config_summary),
 	    cmocka_unit_test(test_config_filter_settings),
 	    cmocka_unit_test(test_config_summary_dns),
+	    cmocka_unit_test(test_config_summary_proxy_auth),
 	    cmocka_unit_test(test_config_dns_resolv_conf),
 	    cmocka_unit_test(test_config_milter),
 	    cmocka_unit_test(test_config_milter_bad),
+	    cmocka_unit_test(test_config_tls_summary),
+	    cmocka_unit_test(test_config_upstream),
+	    cmocka_unit_test(test_config_upstream_bad),
 	};
 
 	return cmocka_run_group_tests(tests, sign_setup, sign_teardown);

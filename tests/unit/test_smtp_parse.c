@@ -196,6 +196,13 @@ static const struct path_case path_cases[] = {
     {"lowercase from", 0, "from:<user@example.com>", NULL, "user@example.com",
      0, ""},
     {"null reverse path", 0, "FROM:<>", NULL, "", 0, ""},
+    {"requiretls", 0, "FROM:<user@example.com> REQUIRETLS", NULL,
+     "user@example.com", 0, "REQUIRETLS"},
+    {"requiretls lowercase with size", 0,
+     "FROM:<user@example.com> SIZE=10 requiretls", NULL, "user@example.com", 0,
+     "SIZE=10 requiretls"},
+    {"requiretls twice", 0, "FROM:<user@example.com> REQUIRETLS REQUIRETLS",
+     "duplicate ESMTP parameter", NULL, 0, NULL},
     {"null reverse path with params", 0, "FROM:<> RET=HDRS ENVID=a+2Bb", NULL,
      "", 0, "RET=HDRS ENVID=a+2Bb"},
     {"space after colon", 0, "FROM: <user@example.com>", NULL,
@@ -520,6 +527,11 @@ static const struct value_case value_cases[] = {
     {"orcpt of 500", smtp_param_orcpt, long_orcpt_500, NULL},
     {"orcpt of 501", smtp_param_orcpt, long_orcpt_501,
      "bad ORCPT parameter value"},
+    {"requiretls without a value", smtp_param_requiretls, NULL, NULL},
+    {"requiretls with a value", smtp_param_requiretls, "YES",
+     "REQUIRETLS takes no value"},
+    {"requiretls with an empty value", smtp_param_requiretls, "",
+     "REQUIRETLS takes no value"},
 };
 
 static void

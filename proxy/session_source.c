@@ -1,0 +1,198 @@
+/*
+ * session_source.c - relaying MAIL from the right source address, and
+ * REQUIRETLS.
+ *
+ * postern connects to the upstream when the client connects, from the
+ * listener's or the upstream's source address.  A sender domain may
+ * have an address of its own (the source table): when MAIL's domain
+ * maps to another address than the connection's, a new connection is
+ * made from that address, greeted and told the client's identity as at
+ * session start, and only then does MAIL go out on it, so the client
+ * still hears nothing before the upstream has answered.  If the new
+ * connection cannot be made, MAIL gets 451 and the old connection
+ * stays.
+ *
+ * REQUIRETLS (RFC 8689) asks every hop to relay over verified TLS to a
+ * server that offers REQUIRETLS.  postern is a hop: it passes the
+ * parameter on only when its own client connection and the upstream
+ * connection are TLS, the upstream's certificate verified, and the
+ * upstream offers REQUIRETLS; otherwise MAIL is refused with 550 5.7.30
+ * and the message never leaves the client's hands unprotected.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy/config.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/upstream.h"
+#include "proxy/upstream_source.h"
+#include "util/log.h"
+#include "util/netaddr.h"
+
+const struct netaddr *
+session_source_default(const struct session *s)
+{
+	if (s->listener->source.ss.ss_family != 0)
+		return &s->listener->source;
+	return &s->cfg->upstream.source;
+}
+
+/* The source the current MAIL's sender wants. */
+static const struct netaddr *
+source_wanted(const struct session *s)
+{
+	const struct upstream_source *t = s->cfg->upstream.source_table;
+	const char *from = s->txn.mail_from, *at;
+	const struct netaddr *a;
+
+	if (t == NULL || from == NULL)
+		return session_source_default(s);
+	at = strrchr(from, '@');
+	a = upstream_source_lookup(t, at != NULL ? at + 1 : "");
+	return a != NULL ? a : session_source_default(s);
+}
+
+static int
+source_same(const struct netaddr *a, const struct netaddr *b)
+{
+	if (a->ss.ss_family == 0 || b->ss.ss_family == 0)
+		return a->ss.ss_family == b->ss.ss_family;
+	return netaddr_ip_equal(a, b);
+}
+
+int
+session_requiretls_offered(const struct session *s)
+{
+	const struct upstream *u = s->upstream;
+
+	return s->fs.tls.version[0] != '\0' && u != NULL &&
+	       upstream_tls_trusted(u) &&
+	       (upstream_caps(u)->flags & SMTP_CAP_REQUIRETLS);
+}
+
+/* Why a REQUIRETLS transaction cannot go on; NULL when it can. */
+static const char *
+requiretls_refusal(const struct session *s)
+{
+	if (s->fs.tls.version[0] == '\0')
+		return "client-not-tls";
+	if (!upstream_tls(s->upstream))
+		return "upstream-not-tls";
+	if (!upstream_tls_trusted(s->upstream))
+		return "upstream-not-verified";
+	if (!(upstream_caps(s->upstream)->flags & SMTP_CAP_REQUIRETLS))
+		return "upstream-no-requiretls";
+	return NULL;
+}
+
+/* MAIL is refused here: the transaction is over before it began. */
+static void
+mail_refused(struct session *s, const char *reason)
+{
+	char from[SMTP_PATH_MAX * 2];
+
+	log_info("%s reject phase=mail from=<%s> reason=%s", s->fs.id,
+	         log_escape_str(from, sizeof(from), s->txn.mail_from), reason);
+	filter_txn_deinit(&s->txn);
+	session_resume(s);
+}
+
+static void
+mail_send_now(struct session *s)
+{
+	const char *why;
+
+	if (s->requiretls && (why = requiretls_refusal(s)) != NULL) {
+		/* RFC 8689 4.2.1: never relay it without. */
+		session_reply(s, 550, "5.7.30",
+		              "REQUIRETLS support required: no TLS with "
+		              "REQUIRETLS towards the next hop");
+		mail_refused(s, why);
+		return;
+	}
+	upstream_command(s->upstream, s->upline, 1, s->mail_cb);
+}
+
+static void
+source_failed(struct session *s, const char *why)
+{
+	const struct netaddr *a = upstream_source(s->upstream_next);
+	char src[NETADDR_STRLEN], esc[300];
+	int tls = upstream_failed_tls(s->upstream_next);
+
+	log_warning("%s upstream unavailable source=%s reason=\"%s\"", s->fs.id,
+	            a->ss.ss_family ? netaddr_ip_str(a, src, sizeof(src))
+	                            : "default",
+	            log_escape_str(esc, sizeof(esc), why));
+	upstream_free_later(&s->upstream_next); /* its callback calls us */
+	if (tls)
+		session_reply(s, 451, "4.7.5",
+		              "TLS to the upstream failed, try again later");
+	else
+		session_reply(s, 451, "4.4.1",
+		              "upstream not available, try again later");
+	mail_refused(s, tls ? "upstream-tls" : "upstream-unavailable");
+}
+
+/* 1 when the new connection's step succeeded, else 0 after failing the
+ * MAIL. */
+static int
+source_step_ok(struct session *s, const struct smtp_reply *reply,
+               const char *reason)
+{
+	char summary[256];
+
+	if (reply != NULL && reply->code / 100 == 2)
+		return 1;
+	source_failed(
+	    s, reply ? smtp_reply_summary(reply, summary, sizeof(summary))
+	             : reason);
+	return 0;
+}
+
+/* The new connection is ready: it replaces the old one. */
+static void
+source_hello_cb(void *arg, const struct smtp_reply *reply, const char *reason)
+{
+	struct session *s = arg;
+
+	if (!source_step_ok(s, reply, reason))
+		return;
+	upstream_free(&s->upstream);
+	s->upstream = s->upstream_next;
+	s->upstream_next = NULL;
+	mail_send_now(s);
+}
+
+/* Greeted and EHLOed (and under TLS as configured): present the
+ * client. */
+static void
+source_ready_cb(void *arg, const struct smtp_reply *reply, const char *reason)
+{
+	struct session *s = arg;
+
+	if (source_step_ok(s, reply, reason))
+		upstream_hello(s->upstream_next, source_hello_cb);
+}
+
+void
+session_mail_send(struct session *s,
+                  void (*cb)(void *, const struct smtp_reply *, const char *))
+{
+	const struct netaddr *want = source_wanted(s);
+	char from[SMTP_PATH_MAX * 2], src[NETADDR_STRLEN];
+
+	s->mail_cb = cb;
+	if (source_same(upstream_source(s->upstream), want)) {
+		mail_send_now(s);
+		return;
+	}
+	log_info("%s upstream reconnect source=%s from=<%s>", s->fs.id,
+	         want->ss.ss_family ? netaddr_ip_str(want, src, sizeof(src))
+	                            : "default",
+	         log_escape_str(from, sizeof(from), s->txn.mail_from));
+	s->upstream_next =
+	    upstream_connect_from(s->srv->base, &s->cfg->upstream, want, &s->fs,
+	                          source_ready_cb, session_upstream_lost, s);
+}
