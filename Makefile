@@ -12,7 +12,8 @@ BUILD	?= build
 PYTHON	?= /usr/bin/python3
 
 PKGS	= libevent libevent_pthreads libconfuse opendkim libcrypto libunbound \
-	  libpsl libidn2 libpcre2-8 gmime-3.0 libssl libevent_openssl
+	  libpsl libidn2 libpcre2-8 gmime-3.0 libssl libevent_openssl \
+	  libmicrohttpd sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -49,6 +50,9 @@ FILTER_SRCS = \
 	filters/filter_spam.c \
 	filters/filter_spf_record.c \
 	filters/filter_txn.c \
+	filters/report.c \
+	filters/report_history.c \
+	filters/report_stats.c \
 	filters/spam_msg.c \
 	filters/spam_msg_addr.c \
 	filters/spam_msg_body.c \
@@ -99,7 +103,11 @@ PROXY_SRCS = \
 	proxy/config_spam.c \
 	proxy/config_tls.c \
 	proxy/config_upstream.c \
+	proxy/metrics.c \
+	proxy/metrics_page.c \
 	proxy/postern_release.c \
+	proxy/postern_report.c \
+	proxy/postern_report_dmarc.c \
 	proxy/postern_score.c \
 	proxy/proxy_proto.c \
 	proxy/server.c \
@@ -109,6 +117,7 @@ PROXY_SRCS = \
 	proxy/session_data.c \
 	proxy/session_hold.c \
 	proxy/session_proxy.c \
+	proxy/session_report.c \
 	proxy/session_tls.c \
 	proxy/session_source.c \
 	proxy/smtp_data.c \
@@ -145,6 +154,9 @@ UNIT_TESTS = \
 	test_policy_dmarc \
 	test_policy_psl \
 	test_proxy_proto \
+	test_postern_report \
+	test_report_history \
+	test_report_stats \
 	test_sign_keygen \
 	test_sign_keys \
 	test_smtp_data \
@@ -186,12 +198,13 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit*.h $(BUILD)/libpostern.a
 DEPS_BUILD = build-essential pkg-config libevent-dev libconfuse-dev \
 	libmilter-dev \
 	libcmocka-dev clang-format libopendkim-dev libssl-dev libunbound-dev \
-	libpsl-dev libidn2-dev libspf2-dev libpcre2-dev libgmime-3.0-dev
+	libpsl-dev libidn2-dev libspf2-dev libpcre2-dev libgmime-3.0-dev \
+	libmicrohttpd-dev libsqlite3-dev
 DEPS_TEST = postfix swaks python3 python3-pytest unbound python3-dnspython \
 	python3-dkim python3-cryptography opendkim opendkim-tools libmail-dkim-perl \
 	openssl python3-yaml spamassassin spamc sa-compile libmail-spf-perl \
 	libmail-dmarc-perl libbsd-resource-perl gnupg haproxy sasl2-bin \
-	libsasl2-modules libio-socket-ssl-perl
+	libsasl2-modules libio-socket-ssl-perl chromium libxml2-utils
 deps:
 	@sh tests/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
 

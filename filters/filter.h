@@ -124,6 +124,9 @@ struct filter_txn {
 	const char *facts[FILTER_FACTS_MAX];
 	size_t nfacts;
 	int accepted; /* a filter said FILTER_ACCEPT */
+	/* The DMARC filter's evaluation for the history (one block,
+	 * filter_dmarc_report() reads it); freed with the transaction. */
+	void *dmarc_report;
 	/* The header index of the message (filter_msg.h). */
 	struct filter_field *fields;
 	size_t nfields;

@@ -25,6 +25,7 @@
 #include "filters/filter_addr.h"
 #include "filters/filter_dmarc.h"
 #include "filters/filter_msg.h"
+#include "filters/report.h"
 #include "policy/policy_dmarc.h"
 #include "policy/policy_psl.h"
 #include "util/dns.h"
@@ -363,6 +364,96 @@ record(const struct dmarc_conf *conf, struct filter_txn *t,
 	record_write(conf, t, e);
 }
 
+/* The evaluation kept for the history: one block, freed with t. */
+struct dmarc_kept {
+	struct report_dmarc r;
+	char domain[POLICY_PSL_DOMAIN_MAX];
+	char policy_domain[POLICY_PSL_DOMAIN_MAX];
+	char envelope_from[POLICY_PSL_DOMAIN_MAX];
+	char spf_domain[POLICY_PSL_DOMAIN_MAX];
+	char spf_scope[8];
+	char spf_result[POLICY_DMARC_RESULT_LEN];
+	char dkim_domain[POLICY_PSL_DOMAIN_MAX];
+	char dkim_selector[64];
+	char dkim_result[POLICY_DMARC_RESULT_LEN];
+	char rua[POLICY_DMARC_URIS_MAX];
+	char fo[POLICY_DMARC_FO_MAX];
+};
+
+/* The DKIM result a report row shows: the first aligned pass (the one
+ * that made DMARC pass), else the first signature, else none. */
+static const struct policy_dmarc_dkim *
+kept_dkim(const struct dmarc_conf *conf, const struct policy_dmarc_eval *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->ndkim; i++)
+		if (strcmp(e->dkim[i].result, "pass") == 0 &&
+		    policy_dmarc_aligned(conf->psl, e->dkim[i].domain,
+		                         e->header_from, e->record.adkim))
+			return &e->dkim[i];
+	return e->ndkim > 0 ? &e->dkim[0] : NULL;
+}
+
+static void
+keep(const struct dmarc_conf *conf, struct filter_txn *t,
+     const struct policy_dmarc_eval *e)
+{
+	struct dmarc_kept *k = xcalloc(1, sizeof(*k));
+	const struct policy_dmarc_dkim *d = kept_dkim(conf, e);
+	int found = e->lookup == POLICY_DMARC_LOOKUP_FOUND;
+
+	snprintf(k->domain, sizeof(k->domain), "%s", e->header_from);
+	snprintf(k->policy_domain, sizeof(k->policy_domain), "%s",
+	         e->policy_domain);
+	snprintf(k->envelope_from, sizeof(k->envelope_from), "%s",
+	         e->envelope_from);
+	snprintf(k->spf_domain, sizeof(k->spf_domain), "%s", e->spf_domain);
+	snprintf(k->spf_scope, sizeof(k->spf_scope), "%s", e->spf_scope);
+	snprintf(k->spf_result, sizeof(k->spf_result), "%s", e->spf_result);
+	if (d != NULL) {
+		snprintf(k->dkim_domain, sizeof(k->dkim_domain), "%s",
+		         d->domain);
+		snprintf(k->dkim_selector, sizeof(k->dkim_selector), "%s",
+		         d->selector);
+		snprintf(k->dkim_result, sizeof(k->dkim_result), "%s",
+		         d->result);
+	}
+	snprintf(k->rua, sizeof(k->rua), "%s", found ? e->record.rua : "");
+	k->r.domain = k->domain;
+	k->r.policy = found ? policy_dmarc_policy_name(e->policy) : "";
+	k->r.disposition = policy_dmarc_policy_name(e->disposition);
+	k->r.dkim = e->dkim_aligned ? "pass" : "fail";
+	k->r.spf = e->spf_aligned ? "pass" : "fail";
+	k->r.rua = k->rua[0] != '\0' ? k->rua : NULL;
+	k->r.policy_domain = k->policy_domain;
+	k->r.published_p = found ? policy_dmarc_policy_name(e->record.p) : "";
+	k->r.published_sp = found ? policy_dmarc_policy_name(e->record.sp) : "";
+	k->r.adkim = e->record.adkim == POLICY_DMARC_STRICT ? "s" : "r";
+	k->r.aspf = e->record.aspf == POLICY_DMARC_STRICT ? "s" : "r";
+	k->r.pct = found ? e->record.pct : 100;
+	snprintf(k->fo, sizeof(k->fo), "%s", found ? e->record.fo : "0");
+	k->r.fo = k->fo;
+	k->r.override = e->override;
+	k->r.envelope_from = k->envelope_from;
+	k->r.spf_domain = k->spf_domain;
+	k->r.spf_scope = k->spf_scope;
+	k->r.spf_result = k->spf_result;
+	k->r.dkim_domain = k->dkim_domain;
+	k->r.dkim_selector = k->dkim_selector;
+	k->r.dkim_result = k->dkim_result;
+	free(t->dmarc_report);
+	t->dmarc_report = k;
+}
+
+const struct report_dmarc *
+filter_dmarc_report(const struct filter_txn *t)
+{
+	const struct dmarc_kept *k = t->dmarc_report;
+
+	return k != NULL ? &k->r : NULL;
+}
+
 /* The filter */
 
 /* Headers of ours in the message are not ours: a sender's forgery. */
@@ -403,6 +494,18 @@ state_fact(struct filter_txn *t, struct policy_dmarc_eval *const *ev, size_t n)
 		filter_txn_fact(t, "DMARC_PASS");
 	else if (n > 0 && ev[0]->result == POLICY_DMARC_RESULT_NONE)
 		filter_txn_fact(t, "DMARC_MISSING");
+}
+
+/* The index of the strictest disposition, the first of equals. */
+static size_t
+strictest(struct policy_dmarc_eval *const *ev, size_t n)
+{
+	size_t i, w = 0;
+
+	for (i = 1; i < n; i++)
+		if (ev[i]->disposition > ev[w]->disposition)
+			w = i;
+	return w;
 }
 
 /* Act on the strictest disposition of the evaluations. */
@@ -469,6 +572,7 @@ dmarc_eom(void *confp, struct filter_session *s, struct filter_txn *t,
 		record(conf, t, ev[i]);
 	}
 	act(t, ev, n, hold, v);
+	keep(conf, t, ev[strictest(ev, n)]);
 	for (i = 0; i < n; i++)
 		free(ev[i]);
 }

@@ -36,4 +36,12 @@ int filter_dmarc_add(struct filter_chain *chain,
                      const struct filter_dmarc_opts *opts,
                      const char **error_r);
 
+struct filter_txn;
+struct report_dmarc;
+
+/* The DMARC evaluation of t that decided its disposition (the
+ * strictest), for the history; NULL when the filter did not evaluate
+ * t.  The strings point into t: use before t is deinitialised. */
+const struct report_dmarc *filter_dmarc_report(const struct filter_txn *t);
+
 #endif

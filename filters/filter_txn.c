@@ -126,6 +126,7 @@ filter_txn_deinit(struct filter_txn *t)
 	for (i = 0; i < t->nfields; i++)
 		free(t->fields[i].replacement);
 	free(t->fields);
+	free(t->dmarc_report);
 	memset(t, 0, sizeof(*t));
 }
 

@@ -136,6 +136,7 @@ milter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 	c->connected = 1;
 	milter_fill_client(c, hostname, hostaddr);
 	milter_classify(ctx, c);
+	report_session("milter", c->fs.outbound);
 	d = milter_macro(ctx, "{daemon_name}");
 	log_escape_str(daemon, sizeof(daemon), d != NULL ? d : "-");
 	if (c->fs.client.len > 0)
@@ -247,6 +248,7 @@ milter_envrcpt(SMFICTX *ctx, char **argv)
 	if (c->txn.nrcpts >= c->cfg->limits.recipients) {
 		smfi_setreply(ctx, (char[]){"452"}, (char[]){"4.5.3"},
 		              (char[]){"too many recipients"});
+		milter_report_rcpt(c, 452, REPORT_REASON_LIMITS, NULL);
 		return SMFIS_TEMPFAIL;
 	}
 	milter_path(to, sizeof(to), argv != NULL ? argv[0] : NULL);

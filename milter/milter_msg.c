@@ -100,8 +100,14 @@ milter_refuse(SMFICTX *ctx, struct milter_conn *c, enum filter_action a,
               int code, const char *ecode, const char *result, const char *text)
 {
 	struct filter_verdict v;
+	char report[FILTER_TEXT_MAX];
 
 	filter_verdict_set(&v, a, code, ecode, "%s", text);
+	snprintf(report, sizeof(report), "%s %s", ecode, text);
+	milter_report(c,
+	              a == FILTER_REJECT ? REPORT_REJECTED : REPORT_TEMPFAILED,
+	              code == 552 ? REPORT_REASON_LIMITS : REPORT_REASON_POLICY,
+	              NULL, code, report);
 	milter_log_txn(c, result);
 	return milter_reply(ctx, &v);
 }
@@ -114,10 +120,13 @@ milter_deliver(SMFICTX *ctx, struct milter_conn *c,
 	char reason[FILTER_TEXT_MAX + 64];
 
 	if (v->action == FILTER_DISCARD || c->discard) {
+		milter_report(c, REPORT_DISCARDED, REPORT_REASON_NONE,
+		              v->filter, 250, NULL);
 		milter_log_txn(c, "discarded");
 		return SMFIS_DISCARD;
 	}
 	if (milter_edit_apply(ctx, c) < 0) {
+		milter_report_error(c);
 		milter_log_txn(c, "error-edit");
 		return milter_on_error(ctx, c, "header edit failed");
 	}
@@ -125,13 +134,18 @@ milter_deliver(SMFICTX *ctx, struct milter_conn *c,
 		snprintf(reason, sizeof(reason), "postern %s: %s", c->txn.id,
 		         v->text[0] ? v->text : "held for review");
 		if (smfi_quarantine(ctx, reason) != MI_SUCCESS) {
+			milter_report_error(c);
 			milter_log_txn(c, "error-hold");
 			return milter_on_error(ctx, c, "quarantine failed");
 		}
+		milter_report(c, REPORT_HELD,
+		              report_reason_of_filter(v->filter), v->filter,
+		              250, NULL);
 		milter_log_txn(c, "held");
 		c->messages++;
 		return SMFIS_ACCEPT;
 	}
+	milter_report(c, REPORT_RELAYED, REPORT_REASON_NONE, NULL, 250, NULL);
 	milter_log_txn(c, "accepted");
 	c->messages++;
 	return SMFIS_ACCEPT;
@@ -143,12 +157,15 @@ milter_eom_filters(SMFICTX *ctx, struct milter_conn *c)
 	struct filter_verdict v;
 	char result[64];
 
-	if (milter_chain(c, FILTER_PHASE_EOM, &v) < 0)
+	if (milter_chain(c, FILTER_PHASE_EOM, &v) < 0) {
+		milter_report_error(c);
 		return milter_on_error(ctx, c, "filter chain did not finish");
+	}
 	if (v.action == FILTER_REJECT || v.action == FILTER_TEMPFAIL) {
 		snprintf(result, sizeof(result), "%s filter=%s",
 		         v.action == FILTER_REJECT ? "rejected" : "tempfail",
 		         v.filter ? v.filter : "-");
+		milter_report_verdict(c, &v);
 		milter_log_txn(c, result);
 		return milter_reply(ctx, &v);
 	}
@@ -172,6 +189,7 @@ milter_eom_run(SMFICTX *ctx, struct milter_conn *c)
 		                     "rejected-size",
 		                     "message size exceeds fixed limit");
 	if (c->spool_failed || c->spool == NULL) {
+		milter_report_error(c);
 		milter_log_txn(c, "error-spool");
 		return milter_on_error(ctx, c, "spool write failed");
 	}
@@ -181,6 +199,7 @@ milter_eom_run(SMFICTX *ctx, struct milter_conn *c)
 			return milter_refuse(ctx, c, FILTER_REJECT, 554,
 			                     "5.6.0", "rejected-headers",
 			                     error);
+		milter_report_error(c);
 		milter_log_txn(c, "error-spool");
 		return milter_on_error(ctx, c, "spool read failed");
 	}

@@ -5,6 +5,7 @@
 #ifndef POSTERN_MILTER_PRIVATE_H
 #define POSTERN_MILTER_PRIVATE_H
 
+#include "filters/report.h"
 #include <stddef.h>
 #include <sys/time.h>
 
@@ -30,6 +31,11 @@ struct milter_conn {
 	struct timeval start_txn;
 	unsigned int messages;
 	char queue_id[64];
+	/* The report of the transaction (filters/report.h). */
+	int reported;
+	int rcpt_code; /* the last refused RCPT, 0: none */
+	enum report_reason rcpt_reason;
+	const char *rcpt_filter;
 };
 
 /* milter_main.c: the configuration current now, with a reference. */
@@ -50,6 +56,20 @@ sfsistat milter_abort(SMFICTX *ctx);
 sfsistat milter_close(SMFICTX *ctx);
 
 /* milter_verdict.c */
+/* Report the end of the transaction once (filters/report.h); filter
+ * and text may be NULL. */
+void milter_report(struct milter_conn *c, enum report_result result,
+                   enum report_reason reason, const char *filter, int code,
+                   const char *text);
+/* Report the end by a filter's verdict. */
+void milter_report_verdict(struct milter_conn *c,
+                           const struct filter_verdict *v);
+/* The end by a local error: tempfailed, or relayed under on_error
+ * accept. */
+void milter_report_error(struct milter_conn *c);
+/* Remember a refused RCPT (filter kept: a static name). */
+void milter_report_rcpt(struct milter_conn *c, int code,
+                        enum report_reason reason, const char *filter);
 /* A macro of the MTA, or NULL. */
 const char *milter_macro(SMFICTX *ctx, const char *name);
 /* Run phase on the chain inline into *v: 0, or -1 when it did not

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "milter/milter_private.h"
 #include "proxy/config.h"
@@ -136,6 +137,12 @@ milter_run_phase(SMFICTX *ctx, struct milter_conn *c, enum filter_phase phase)
 	case FILTER_REJECT:
 	case FILTER_TEMPFAIL:
 		milter_log_reject(c, phase, &v);
+		if (phase == FILTER_PHASE_MAIL)
+			milter_report_verdict(c, &v);
+		else if (phase == FILTER_PHASE_RCPT)
+			milter_report_rcpt(
+			    c, v.action == FILTER_REJECT ? 550 : 451,
+			    report_reason_of_filter(v.filter), v.filter);
 		return milter_reply(ctx, &v);
 	case FILTER_DISCARD:
 		c->discard = 1;
@@ -154,7 +161,6 @@ milter_log_txn(struct milter_conn *c, const char *result)
 {
 	char from[128], rcpts[256], one[128], tls[160] = "";
 	size_t i, used = 0;
-	struct timeval now;
 	const struct filter_tls *t = &c->fs.tls;
 
 	log_escape_str(from, sizeof(from),
@@ -175,19 +181,113 @@ milter_log_txn(struct milter_conn *c, const char *result)
 			snprintf(tls + used, sizeof(tls) - used,
 			         " client_cert=yes");
 	}
-	gettimeofday(&now, NULL);
 	log_info("%s message txn=%s queue_id=%s from=<%s> nrcpt=%zu rcpts=%s "
 	         "size=%zu%s result=%s%s%s elapsed=%.3fs",
 	         c->fs.id, c->txn.id, c->queue_id[0] ? c->queue_id : "-", from,
 	         c->txn.nrcpts, rcpts, c->txn.size, tls, result,
 	         c->txn.notes[0] ? " " : "", c->txn.notes,
-	         (double)(now.tv_sec - c->start_txn.tv_sec) +
-	             (double)(now.tv_usec - c->start_txn.tv_usec) / 1e6);
+	         log_elapsed(&c->start_txn));
+}
+
+void
+milter_report(struct milter_conn *c, enum report_result result,
+              enum report_reason reason, const char *filter, int code,
+              const char *text)
+{
+	struct report_txn r;
+	char ecode[16];
+
+	if (!c->in_txn || c->reported)
+		return;
+	c->reported = 1;
+	memset(&r, 0, sizeof(r));
+	report_txn_fill(&r, &c->txn);
+	r.when = time(NULL);
+	r.session_id = c->fs.id;
+	r.front = "milter";
+	r.listener = "milter";
+	r.outbound = c->fs.outbound;
+	r.client_ip = c->fs.client_ip;
+	r.queue_id = c->queue_id[0] ? c->queue_id : NULL;
+	r.result = result;
+	r.reason = reason;
+	r.filter = filter;
+	r.code = code;
+	r.text = report_split_ecode(text, ecode, sizeof(ecode));
+	r.ecode = ecode[0] != '\0' ? ecode : NULL;
+	r.elapsed = log_elapsed(&c->start_txn);
+	report_txn(&r);
+}
+
+void
+milter_report_verdict(struct milter_conn *c, const struct filter_verdict *v)
+{
+	static const struct {
+		enum report_result result;
+		int code, low;
+	} map[] = {
+	    [FILTER_CONTINUE] = {REPORT_RELAYED, 250, 200},
+	    [FILTER_ACCEPT] = {REPORT_RELAYED, 250, 200},
+	    [FILTER_REJECT] = {REPORT_REJECTED, 550, 500},
+	    [FILTER_TEMPFAIL] = {REPORT_TEMPFAILED, 451, 400},
+	    [FILTER_DISCARD] = {REPORT_DISCARDED, 250, 200},
+	    [FILTER_HOLD] = {REPORT_HELD, 250, 200},
+	};
+	int code = map[v->action].code;
+	char text[sizeof(v->ecode) + sizeof(v->text) + 1];
+
+	if (v->code >= map[v->action].low && v->code < map[v->action].low + 100)
+		code = v->code;
+	snprintf(text, sizeof(text), "%s%s%s", v->ecode,
+	         v->ecode[0] != '\0' ? " " : "", v->text);
+	milter_report(c, map[v->action].result,
+	              report_reason_of_filter(v->filter), v->filter, code,
+	              text[0] != '\0' ? text : NULL);
+}
+
+void
+milter_report_error(struct milter_conn *c)
+{
+	if (c->cfg->milter->on_error_accept)
+		milter_report(c, REPORT_RELAYED, REPORT_REASON_NONE, NULL, 250,
+		              NULL);
+	else
+		milter_report(c, REPORT_TEMPFAILED, REPORT_REASON_LOCAL, NULL,
+		              451, NULL);
+}
+
+void
+milter_report_rcpt(struct milter_conn *c, int code, enum report_reason reason,
+                   const char *filter)
+{
+	c->rcpt_code = code;
+	c->rcpt_reason = reason;
+	c->rcpt_filter = filter;
+}
+
+/* The transaction ends unfinished: an abort, or the RCPT refusal when
+ * no recipient was accepted. */
+static void
+milter_report_abort(struct milter_conn *c)
+{
+	if (c->txn.nrcpts > 0 || c->rcpt_code == 0)
+		milter_report(c, REPORT_ABORTED, REPORT_REASON_NONE, NULL, 0,
+		              NULL);
+	else
+		milter_report(c,
+		              c->rcpt_code / 100 == 4 ? REPORT_TEMPFAILED
+		                                      : REPORT_REJECTED,
+		              c->rcpt_reason, c->rcpt_filter, c->rcpt_code,
+		              NULL);
 }
 
 void
 milter_txn_end(struct milter_conn *c)
 {
+	milter_report_abort(c);
+	c->reported = 0;
+	c->rcpt_code = 0;
+	c->rcpt_filter = NULL;
 	if (c->in_txn)
 		filter_txn_deinit(&c->txn);
 	spool_free(&c->spool);

@@ -125,6 +125,8 @@ static const struct num_spec num_specs[] = {
     {"dns", "timeout", NUM_DURATION, 1, 5 * 60},
     {"milter", "timeout", NUM_DURATION, 1, DURATION_MAX},
     {"tls", "handshake_timeout", NUM_DURATION, 1, 60 * 60},
+    {"history", "retention", NUM_DURATION, 60, 10L * 366 * 86400},
+    {"history", "max_rows", NUM_COUNT, 0, 1000000000},
     /* Filters share one section grammar; see config_filter.c. */
     {"filter", "max_signatures", NUM_COUNT, 1, 50},
     /* RFC 8301 3.2: verifiers must not accept keys under 1024 bits. */
@@ -832,6 +834,19 @@ config_cfg_new(void)
 	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
 	                    section_line_cb),
 	    CFG_END()};
+	cfg_opt_t metrics_opts[] = {CFG_STR("address", NULL, CFGF_NODEFAULT),
+	                            CFG_STR_LIST("allow", NULL, CFGF_NONE),
+	                            CFG_INT_LIST_CB(CONFIG_SECTION_LINE,
+	                                            line_default, CFGF_NONE,
+	                                            section_line_cb),
+	                            CFG_END()};
+	cfg_opt_t history_opts[] = {
+	    CFG_STR("path", "/var/lib/postern/history.db", CFGF_NONE),
+	    CFG_INT_CB("retention", 30 * 86400, CFGF_NONE, num_cb),
+	    CFG_INT_CB("max_rows", 0, CFGF_NONE, num_cb),
+	    CFG_INT_LIST_CB(CONFIG_SECTION_LINE, line_default, CFGF_NONE,
+	                    section_line_cb),
+	    CFG_END()};
 	cfg_opt_t dns_opts[] = {
 	    CFG_STR_LIST("forwarders", NULL, CFGF_NONE),
 	    CFG_INT_CB("timeout", CONFIG_DNS_TIMEOUT, CFGF_NONE, num_cb),
@@ -909,6 +924,8 @@ config_cfg_new(void)
 	    CFG_STR_LIST("internal_networks", NULL, CFGF_NONE),
 	    CFG_SEC("dns", dns_opts, CFGF_MULTI),
 	    CFG_SEC("milter", milter_opts, CFGF_MULTI),
+	    CFG_SEC("metrics", metrics_opts, CFGF_MULTI),
+	    CFG_SEC("history", history_opts, CFGF_MULTI),
 	    CFG_SEC("tls", tls_opts, CFGF_MULTI),
 	    CFG_SEC("filter", filter_opts,
 	            CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
@@ -950,6 +967,10 @@ static const struct {
     {"milter|address", milter_address_cb},
     {"milter|on_error", config_enum_check_cb},
     {"milter|socket_mode", milter_mode_cb},
+    {"metrics", single_with_address_cb},
+    {"metrics|allow", config_cidr_check_cb},
+    {"history", section_single_cb},
+    {"history|path", config_path_check_cb},
     {"dns|forwarders", forwarder_check_cb},
     {"dns|trust_anchor", config_path_check_cb},
     {"dns|nodefault_zones", zone_check_cb},

@@ -87,6 +87,20 @@ struct config_listener {
 	int auth_without_tls; /* offer AUTH on plain connections too */
 };
 
+/* The metrics listener (proxy/metrics.h), when configured. */
+struct config_metrics {
+	struct netaddr addr;   /* where it listens */
+	char *address_text;    /* as the file wrote it */
+	struct netlist *allow; /* peers served; others get 403 */
+};
+
+/* The transaction history (filters/report_history.h), when configured. */
+struct config_history {
+	char *path;             /* the SQLite database */
+	unsigned int retention; /* seconds rows are kept */
+	unsigned long max_rows; /* 0: no limit */
+};
+
 /* The milter front end (milter/milter.h), when configured. */
 struct config_milter {
 	char *address;           /* libmilter's "inet:PORT@HOST", ... */
@@ -178,8 +192,10 @@ struct config {
 	struct netlist *xclient_networks;  /* may send us XCLIENT */
 	struct netlist *internal_networks; /* their mail is outbound */
 
-	struct config_milter *milter; /* NULL: no milter section */
-	struct config_tls *tls;       /* NULL: no tls section */
+	struct config_milter *milter;   /* NULL: no milter section */
+	struct config_metrics *metrics; /* NULL: no metrics section */
+	struct config_history *history; /* NULL: no history section */
+	struct config_tls *tls;         /* NULL: no tls section */
 
 	struct config_dns dns_conf;
 	/* The resolver, when a dns section or a filter asks for it, else

@@ -471,6 +471,15 @@ config_free(struct config *c)
 		strv_free(c->milter->outbound_daemons);
 		free(c->milter);
 	}
+	if (c->metrics != NULL) {
+		free(c->metrics->address_text);
+		netlist_free(&c->metrics->allow);
+		free(c->metrics);
+	}
+	if (c->history != NULL) {
+		free(c->history->path);
+		free(c->history);
+	}
 	/* Filters keep the resolver: it goes after them. */
 	filter_chain_free(&c->chain);
 	dns_destroy(&c->dns);
@@ -862,6 +871,53 @@ build_milter(struct config_parse *p, struct config *c, cfg_t *root)
 	return 0;
 }
 
+static int
+build_metrics(struct config_parse *p, struct config *c, cfg_t *root)
+{
+	cfg_t *sec =
+	    cfg_size(root, "metrics") > 0 ? cfg_getsec(root, "metrics") : NULL;
+	struct config_metrics *m;
+	const char *text, *reason;
+
+	if (sec == NULL)
+		return 0;
+	text = cfg_getstr(sec, "address");
+	m = c->metrics = xcalloc(1, sizeof(*m));
+	m->address_text = xstrdup(text);
+	if (netaddr_parse_endpoint(text, 0, &m->addr, &reason) < 0 ||
+	    m->addr.ss.ss_family == AF_UNIX) {
+		config_parse_error(p, config_section_line(sec),
+		                   "metrics: address %s: %s", text,
+		                   m->addr.ss.ss_family == AF_UNIX
+		                       ? "want HOST:PORT"
+		                       : reason);
+		return -1;
+	}
+	if (build_netlist(p, sec, "allow", &m->allow) < 0)
+		return -1;
+	/* No allow list: the local host only. */
+	if (netlist_count(m->allow) == 0 &&
+	    (netlist_add(m->allow, "127.0.0.0/8", &reason) < 0 ||
+	     netlist_add(m->allow, "::1", &reason) < 0))
+		abort();
+	return 0;
+}
+
+static void
+build_history(struct config *c, cfg_t *root)
+{
+	cfg_t *sec =
+	    cfg_size(root, "history") > 0 ? cfg_getsec(root, "history") : NULL;
+	struct config_history *h;
+
+	if (sec == NULL)
+		return;
+	h = c->history = xcalloc(1, sizeof(*h));
+	h->path = xstrdup(cfg_getstr(sec, "path"));
+	h->retention = (unsigned int)cfg_getint(sec, "retention");
+	h->max_rows = (unsigned long)cfg_getint(sec, "max_rows");
+}
+
 struct config *
 config_build(struct config_parse *p, cfg_t *root)
 {
@@ -877,11 +933,13 @@ config_build(struct config_parse *p, cfg_t *root)
 	    config_upstream_build(p, c, root) < 0 ||
 	    config_tls_build(p, c, root) < 0 ||
 	    build_networks(p, c, root) < 0 || build_dns(p, c, root) < 0 ||
-	    build_chain(p, c, root) < 0 || build_milter(p, c, root) < 0) {
+	    build_chain(p, c, root) < 0 || build_milter(p, c, root) < 0 ||
+	    build_metrics(p, c, root) < 0) {
 		config_free(c);
 		return NULL;
 	}
 	build_log(c, cfg_getsec(root, "log"));
 	build_limits(c, cfg_getsec(root, "limits"));
+	build_history(c, root);
 	return c;
 }

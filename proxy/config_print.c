@@ -248,6 +248,30 @@ print_milter(const struct config *c)
 }
 
 static void
+print_metrics(const struct config *c)
+{
+	const struct config_metrics *m = c->metrics;
+
+	if (m == NULL)
+		return;
+	printf("metrics %s ", m->address_text);
+	print_networks("allow", m->allow);
+}
+
+static void
+print_history(const struct config *c)
+{
+	const struct config_history *h = c->history;
+	char t[32];
+
+	if (h == NULL)
+		return;
+	printf("history %s retention=%s max_rows=%lu\n", h->path,
+	       config_num_format(t, sizeof(t), NUM_DURATION, h->retention),
+	       h->max_rows);
+}
+
+static void
 print_filters(const struct config *c)
 {
 	size_t i, n = filter_chain_count(c->chain);
@@ -281,6 +305,8 @@ config_print_summary(const struct config *cfg)
 	print_limits(cfg);
 	print_dns(cfg);
 	print_milter(cfg);
+	print_metrics(cfg);
+	print_history(cfg);
 	config_tls_print(cfg);
 	print_filters(cfg);
 	fflush(stdout);

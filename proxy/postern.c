@@ -13,6 +13,9 @@
  *   postern release [-c FILE] [-k] HELD...
  *                               deliver held messages to the upstream
  *                               (postern_release.c)
+ *   postern report [dmarc] [-c FILE] [options]
+ *                               reports from the history database
+ *                               (postern_report.c)
  *
  * Startup problems (bad configuration, a port we cannot bind) are fatal
  * here, with a reason naming the file or address; nothing after startup
@@ -34,9 +37,13 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "filters/report_stats.h"
 #include "milter/milter.h"
 #include "proxy/config.h"
+#include "proxy/metrics.h"
+#include "filters/report_history.h"
 #include "proxy/postern_release.h"
+#include "proxy/postern_report.h"
 #include "proxy/postern_score.h"
 #include "proxy/server.h"
 #include "sign/sign_keys.h"
@@ -195,9 +202,67 @@ drop_privileges(const char *user, char **error_r)
 	return 0;
 }
 
+/* The counters live as long as the process: reloads keep them. */
+static struct report_stats *stats;
+
+/* The metrics listener, when configured: 0, or -1 after logging. */
+static int
+start_metrics(const struct config *cfg, struct metrics **m_r, int report_fd)
+{
+	const char *reason;
+	char *error;
+
+	if (cfg->metrics == NULL)
+		return 0;
+	*m_r = metrics_start(cfg->metrics, stats, &reason);
+	if (*m_r != NULL) {
+		log_info("metrics listening address=%s",
+		         cfg->metrics->address_text);
+		return 0;
+	}
+	error =
+	    xasprintf("metrics: %s: %s", cfg->metrics->address_text, reason);
+	log_error("startup failed: %s", error);
+	startup_failed(report_fd, error);
+	free(error);
+	return -1;
+}
+
+/* The history, when configured: opened after the privileges are
+ * dropped, so its files belong to the daemon's user.  0, or -1 after
+ * logging. */
+static int
+start_history(const struct config *cfg, struct report_history **h_r,
+              int report_fd)
+{
+	struct report_history_opts opts = {0};
+	char *error = NULL, *text;
+
+	if (cfg->history == NULL)
+		return 0;
+	opts.path = cfg->history->path;
+	opts.retention = cfg->history->retention;
+	opts.max_rows = cfg->history->max_rows;
+	*h_r = report_history_open(&opts, &error);
+	if (*h_r != NULL) {
+		report_history_register(*h_r);
+		report_history_start(*h_r);
+		log_info("history path=%s", opts.path);
+		return 0;
+	}
+	text = xasprintf("history: %s", error);
+	log_error("startup failed: %s", text);
+	startup_failed(report_fd, text);
+	free(text);
+	free(error);
+	return -1;
+}
+
 static int
 run(const char *path, int foreground, int debug)
 {
+	struct metrics *metrics = NULL;
+	struct report_history *history = NULL;
 	struct server srv;
 	struct config *cfg;
 	char *error = NULL;
@@ -218,6 +283,8 @@ run(const char *path, int foreground, int debug)
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	evthread_use_pthreads();
+	stats = report_stats_new(REPORT_STATS_DOMAINS);
+	report_stats_register(stats);
 	if (server_init(&srv, cfg, &error) < 0) {
 		log_error("startup failed: %s", error);
 		startup_failed(report_fd, error);
@@ -239,10 +306,20 @@ run(const char *path, int foreground, int debug)
 		server_deinit(&srv);
 		return 1;
 	}
+	/* Before the milter's thread: sinks are registered before any
+	 * transaction can end. */
+	if (start_history(srv.cfg, &history, report_fd) < 0) {
+		server_deinit(&srv);
+		return 1;
+	}
 	if (srv.cfg->milter != NULL && milter_start(srv.cfg, &error) < 0) {
 		log_error("startup failed: %s", error);
 		startup_failed(report_fd, error);
 		free(error);
+		server_deinit(&srv);
+		return 1;
+	}
+	if (start_metrics(srv.cfg, &metrics, report_fd) < 0) {
 		server_deinit(&srv);
 		return 1;
 	}
@@ -256,10 +333,19 @@ run(const char *path, int foreground, int debug)
 	log_info("start version=%s config=%s listeners=%zu workers=%u",
 	         POSTERN_VERSION, path, srv.cfg->nlisteners, srv.cfg->workers);
 	code = server_run(&srv);
+	metrics_stop(&metrics);
 	log_info("stop sessions=%u", srv.nsessions);
 	if (srv.cfg->pid_file != NULL)
 		unlink(srv.cfg->pid_file);
 	server_deinit(&srv);
+	/* After the sessions: the writer writes what they queued.  Not
+	 * freed: a milter thread may still be ending a transaction (see
+	 * milter_finish()), and the sink must stay to drop it. */
+	if (history != NULL) {
+		report_history_stop(history);
+		log_info("history closed dropped=%llu",
+		         report_history_dropped(history));
+	}
 	return code;
 }
 
@@ -350,6 +436,8 @@ main(int argc, char **argv)
 		return postern_score_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "release") == 0)
 		return postern_release_main(argc - 1, argv + 1, DEFAULT_CONFIG);
+	if (argc > 1 && strcmp(argv[1], "report") == 0)
+		return postern_report_main(argc - 1, argv + 1, DEFAULT_CONFIG);
 	while ((c = getopt(argc, argv, "c:tfdVh")) != -1) {
 		switch (c) {
 		case 'c':

@@ -274,23 +274,21 @@ server_reload(struct server *srv)
 {
 	struct server_listener *list;
 	struct config *cfg;
-	char *error = NULL, buf[512];
+	char *error = NULL, buf[512], why[1024];
 
 	if (srv->draining)
 		return;
 	cfg = config_load(srv->cfg->path, &error);
 	if (cfg == NULL) {
-		log_error("reload refused, keeping the running configuration: "
-		          "%s",
-		          error);
+		log_error("reload refused config=running reason=\"%s\"",
+		          log_escape_str(why, sizeof(why), error));
 		free(error);
 		return;
 	}
 	list = listeners_open(srv, cfg, buf, sizeof(buf));
 	if (list == NULL && cfg->nlisteners > 0) {
-		log_error("reload refused, keeping the running configuration: "
-		          "%s",
-		          buf);
+		log_error("reload refused config=running reason=\"%s\"",
+		          log_escape_str(why, sizeof(why), buf));
 		config_unref(&cfg);
 		return;
 	}

@@ -49,25 +49,21 @@ elapsed_since(time_t start)
 	return difftime(time(NULL), start);
 }
 
-static double
-elapsed_tv(const struct timeval *start)
-{
-	struct timeval now;
-
-	gettimeofday(&now, NULL);
-	return (double)(now.tv_sec - start->tv_sec) +
-	       (double)(now.tv_usec - start->tv_usec) / 1e6;
-}
-
-/* Write a 421 straight to a socket we will not serve; best effort. */
+/*
+ * Write a 421 straight to a socket we will not serve; best effort.  An
+ * implicit-TLS client expects a handshake and cannot read a cleartext
+ * reply (RFC 8314 3.3): it only sees the close.
+ */
 static void
-refuse_connection(int fd, const char *ecode, const char *text)
+refuse_connection(const struct config_listener *listener, int fd,
+                  const char *ecode, const char *text)
 {
 	char buf[256];
 	int n;
 
 	n = snprintf(buf, sizeof(buf), "421 %s %s\r\n", ecode, text);
-	if (n > 0 && write(fd, buf, (size_t)n) < 0)
+	if (listener->tls != CONFIG_TLS_IMPLICIT && n > 0 &&
+	    write(fd, buf, (size_t)n) < 0)
 		log_debug("refuse write failed: %s", strerror(errno));
 	close(fd);
 }
@@ -250,6 +246,11 @@ session_close(struct session *s, const char *reason)
 	s->closing = 1;
 	s->close_reason = reason;
 	s->state = SESSION_CLOSING;
+	/* The client's slot is free once we stop serving it: a client
+	 * that reconnects straight after QUIT is not counted twice. */
+	if (s->admitted)
+		policy_clients_leave(s->srv->clients, &s->peer);
+	s->admitted = 0;
 	bufferevent_disable(s->bev, EV_READ);
 	/* The write callback now fires only once everything is out. */
 	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
@@ -307,6 +308,15 @@ session_read_line(struct session *s, size_t *len_r)
 	if (s->discard_line || n > max) {
 		evbuffer_drain(in, n);
 		s->discard_line = 0;
+		if (s->auth_cont) {
+			/* An AUTH response too long to keep: it cancels
+			 * the exchange (RFC 4954 4), and the upstream's
+			 * 501 is the client's only reply. */
+			snprintf(s->cmdbuf, s->cmdsize, "*");
+			s->last_crlf = 1;
+			*len_r = 1;
+			return 1;
+		}
 		session_reply(s, 500, "5.5.2", "line too long");
 		session_error(s);
 		return -1;
@@ -507,12 +517,13 @@ session_log_txn(struct session *s, const char *result, const char *reply)
 	         s->fs.id, s->txn.id, from, s->txn.nrcpts, rcpts, s->txn.size,
 	         session_tls_log_fields(s, tls, sizeof(tls)), result,
 	         s->txn.notes[0] ? " " : "", s->txn.notes, reply, source,
-	         elapsed_tv(&s->start_txn));
+	         log_elapsed(&s->start_txn));
 }
 
 void
 session_txn_reset(struct session *s)
 {
+	session_report_abort(s);
 	filter_txn_deinit(&s->txn);
 	spool_free(&s->spool);
 	s->in_txn = 0;
@@ -531,8 +542,7 @@ session_upstream_lost(void *arg, const char *reason)
 		s->upstream_lost = reason; /* tell at end of data */
 		return;
 	}
-	session_close_421(s, "4.4.2", "upstream-lost",
-	                  "upstream connection lost, try again later");
+	session_close_421(s, "4.4.2", "upstream-lost", SESSION_UPSTREAM_LOST);
 }
 
 static void
@@ -627,15 +637,17 @@ session_fill_identity(struct session *s)
 
 /* Sessions per client address: 0, or -1 when peer has too many. */
 static int
-session_admit_client(struct server *srv, const struct netaddr *peer)
+session_admit_client(struct server *srv, const struct config_listener *listener,
+                     const struct netaddr *peer)
 {
 	char ip[NETADDR_STRLEN];
 
 	if (policy_clients_enter(srv->clients, peer,
 	                         srv->cfg->limits.sessions_per_client) == 0)
 		return 0;
-	log_warning("refuse client=%s reason=too-many-client-sessions",
-	            netaddr_ip_str(peer, ip, sizeof(ip)));
+	log_warning("refuse client=%s listener=%s "
+	            "reason=too-many-client-sessions",
+	            netaddr_ip_str(peer, ip, sizeof(ip)), listener->name);
 	return -1;
 }
 
@@ -651,14 +663,18 @@ session_admit(struct server *srv, const struct config_listener *listener,
 
 	netaddr_ip_str(peer, ip, sizeof(ip));
 	if (srv->draining) {
-		refuse_connection(fd, "4.3.2", "service shutting down");
+		log_info("refuse client=%s listener=%s reason=shutdown", ip,
+		         listener->name);
+		refuse_connection(listener, fd, "4.3.2",
+		                  "service shutting down");
 		return -1;
 	}
 	if (lim->sessions != 0 && srv->nsessions >= lim->sessions) {
-		log_warning("refuse client=%s reason=too-many-sessions "
-		            "sessions=%u",
-		            ip, srv->nsessions);
-		refuse_connection(fd, "4.3.2", "too many sessions, try later");
+		log_warning("refuse client=%s listener=%s "
+		            "reason=too-many-sessions sessions=%u",
+		            ip, listener->name, srv->nsessions);
+		refuse_connection(listener, fd, "4.3.2",
+		                  "too many sessions, try later");
 		return -1;
 	}
 	if (listener->proxy_protocol) {
@@ -667,11 +683,12 @@ session_admit(struct server *srv, const struct config_listener *listener,
 		log_warning("refuse client=%s listener=%s "
 		            "reason=proxy-not-allowed",
 		            ip, listener->name);
-		refuse_connection(fd, "4.7.0", "not allowed to connect here");
+		refuse_connection(listener, fd, "4.7.0",
+		                  "not allowed to connect here");
 		return -1;
 	}
-	if (session_admit_client(srv, peer) < 0) {
-		refuse_connection(fd, "4.7.0",
+	if (session_admit_client(srv, listener, peer) < 0) {
+		refuse_connection(listener, fd, "4.7.0",
 		                  "too many sessions from your address");
 		return -1;
 	}
@@ -683,16 +700,19 @@ session_start(struct session *s)
 {
 	char addr[NETADDR_STRLEN];
 
-	if (!s->admitted && session_admit_client(s->srv, &s->peer) < 0) {
-		session_reply(s, 421, "4.7.0",
-		              "%s too many sessions from your address",
-		              s->cfg->hostname);
+	if (!s->admitted &&
+	    session_admit_client(s->srv, s->listener, &s->peer) < 0) {
+		if (s->listener->tls != CONFIG_TLS_IMPLICIT)
+			session_reply(s, 421, "4.7.0",
+			              "%s too many sessions from your address",
+			              s->cfg->hostname);
 		session_close(s, "too-many-client-sessions");
 		return;
 	}
 	s->admitted = 1;
 	s->state = SESSION_CONNECT;
 	session_fill_identity(s);
+	report_session(s->listener->name, s->fs.outbound);
 	log_info("%s connect client=%s listener=%s direction=%s", s->fs.id,
 	         netaddr_str(&s->fs.client, addr, sizeof(addr)),
 	         s->listener->name, s->fs.outbound ? "outbound" : "inbound");
@@ -792,6 +812,11 @@ session_free(struct session *s)
 {
 	struct server *srv = s->srv;
 
+	/* A transaction with recipients that never ended (the client left
+	 * mid-DATA, say) gets its message line too. */
+	if (s->in_txn && !s->txn_reported && s->txn.nrcpts > 0)
+		session_log_txn(s, "aborted", "");
+	session_report_abort(s);
 	log_info("%s disconnect reason=%s messages=%u errors=%u "
 	         "duration=%.0fs",
 	         s->fs.id, s->close_reason ? s->close_reason : "unknown",

@@ -17,6 +17,7 @@
 #include <sys/time.h>
 
 #include "filters/filter.h"
+#include "filters/report.h"
 #include "proxy/smtp_data.h"
 #include "proxy/smtp_parse.h"
 #include "util/netaddr.h"
@@ -131,6 +132,14 @@ struct session {
 	char *auth_reply;        /* a failure reply held back, or NULL */
 	size_t auth_reply_len;
 	struct event *ev_auth; /* releases auth_reply */
+
+	/* The report of the transaction (session_report.c). */
+	int txn_reported;
+	int rcpt_code; /* the last refusal of a RCPT, 0: none */
+	int rcpt_upstream_code;
+	enum report_reason rcpt_reason;
+	const char *rcpt_filter;
+	char report_queue_id[32];
 };
 
 typedef void session_verdict_cb(struct session *s,
@@ -310,6 +319,41 @@ void session_proto_update(struct session *s);
 /* Release the TLS state; close_notify if TLS is up.  Before the
  * bufferevent is freed. */
 void session_tls_free(struct session *s);
+
+/* The reply when the upstream connection is lost mid-session (421
+ * 4.4.2). */
+#define SESSION_UPSTREAM_LOST "upstream connection lost, try again later"
+
+/* session_report.c */
+
+/*
+ * Report the end of the transaction (filters/report.h) once; later
+ * calls for the same transaction do nothing.  filter and text may be
+ * NULL; text is the reply's text, its enhanced status code first when
+ * it has one ("5.7.1 ..."; a leading reply code is skipped).
+ */
+void session_report(struct session *s, enum report_result result,
+                    enum report_reason reason, const char *filter, int code,
+                    const char *text, int upstream_code);
+
+/* Report the end by a filter's verdict (reject, tempfail, hold,
+ * discard). */
+void session_report_verdict(struct session *s, const struct filter_verdict *v);
+
+/* Report the end by the upstream's final reply. */
+void session_report_upstream(struct session *s, const struct smtp_reply *reply);
+
+/* Remember a refused RCPT: code, why, the filter (kept: a static
+ * name) and the upstream's code (0: postern refused). */
+void session_report_rcpt(struct session *s, int code, enum report_reason reason,
+                         const char *filter, int upstream_code);
+
+/* The transaction ends unfinished (RSET, QUIT, the client lost): an
+ * abort, or the RCPT refusal when no recipient was accepted. */
+void session_report_abort(struct session *s);
+
+/* A new transaction: forget the last one's report state. */
+void session_report_begin(struct session *s);
 
 /* session_hold.c */
 

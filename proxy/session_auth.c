@@ -142,8 +142,8 @@ auth_succeeded(struct session *s, const struct smtp_reply *reply)
 	session_proto_update(s); /* ESMTPA, or ESMTPSA under TLS */
 	session_classify(s);
 	policy_auth_succeeded(s->srv->auth, &s->fs.client);
-	log_info("%s auth result=ok mech=%s login=%s direction=%s", s->fs.id,
-	         s->auth_plain ? "PLAIN" : "LOGIN",
+	log_info("%s auth result=ok mech=%s login=\"%s\" direction=%s",
+	         s->fs.id, s->auth_plain ? "PLAIN" : "LOGIN",
 	         log_escape_str(login, sizeof(login), s->fs.login),
 	         s->fs.outbound ? "outbound" : "inbound");
 	session_relay(s, reply);
@@ -203,7 +203,7 @@ auth_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 		log_warning("%s upstream failed reason=\"%s\"", s->fs.id,
 		            reason);
 		session_close_421(s, "4.4.2", "upstream-lost",
-		                  "upstream connection lost, try again later");
+		                  SESSION_UPSTREAM_LOST);
 		return;
 	}
 	if (reply->code == 334) {
@@ -220,8 +220,8 @@ auth_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 		auth_failed(s, reply);
 		return;
 	}
-	log_info("%s auth result=error mech=%s upstream=\"%s\"", s->fs.id,
-	         s->auth_plain ? "PLAIN" : "LOGIN",
+	log_info("%s auth result=error mech=%s client=%s upstream=\"%s\"",
+	         s->fs.id, s->auth_plain ? "PLAIN" : "LOGIN", s->fs.client_ip,
 	         smtp_reply_summary(reply, summary, sizeof(summary)));
 	session_relay(s, reply);
 	session_resume(s);

@@ -56,8 +56,7 @@ static void
 cmd_upstream_failed(struct session *s, const char *reason)
 {
 	log_warning("%s upstream failed reason=\"%s\"", s->fs.id, reason);
-	session_close_421(s, "4.4.2", "upstream-lost",
-	                  "upstream connection lost, try again later");
+	session_close_421(s, "4.4.2", "upstream-lost", SESSION_UPSTREAM_LOST);
 }
 
 void
@@ -314,6 +313,8 @@ mail_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 	struct session *s = arg;
 
 	if (reply == NULL) {
+		session_report(s, REPORT_TEMPFAILED, REPORT_REASON_UPSTREAM,
+		               NULL, 421, "4.4.2 " SESSION_UPSTREAM_LOST, 0);
 		cmd_upstream_failed(s, reason);
 		return;
 	}
@@ -327,6 +328,7 @@ mail_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 		         s->fs.id,
 		         log_escape_str(from, sizeof(from), s->txn.mail_from),
 		         smtp_reply_summary(reply, summary, sizeof(summary)));
+		session_report_upstream(s, reply);
 		filter_txn_deinit(&s->txn);
 	}
 	session_resume(s);
@@ -347,6 +349,7 @@ mail_verdict(struct session *s, const struct filter_verdict *v)
 		         s->txn.notes[0] ? " " : "", s->txn.notes,
 		         log_escape_str(why, sizeof(why), v->text));
 		session_reply_verdict(s, v);
+		session_report_verdict(s, v);
 		filter_txn_deinit(&s->txn);
 		session_resume(s);
 		return;
@@ -390,6 +393,7 @@ cmd_mail(struct session *s, char *args)
 		return;
 	}
 	filter_txn_init(&s->txn, &s->fs);
+	session_report_begin(s);
 	filter_txn_set_sender(&s->txn, p.address);
 	s->txn.smtputf8 = smtp_param_find(&p, "SMTPUTF8") != NULL;
 	gettimeofday(&s->start_txn, NULL);
@@ -455,6 +459,8 @@ rcpt_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 	char summary[256];
 
 	if (reply == NULL) {
+		session_report(s, REPORT_TEMPFAILED, REPORT_REASON_UPSTREAM,
+		               NULL, 421, "4.4.2 " SESSION_UPSTREAM_LOST, 0);
 		cmd_upstream_failed(s, reason);
 		return;
 	}
@@ -462,6 +468,9 @@ rcpt_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 	if (reply->code / 100 == 2)
 		filter_txn_add_rcpt(&s->txn, s->txn.rcpt);
 	else
+		session_report_rcpt(s, reply->code, REPORT_REASON_UPSTREAM,
+		                    NULL, reply->code);
+	if (reply->code / 100 != 2)
 		rcpt_log_reject(
 		    s, "upstream",
 		    smtp_reply_summary(reply, summary, sizeof(summary)));
@@ -473,6 +482,9 @@ rcpt_verdict(struct session *s, const struct filter_verdict *v)
 {
 	if (v->action == FILTER_REJECT || v->action == FILTER_TEMPFAIL) {
 		rcpt_log_reject(s, "filter", v->filter ? v->filter : "-");
+		session_report_rcpt(s, v->action == FILTER_REJECT ? 550 : 451,
+		                    report_reason_of_filter(v->filter),
+		                    v->filter, 0);
 		session_reply_verdict(s, v);
 		session_resume(s);
 		return;
@@ -498,6 +510,7 @@ cmd_rcpt(struct session *s, char *args)
 		/* RFC 5321 4.5.3.1.10: 452, the client sends the rest
 		 * in another transaction. */
 		session_reply(s, 452, "4.5.3", "too many recipients");
+		session_report_rcpt(s, 452, REPORT_REASON_LIMITS, NULL, 0);
 		return;
 	}
 	if (smtp_parse_rcpt(args, &p, &error) < 0) {

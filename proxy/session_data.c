@@ -67,7 +67,7 @@ data_refused_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 
 	if (reply == NULL) {
 		session_close_421(s, "4.4.2", "upstream-lost",
-		                  "upstream connection lost, try again later");
+		                  SESSION_UPSTREAM_LOST);
 		return;
 	}
 	session_reply_verdict(s, &s->verdict);
@@ -79,7 +79,19 @@ static void
 data_refuse(struct session *s, enum filter_action action, int code,
             const char *ecode, const char *result, const char *text)
 {
+	enum report_reason reason = REPORT_REASON_LIMITS;
+	char report[FILTER_TEXT_MAX];
+
+	if (strcmp(result, "tempfail-spool") == 0)
+		reason = REPORT_REASON_LOCAL;
+	else if (strcmp(result, "rejected-headers") == 0)
+		reason = REPORT_REASON_POLICY;
+
 	filter_verdict_set(&s->verdict, action, code, ecode, "%s", text);
+	snprintf(report, sizeof(report), "%s %s", ecode, text);
+	session_report(
+	    s, action == FILTER_REJECT ? REPORT_REJECTED : REPORT_TEMPFAILED,
+	    reason, NULL, code, report, 0);
 	session_log_txn(s, result, "");
 	upstream_command(s->upstream, "RSET", 0, data_refused_cb);
 }
@@ -91,12 +103,15 @@ data_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 	char summary[256];
 
 	if (reply == NULL) {
+		session_report(s, REPORT_TEMPFAILED, REPORT_REASON_UPSTREAM,
+		               NULL, 421, "4.4.2 " SESSION_UPSTREAM_LOST, 0);
 		session_log_txn(s, "tempfail", reason);
 		session_close_421(s, "4.4.2", "upstream-lost",
-		                  "upstream connection lost, try again later");
+		                  SESSION_UPSTREAM_LOST);
 		return;
 	}
 	session_relay(s, reply);
+	session_report_upstream(s, reply);
 	smtp_reply_summary(reply, summary, sizeof(summary));
 	session_log_txn(s, reply->code / 100 == 2 ? "relayed" : "refused",
 	                summary);
@@ -114,6 +129,7 @@ data_verdict(struct session *s, const struct filter_verdict *v)
 	if (v->action == FILTER_DISCARD || s->discard) {
 		s->verdict = *v;
 		s->verdict.action = FILTER_DISCARD;
+		session_report_verdict(s, &s->verdict);
 		session_log_txn(s, "discarded", "");
 		upstream_command(s->upstream, "RSET", 0, data_refused_cb);
 		return;
@@ -128,6 +144,7 @@ data_verdict(struct session *s, const struct filter_verdict *v)
 		snprintf(result, sizeof(result), "%s filter=%s",
 		         v->action == FILTER_REJECT ? "rejected" : "tempfail",
 		         v->filter ? v->filter : "-");
+		session_report_verdict(s, v);
 		session_log_txn(s, result, "");
 		upstream_command(s->upstream, "RSET", 0, data_refused_cb);
 		return;
@@ -148,9 +165,11 @@ data_end(struct session *s)
 	s->busy = 1;
 	s->txn.size = spool_size(s->spool);
 	if (s->upstream_lost != NULL) {
+		session_report(s, REPORT_TEMPFAILED, REPORT_REASON_UPSTREAM,
+		               NULL, 421, "4.4.2 " SESSION_UPSTREAM_LOST, 0);
 		session_log_txn(s, "tempfail", s->upstream_lost);
 		session_close_421(s, "4.4.2", "upstream-lost",
-		                  "upstream connection lost, try again later");
+		                  SESSION_UPSTREAM_LOST);
 		return;
 	}
 	if ((flags & (SMTP_DATA_BARE_LF | SMTP_DATA_BARE_CR)) &&

@@ -146,7 +146,7 @@ hold_reset_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 
 	if (reply == NULL && s->hold_file == NULL) {
 		session_close_421(s, "4.4.2", "upstream-lost",
-		                  "upstream connection lost, try again later");
+		                  SESSION_UPSTREAM_LOST);
 		return;
 	}
 	/* Held safely: the client hears so even if the upstream is gone. */
@@ -170,12 +170,16 @@ hold_done(struct session *s)
 		filter_verdict_set(&s->verdict, FILTER_TEMPFAIL, 451, "4.3.0",
 		                   "local error holding the message, try "
 		                   "again later");
+		session_report(s, REPORT_TEMPFAILED, REPORT_REASON_LOCAL, NULL,
+		               451, "4.3.0 local error holding the message", 0);
 		session_log_txn(s, "tempfail-hold", "");
 	} else {
 		result = xasprintf("held filter=%s file=%s",
 		                   s->verdict.filter != NULL ? s->verdict.filter
 		                                             : "-",
 		                   s->hold_file);
+		session_report(s, REPORT_TEMPFAILED, REPORT_REASON_LOCAL, NULL,
+		               451, "4.3.0 local error holding the message", 0);
 		session_log_txn(s, result, "");
 		free(result);
 		s->messages++;

@@ -108,6 +108,8 @@ mail_send_now(struct session *s)
 		session_reply(s, 550, "5.7.30",
 		              "REQUIRETLS support required: no TLS with "
 		              "REQUIRETLS towards the next hop");
+		session_report(s, REPORT_REJECTED, REPORT_REASON_POLICY, NULL,
+		               550, "5.7.30 REQUIRETLS support required", 0);
 		mail_refused(s, why);
 		return;
 	}
@@ -132,6 +134,10 @@ source_failed(struct session *s, const char *why)
 	else
 		session_reply(s, 451, "4.4.1",
 		              "upstream not available, try again later");
+	session_report(s, REPORT_TEMPFAILED, REPORT_REASON_UPSTREAM, NULL, 451,
+	               tls ? "4.7.5 TLS to the upstream failed"
+	                   : "4.4.1 upstream not available",
+	               0);
 	mail_refused(s, tls ? "upstream-tls" : "upstream-unavailable");
 }
 

@@ -916,14 +916,16 @@ xclient_name_valid(const char *v)
 	return !numeric && total <= 255;
 }
 
-/* HELO, LOGIN: one printable token after decoding, since these end up
- * in logs and Received headers. */
+/* HELO: one printable token after decoding, since it ends up in logs
+ * and Received headers.  A LOGIN may hold spaces ("John Smith" is a
+ * valid SASL name); it only reaches logs, escaped, and the upstream,
+ * encoded again. */
 static int
-xclient_token_valid(const char *v)
+xclient_token_valid(const char *v, int spaces)
 {
 	for (; *v != '\0'; v++) {
 		unsigned char c = (unsigned char)*v;
-		if (c <= ' ' || c == 0x7f)
+		if ((c <= ' ' && !(spaces && c == ' ')) || c == 0x7f)
 			return 0;
 	}
 	return 1;
@@ -932,6 +934,7 @@ xclient_token_valid(const char *v)
 enum xclient_kind {
 	XCLIENT_NAME,
 	XCLIENT_TOKEN,
+	XCLIENT_LOGIN,
 	XCLIENT_ADDR,
 	XCLIENT_PORT,
 	XCLIENT_PROTO,
@@ -979,8 +982,10 @@ xclient_value_valid(enum xclient_kind kind, const char *v)
 		       strcasecmp(v, "REMOTE") == 0;
 	case XCLIENT_NAME:
 		return xclient_name_valid(v);
+	case XCLIENT_LOGIN:
+		return xclient_token_valid(v, 1);
 	default:
-		return xclient_token_valid(v);
+		return xclient_token_valid(v, 0);
 	}
 }
 
@@ -1004,7 +1009,7 @@ xclient_slot(struct smtp_xclient *out, unsigned int verb, const char *name,
 	     * was ("ESMTPSA", "QMQP"). */
 	    {"PROTO", &out->proto, XCLIENT_TOKEN, ATTR_XFORWARD},
 	    {"HELO", &out->helo, XCLIENT_TOKEN, ATTR_XCLIENT | ATTR_XFORWARD},
-	    {"LOGIN", &out->login, XCLIENT_TOKEN, ATTR_XCLIENT},
+	    {"LOGIN", &out->login, XCLIENT_LOGIN, ATTR_XCLIENT},
 	    {"DESTADDR", &out->destaddr, XCLIENT_ADDR, ATTR_XCLIENT},
 	    {"DESTPORT", &out->destport, XCLIENT_PORT, ATTR_XCLIENT},
 	    {"IDENT", &out->ident, XCLIENT_TOKEN, ATTR_XFORWARD},

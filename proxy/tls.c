@@ -68,7 +68,9 @@ tls_error_add(char *buf, size_t size, size_t *n, unsigned long e)
 {
 	const char *r = ERR_reason_error_string(e);
 
-	if (*n + 2 >= size)
+	/* An entry without a reason string adds nothing to the ones
+	 * before it. */
+	if (*n + 2 >= size || (r == NULL && *n > 0))
 		return;
 	*n += (size_t)snprintf(buf + *n, size - *n, "%s%s", *n > 0 ? "; " : "",
 	                       r != NULL ? r : "unknown error");

@@ -258,3 +258,13 @@ log_escape_str(char *dst, size_t dstsize, const char *src)
 	/* Any string at least dstsize long cannot fit, whatever its tail. */
 	return log_escape(dst, dstsize, src, strnlen(src, dstsize));
 }
+
+double
+log_elapsed(const struct timeval *start)
+{
+	struct timeval now;
+
+	gettimeofday(&now, NULL);
+	return (double)(now.tv_sec - start->tv_sec) +
+	       (double)(now.tv_usec - start->tv_usec) / 1e6;
+}

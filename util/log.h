@@ -14,6 +14,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <sys/time.h>
 
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
@@ -65,6 +66,10 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * the input does not fit.  Returns dst, so it can be used inline.
  */
 char *log_escape(char *dst, size_t dstsize, const char *src, size_t len);
+
+/* Seconds from start to now, for the elapsed= of log lines and
+ * reports. */
+double log_elapsed(const struct timeval *start);
 
 /* log_escape() for a NUL-terminated string. */
 char *log_escape_str(char *dst, size_t dstsize, const char *src);

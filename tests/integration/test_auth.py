@@ -138,7 +138,7 @@ def test_swaks_auth_delivers_as_authenticated(start_postern, upstream, mech):
     assert "with ESMTPA" in postern_rcvd, postern_rcvd
     assert "(Authenticated sender: %s@%s)" % (USER, REALM) in \
         postfix_rcvd, postfix_rcvd
-    assert p.wait_log(r"auth result=ok mech=%s login=%s "
+    assert p.wait_log(r"auth result=ok mech=%s login=\"%s\" "
                       r"direction=outbound" % (mech, USER)), p.log()
     assert p.wait_log(r"connect client=127\.0\.0\.1:\d+ "
                       r"listener=submission direction=inbound"), p.log()
@@ -157,7 +157,7 @@ def test_auth_plain_without_initial_response(start_postern, upstream):
     assert cont.code == 334 and cont.lines == [""], cont
     assert done.code == 235, done
     assert (again.code, again.enhanced) == (503, "5.5.1"), again
-    assert p.wait_log(r"auth result=ok mech=PLAIN login=alice"), p.log()
+    assert p.wait_log(r"auth result=ok mech=PLAIN login=\"alice"), p.log()
 
 
 def test_auth_login_continuations_in_lockstep(start_postern, upstream):
@@ -363,7 +363,7 @@ def test_auth_offered_after_starttls_and_marks_esmtpsa(start_postern,
     assert "with ESMTPSA" in postern_rcvd, postern_rcvd
     assert "(Authenticated sender: %s@%s)" % (USER, REALM) in \
         postfix_rcvd, postfix_rcvd
-    assert p.wait_log(r"auth result=ok mech=PLAIN login=alice "
+    assert p.wait_log(r"auth result=ok mech=PLAIN login=\"alice\" "
                       r"direction=outbound"), p.log()
     assert_no_credentials(p)
 
@@ -394,6 +394,23 @@ def test_continuation_too_long_to_relay_cancels(start_postern, upstream):
         c.command("QUIT")
     assert reply.code == 501, reply
     assert noop.code == 250, noop
+
+
+def test_continuation_over_the_line_limit_cancels(start_postern, upstream):
+    """A response longer than limits.command_line is dropped unread; the
+    exchange is cancelled upstream, so the next command is a command,
+    not a credential."""
+    p, port = start_auth(start_postern, upstream)
+    with harness.SMTPClient("127.0.0.1", port) as c:
+        c.greeting()
+        c.ehlo()
+        assert c.command("AUTH LOGIN").code == 334
+        reply = c.command("A" * 5000)
+        noop = c.command("NOOP")
+        c.command("QUIT")
+    assert reply.code == 501, reply
+    assert noop.code == 250, noop
+    assert "auth result=fail" not in p.log()
 
 
 def test_authenticated_mail_is_outbound_and_signed(start_postern, upstream,

@@ -262,6 +262,21 @@ def test_sessions_per_client_limit_refuses_the_extra_connection(
     assert s.final is not None and s.final.code == 250, s
 
 
+def test_a_client_reconnecting_after_quit_is_not_counted_twice(
+        start_postern, postfix):
+    """The slot is given back when postern stops serving a session, not
+    when it is freed later: a client that opens its next connection as
+    soon as it has the 221 is welcome each time."""
+    p = start_postern(postfix, limits={"sessions_per_client": "1"})
+    greetings = []
+    for _ in range(40):
+        with p.connect() as c:
+            greetings.append(c.greeting().code)
+            assert c.command("QUIT").code == 221
+    assert greetings == [220] * 40, greetings
+    assert "too-many-client-sessions" not in p.log()
+
+
 def test_sessions_in_total_limit_refuses_the_extra_connection(
         start_postern, postfix):
     p = start_postern(postfix, limits={"sessions": "2",
@@ -278,5 +293,5 @@ def test_sessions_in_total_limit_refuses_the_extra_connection(
     finally:
         first.close()
         second.close()
-    assert p.wait_log(r"refuse client=127\.0\.0\.1 "
+    assert p.wait_log(r"refuse client=127\.0\.0\.1 listener=smtp "
                       r"reason=too-many-sessions")

@@ -232,7 +232,7 @@ def test_sessions_per_client_count_the_proxied_address(start_postern,
         for c in (first, second, other):
             c.close()
     assert (refused.code, refused.enhanced) == (421, "4.7.0"), refused
-    assert p.wait_log(r"refuse client=127\.0\.0\.8 "
+    assert p.wait_log(r"refuse client=127\.0\.0\.8 listener=\S+ "
                       r"reason=too-many-client-sessions"), p.log()
 
 

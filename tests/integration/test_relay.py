@@ -494,6 +494,13 @@ def test_client_vanishing_mid_data_leaves_nothing_upstream(postern,
     assert postfix.queued_since_mark() == []
     lines = postern.session_lines(port)
     assert not any("reason=quit" in l for l in lines), lines
+    # The lost transaction has its message line, before the disconnect.
+    aborted = [i for i, l in enumerate(lines)
+               if re.search(r" message txn=\S+ from=<%s> nrcpt=1 "
+                            r"rcpts=<bob@example\.net> .*result=aborted "
+                            % re.escape(SENDER), l)]
+    gone = [i for i, l in enumerate(lines) if " disconnect reason=" in l]
+    assert aborted and gone and aborted[0] < gone[0], lines
 
 
 # ----------------------------------------------------- the simple commands

@@ -50,8 +50,8 @@ def test_reload_with_bad_config_keeps_running_one(start_postern, postfix):
     p = start_postern(postfix)
     rewrite_config(p, "workers = 2", "workers = 2\nbogus_option = 1")
     p.proc.send_signal(signal.SIGHUP)
-    assert p.wait_log(r"error: reload refused, keeping the running "
-                      r"configuration: .*postern\.conf:\d+: "), p.log()
+    assert p.wait_log(r"error: reload refused config=running "
+                      r"reason=\".*postern\.conf:\d+: "), p.log()
     assert p.proc.poll() is None
     msg = make_message(subject="after failed reload")
     with p.connect() as c:

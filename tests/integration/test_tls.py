@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 
@@ -141,6 +142,27 @@ def test_swaks_implicit_tls_listener(start_postern, postfix, test_ca):
     got = postfix.wait_messages("bob", 1)
     assert "(using TLSv1.3 with cipher" in received_by_postern(got[0])
     assert p.wait_log(r" tls mode=implicit tls=TLSv1\.3 "), p.log()
+
+
+def test_implicit_tls_refusal_sends_no_cleartext(start_postern, postfix,
+                                                 test_ca):
+    """A client of an implicit-TLS listener expects a handshake: a
+    refused connection is closed without a cleartext 421."""
+    port = harness.free_port()
+    p = start_postern(
+        postfix, limits={"sessions_per_client": "1"},
+        extra=tls_section(test_ca) + '\nlistener smtps { address = '
+        '"127.0.0.1:%d" tls = implicit }' % port)
+    assert harness.wait_listening(port, 10, p.proc)
+    with socket.create_connection(("127.0.0.1", port)) as first:
+        assert p.wait_log(r" connect client=127\.0\.0\.1:\d+ "
+                          r"listener=smtps "), p.log()
+        with socket.create_connection(("127.0.0.1", port)) as second:
+            second.settimeout(10)
+            got = second.recv(4096)
+        assert got == b"", got
+    assert p.wait_log(r"refuse client=127\.0\.0\.1 listener=smtps "
+                      r"reason=too-many-client-sessions"), p.log()
 
 
 def test_large_message_over_tls_arrives_intact(start_postern, postfix,
@@ -378,7 +400,7 @@ def test_sighup_serves_new_certificate_to_new_sessions(start_postern,
     rewrite_config(p, 'key = "%s"' % key,
                    'key = "%s"' % test_ca.server_key)
     p.proc.send_signal(signal.SIGHUP)
-    assert p.wait_log(r"reload refused, keeping the running configuration: "
+    assert p.wait_log(r"reload refused config=running reason=\""
                       r".*postern\.conf:\d+: tls: key .* does not match "
                       r"certificate"), p.log()
     assert served_fingerprint(p, test_ca) == new_fp

@@ -471,6 +471,32 @@ get_has_tls(const struct config *c)
 {
 	return c->tls != NULL && c->tls->server != NULL;
 }
+static unsigned long long
+get_metrics_port(const struct config *c)
+{
+	return c->metrics != NULL ? netaddr_port(&c->metrics->addr) : 0;
+}
+static unsigned long long
+get_metrics_allow(const struct config *c)
+{
+	return c->metrics != NULL ? netlist_count(c->metrics->allow) : 0;
+}
+static unsigned long long
+get_history_retention(const struct config *c)
+{
+	return c->history != NULL ? c->history->retention : 0;
+}
+static unsigned long long
+get_history_max_rows(const struct config *c)
+{
+	return c->history != NULL ? c->history->max_rows : 1;
+}
+static unsigned long long
+get_history_default_path(const struct config *c)
+{
+	return c->history != NULL &&
+	       strcmp(c->history->path, "/var/lib/postern/history.db") == 0;
+}
 
 struct good_case {
 	const char *name;
@@ -480,6 +506,25 @@ struct good_case {
 };
 
 static const struct good_case good_cases[] = {
+    {"no metrics section", LU, get_metrics_port, 0},
+    {"metrics port", LU "metrics { address = \"127.0.0.1:9325\" }\n",
+     get_metrics_port, 9325},
+    {"metrics allow defaults to the local host",
+     LU "metrics { address = \"127.0.0.1:9325\" }\n", get_metrics_allow, 2},
+    {"metrics allow given",
+     LU "metrics { address = \"[::1]:9325\"  allow = {\"10.0.0.0/8\"} }\n",
+     get_metrics_allow, 1},
+    {"no history section", LU, get_history_retention, 0},
+    {"history defaults: 30 days", LU "history { }\n", get_history_retention,
+     30 * 86400},
+    {"history defaults: no row limit", LU "history { }\n", get_history_max_rows,
+     0},
+    {"history default path", LU "history { }\n", get_history_default_path, 1},
+    {"history retention",
+     LU "history { path = \"/tmp/h.db\" retention = 2h }\n",
+     get_history_retention, 7200},
+    {"history max_rows", LU "history { max_rows = 5000 }\n",
+     get_history_max_rows, 5000},
     {"no tls section: no TLS anywhere", LU, get_has_tls, 0},
     {"no tls section: listener plain", LU, get_listener_tls, CONFIG_TLS_NONE},
     {"tls section makes the context", LU TLS_SECTION, get_has_tls, 1},
@@ -1661,6 +1706,25 @@ static const struct bad_case milter_bad_cases[] = {
      LU "milter { address = \"unix:/tmp/m\" }\n"
         "milter { address = \"unix:/tmp/n\" }\n",
      "%s:4: duplicate milter section"},
+    {"metrics without address", LU "metrics { }\n",
+     "%s:3: metrics: no address"},
+    {"metrics twice",
+     LU "metrics { address = \"127.0.0.1:9325\" }\n"
+        "metrics { address = \"127.0.0.1:9326\" }\n",
+     "%s:4: duplicate metrics section"},
+    {"metrics allow not a network",
+     LU "metrics { address = \"127.0.0.1:9325\"  allow = {\"300.1.2.3\"} }\n",
+     "%s:3: allow: 300.1.2.3: not a numeric IP network"},
+    {"metrics on a unix socket", LU "metrics { address = \"unix:/tmp/m\" }\n",
+     "%s:3: metrics: address unix:/tmp/m: want HOST:PORT"},
+    {"history twice", LU "history { }\nhistory { }\n",
+     "%s:4: duplicate history section"},
+    {"history empty path", LU "history { path = \"\" }\n",
+     "%s:3: path: empty path"},
+    {"history retention too short", LU "history { retention = 10s }\n",
+     "%s:3: retention: 10s out of range (1m..3660d)"},
+    {"history max_rows not a number", LU "history { max_rows = many }\n",
+     "%s:3: max_rows: invalid number 'many'"},
 };
 
 static void

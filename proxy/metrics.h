@@ -1,0 +1,35 @@
+/*
+ * metrics.h - the metrics listener: Prometheus text at /metrics, the
+ * status page at / (or /status) and its data at /status.json.
+ *
+ * libmicrohttpd serves it from a thread of its own, so a slow scraper
+ * never holds up the event loop; the handlers only read the counters
+ * (report_stats.h) under their lock.  Peers outside the allow list get
+ * 403; methods other than GET and HEAD 405; other paths 404.
+ */
+#ifndef POSTERN_METRICS_H
+#define POSTERN_METRICS_H
+
+#include <stddef.h>
+#include <time.h>
+
+struct config_metrics;
+struct report_stats;
+struct report_stats_summary;
+struct metrics;
+
+/*
+ * Listen on m->addr and serve st.  m is copied (a reload may free it);
+ * st is kept and must outlive the listener.  Returns NULL with a
+ * static reason in *error_r when the address cannot be bound.
+ */
+struct metrics *metrics_start(const struct config_metrics *m,
+                              struct report_stats *st, const char **error_r);
+
+/* Stop serving and free; sets *mp to NULL. */
+void metrics_stop(struct metrics **mp);
+
+/* The status page for s as HTML.  Returns a string the caller frees. */
+char *metrics_page_render(const struct report_stats_summary *s);
+
+#endif
