@@ -6,7 +6,9 @@
  * administrator can see what postern made of the file.  Reports no
  * errors: the configuration was checked when it was loaded.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "filters/filter.h"
 #include "filters/filter_spam.h"
@@ -73,6 +75,24 @@ print_log(const struct config *c)
 
 static void print_networks(const char *word, const struct netlist *list);
 
+/*
+ * A source address this host cannot send from is not an error: a
+ * floating address (keepalived, say) may come later.  Until it does,
+ * connections from it fail and the client gets a 4xx; -t says so.
+ */
+static void
+warn_not_local(const char *what, const struct netaddr *a)
+{
+	char ip[NETADDR_STRLEN];
+
+	if (netaddr_is_local(a) == 0)
+		return;
+	fprintf(stderr,
+	        "postern: warning: %s %s: not usable on this host now "
+	        "(%s); connections from it will fail\n",
+	        what, netaddr_ip_str(a, ip, sizeof(ip)), strerror(errno));
+}
+
 /* PROXY protocol and AUTH, only when a listener uses them. */
 static void
 print_listener_extra(const struct config_listener *l)
@@ -88,9 +108,11 @@ print_listener_extra(const struct config_listener *l)
 	}
 	if (l->auth_without_tls)
 		printf("listener %s auth_without_tls yes\n", l->name);
-	if (l->source.ss.ss_family != 0)
+	if (l->source.ss.ss_family != 0) {
 		printf("listener %s source_address %s\n", l->name,
 		       netaddr_ip_str(&l->source, a, sizeof(a)));
+		warn_not_local("source_address", &l->source);
+	}
 }
 
 static void
@@ -114,18 +136,24 @@ static void
 print_upstream_extra(const struct config_upstream *u)
 {
 	char a[NETADDR_STRLEN];
+	size_t i;
 
 	if (u->tls != CONFIG_UPSTREAM_TLS_NONE)
 		printf("upstream tls %s ca_file %s verify_name %s\n",
 		       config_upstream_tls_words[u->tls],
 		       u->ca_file ? u->ca_file : "(system)", u->verify_name);
-	if (u->source.ss.ss_family != 0)
+	if (u->source.ss.ss_family != 0) {
 		printf("upstream source_address %s\n",
 		       netaddr_ip_str(&u->source, a, sizeof(a)));
-	if (u->source_table != NULL)
-		printf("upstream source_table %s entries %zu\n",
-		       u->source_table_path,
-		       upstream_source_count(u->source_table));
+		warn_not_local("source_address", &u->source);
+	}
+	if (u->source_table == NULL)
+		return;
+	printf("upstream source_table %s entries %zu\n", u->source_table_path,
+	       upstream_source_count(u->source_table));
+	for (i = 0; i < upstream_source_count(u->source_table); i++)
+		warn_not_local("source_table address",
+		               upstream_source_addr(u->source_table, i));
 }
 
 static void

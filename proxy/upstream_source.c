@@ -221,6 +221,12 @@ upstream_source_count(const struct upstream_source *t)
 	return t->n;
 }
 
+const struct netaddr *
+upstream_source_addr(const struct upstream_source *t, size_t i)
+{
+	return &t->entries[i].addr;
+}
+
 static const struct netaddr *
 table_find(const struct upstream_source *t, const char *pattern)
 {

@@ -40,6 +40,10 @@ void upstream_source_free(struct upstream_source **t);
 /* The number of entries. */
 size_t upstream_source_count(const struct upstream_source *t);
 
+/* Entry i's address (i below the count), for checks and listings. */
+const struct netaddr *upstream_source_addr(const struct upstream_source *t,
+                                           size_t i);
+
 /*
  * The address for mail from domain (no '@'; "" for the null sender,
  * which only "*" matches), or NULL when no entry matches.  The result

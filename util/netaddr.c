@@ -12,6 +12,7 @@
  * Errors are static strings; nothing here logs.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
@@ -19,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "util/netaddr.h"
 #include "util/xalloc.h"
@@ -492,4 +495,21 @@ netaddr_tcp_nodelay(int fd)
 
 	/* Fails with EOPNOTSUPP on unix sockets, which is fine. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int
+netaddr_is_local(const struct netaddr *a)
+{
+	struct netaddr any = *a;
+	int fd, r, saved;
+
+	netaddr_set_port(&any, 0);
+	fd = socket(any.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	r = bind(fd, (const struct sockaddr *)&any.ss, any.len);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return r < 0 ? -1 : 0;
 }

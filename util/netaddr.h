@@ -56,6 +56,14 @@ int netaddr_ip_equal(const struct netaddr *a, const struct netaddr *b);
  */
 void netaddr_tcp_nodelay(int fd);
 
+/*
+ * 0 when this host can send from IP address a (a TCP socket binds to
+ * it, port 0); else -1 with errno set (EADDRNOTAVAIL: not one of ours).
+ * For checking a configured source address when it is read, not at the
+ * first connection that needs it.
+ */
+int netaddr_is_local(const struct netaddr *a);
+
 /* A list of CIDR networks. */
 struct netlist;
 

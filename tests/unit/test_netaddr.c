@@ -522,6 +522,26 @@ test_netlist_unix_never_matches(void **state)
 	netlist_free(&list);
 }
 
+/* Loopback addresses are ours (port ignored); an address of no
+ * family is nobody's. */
+static void
+test_is_local(void **state)
+{
+	static const char *const ours[] = {"127.0.0.1", "127.0.0.2",
+	                                   "127.255.255.254", "::1"};
+	struct netaddr a;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+		assert_int_equal(netaddr_parse_ip(ours[i], &a), 0);
+		netaddr_set_port(&a, 25);
+		assert_int_equal(netaddr_is_local(&a), 0);
+	}
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(netaddr_is_local(&a), -1);
+}
+
 int
 main(void)
 {
@@ -538,6 +558,7 @@ main(void)
 	    cmocka_unit_test(test_netlist_match),
 	    cmocka_unit_test(test_netlist_get),
 	    cmocka_unit_test(test_netlist_unix_never_matches),
+	    cmocka_unit_test(test_is_local),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
