@@ -195,6 +195,11 @@ void filter_verdict_set(struct filter_verdict *v, enum filter_action action,
                         int code, const char *ecode, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* "5.7.1 text": the verdict's enhanced code and text for a report;
+ * "" when it has neither.  Returns buf. */
+char *filter_verdict_text(const struct filter_verdict *v, char *buf,
+                          size_t size);
+
 /* Lower-case name of an action: "continue", "reject", ... */
 const char *filter_action_name(enum filter_action a);
 

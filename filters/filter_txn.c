@@ -188,6 +188,14 @@ filter_txn_note(struct filter_txn *t, const char *key, const char *value)
 	         used > 0 ? " " : "", key, value);
 }
 
+char *
+filter_verdict_text(const struct filter_verdict *v, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s%s", v->ecode,
+	         v->ecode[0] != '\0' && v->text[0] != '\0' ? " " : "", v->text);
+	return buf;
+}
+
 void
 filter_verdict_set(struct filter_verdict *v, enum filter_action action,
                    int code, const char *ecode, const char *fmt, ...)

@@ -6,8 +6,12 @@
  * under a mutex, or drops it when the ring is full.  The writer thread
  * takes everything queued, inserts it in one SQL transaction, and once
  * in a while deletes what the retention and max_rows no longer keep.
- * SQLite errors are logged and the batch lost: the history is a record
- * for the postmaster, not the mail itself.
+ * When another process holds the database locked past the busy timeout
+ * (a long `BEGIN EXCLUSIVE`, a backup), the writer keeps the batch and
+ * tries again after a pause; the sinks go on queueing behind it up to
+ * the queue's bound.  Other SQLite errors are logged and the batch lost
+ * and counted: the history is a record for the postmaster, not the
+ * mail itself.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,7 +27,8 @@
 
 #define QUEUE_DEFAULT    10000
 #define BUSY_TIMEOUT_MS  5000
-#define PRUNE_INTERVAL   300 /* seconds between retention passes */
+#define RETRY_MS         1000 /* pause before a locked-out batch again */
+#define PRUNE_INTERVAL   300  /* seconds between retention passes */
 #define DROP_LOG_SECONDS 60
 
 /* A queued record: the struct, then its strings, in one block. */
@@ -37,13 +42,16 @@ struct report_history {
 	sqlite3 *db;
 	unsigned int retention;
 	unsigned long max_rows;
+	unsigned int retry_ms;
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake, done;
 	struct hist_rec **ring;
 	size_t size, head, count;
 	unsigned long long queued, written; /* records, for flush */
-	unsigned long long dropped;
+	unsigned long long dropped;         /* the queue was full */
+	unsigned long long lost;            /* database errors */
+	unsigned long long retries; /* batches tried again after a lock */
 	time_t drop_logged;
 	int running, stopping;
 	pthread_t thread;
@@ -155,12 +163,21 @@ report_history_open(const struct report_history_opts *opts, char **error_r)
 	h->db = db;
 	h->retention = opts->retention;
 	h->max_rows = opts->max_rows;
+	h->retry_ms = RETRY_MS;
 	h->size = opts->queue_max > 0 ? opts->queue_max : QUEUE_DEFAULT;
 	h->ring = xcalloc(h->size, sizeof(*h->ring));
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->wake, NULL);
 	pthread_cond_init(&h->done, NULL);
 	return h;
+}
+
+void
+report_history_set_timing(struct report_history *h,
+                          unsigned int busy_timeout_ms, unsigned int retry_ms)
+{
+	sqlite3_busy_timeout(h->db, (int)busy_timeout_ms);
+	h->retry_ms = retry_ms;
 }
 
 /* Copying a record */
@@ -266,10 +283,13 @@ void
 report_history_sink(void *arg, const struct report_txn *r)
 {
 	struct report_history *h = arg;
-	struct hist_rec *c = rec_copy(r);
+	struct hist_rec *c;
 	unsigned long long dropped = 0;
 	time_t now;
 
+	if (r->result == REPORT_ABORTED && r->nrcpts == 0)
+		return;
+	c = rec_copy(r);
 	pthread_mutex_lock(&h->lock);
 	if (h->stopping) /* at exit: a late milter thread */
 		h->dropped++;
@@ -314,6 +334,35 @@ report_history_dropped(struct report_history *h)
 	return n;
 }
 
+void
+report_history_counts(struct report_history *h,
+                      struct report_history_counts *out)
+{
+	pthread_mutex_lock(&h->lock);
+	out->dropped = h->dropped;
+	out->lost = h->lost;
+	out->retries = h->retries;
+	pthread_mutex_unlock(&h->lock);
+}
+
+char *
+report_history_prometheus(struct report_history *h)
+{
+	struct report_history_counts c;
+
+	report_history_counts(h, &c);
+	return xasprintf(
+	    "# HELP postern_history_dropped_total History records dropped "
+	    "because the queue was full.\n"
+	    "# TYPE postern_history_dropped_total counter\n"
+	    "postern_history_dropped_total %llu\n"
+	    "# HELP postern_history_lost_total History records lost to "
+	    "database errors.\n"
+	    "# TYPE postern_history_lost_total counter\n"
+	    "postern_history_lost_total %llu\n",
+	    c.dropped, c.lost);
+}
+
 /* Writing */
 
 static void
@@ -323,6 +372,15 @@ bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, i);
+}
+
+/* SQLITE_OK when the statement ran to its end, else its error. */
+static int
+step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 static int
@@ -358,7 +416,7 @@ insert_txn(sqlite3_stmt *st, const struct report_txn *r)
 	else
 		sqlite3_bind_null(st, i++);
 	sqlite3_bind_double(st, i, r->elapsed);
-	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	return step_done(st);
 }
 
 static int
@@ -392,37 +450,120 @@ insert_dmarc(sqlite3_stmt *st, const struct report_txn *r)
 	bind_text(st, i++, d->dkim_domain);
 	bind_text(st, i++, d->dkim_selector);
 	bind_text(st, i, d->dkim_result);
-	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	return step_done(st);
 }
 
 static int
-write_batch(struct report_history *h, struct hist_rec **batch, size_t n)
+insert_rec(sqlite3_stmt *ts, sqlite3_stmt *ds, const struct report_txn *r)
+{
+	int rc = insert_txn(ts, r);
+
+	if (rc == SQLITE_OK && r->dmarc != NULL)
+		rc = insert_dmarc(ds, r);
+	return rc;
+}
+
+/* Insert the batch in one SQL transaction.  SQLITE_OK, or the error
+ * with SQLite's message in msg, after rolling back. */
+static int
+write_batch(struct report_history *h, struct hist_rec **batch, size_t n,
+            char *msg, size_t size)
 {
 	sqlite3_stmt *ts = NULL, *ds = NULL;
-	int ok = 0;
 	size_t i;
+	int rc;
 
-	if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK)
-		return -1;
-	if (sqlite3_prepare_v2(h->db, txn_insert_sql, -1, &ts, NULL) !=
-	        SQLITE_OK ||
-	    sqlite3_prepare_v2(h->db, dmarc_insert_sql, -1, &ds, NULL) !=
-	        SQLITE_OK)
-		ok = -1;
-	for (i = 0; i < n && ok == 0; i++) {
-		if (insert_txn(ts, &batch[i]->r) < 0 ||
-		    (batch[i]->r.dmarc != NULL &&
-		     insert_dmarc(ds, &batch[i]->r) < 0))
-			ok = -1;
-	}
+	rc = sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(h->db, txn_insert_sql, -1, &ts, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(h->db, dmarc_insert_sql, -1, &ds, NULL);
+	for (i = 0; i < n && rc == SQLITE_OK; i++)
+		rc = insert_rec(ts, ds, &batch[i]->r);
+	if (rc != SQLITE_OK) /* before finalize() and ROLLBACK reset it */
+		snprintf(msg, size, "%s", sqlite3_errmsg(h->db));
 	sqlite3_finalize(ts);
 	sqlite3_finalize(ds);
-	if (ok == 0 &&
-	    sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-		return 0;
-	sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			return rc;
+		snprintf(msg, size, "%s", sqlite3_errmsg(h->db));
+	}
+	if (!sqlite3_get_autocommit(h->db))
+		sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* Another connection holds the lock: the same batch may go in later. */
+static int
+rc_locked(int rc)
+{
+	return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* Pause before a locked-out batch is tried again, counted.  -1 when the
+ * writer is stopping: it has had its last try. */
+static int
+retry_wait(struct report_history *h)
+{
+	struct timespec until;
+	int ret = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += h->retry_ms / 1000;
+	until.tv_nsec += (long)(h->retry_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&h->lock);
+	if (h->stopping)
+		ret = -1;
+	else
+		h->retries++;
+	/* wake is signalled for every queued record: wait on. */
+	while (ret == 0 && !h->stopping &&
+	       pthread_cond_timedwait(&h->wake, &h->lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&h->lock);
+	return ret;
+}
+
+/*
+ * Write the batch, again after a pause for as long as another process
+ * holds the database locked past the busy timeout (the batch waits
+ * here, new records in the queue); at exit the batch gets one more
+ * try.  Any other error loses the batch, counted.
+ */
+static void
+write_kept(struct report_history *h, struct hist_rec **batch, size_t n)
+{
+	unsigned long long lost;
+	unsigned int tries = 0;
+	char msg[256] = "";
+	int rc;
+
+	while ((rc = write_batch(h, batch, n, msg, sizeof(msg))) != SQLITE_OK &&
+	       rc_locked(rc)) {
+		if (tries++ == 0)
+			log_warning("history: database locked, batch of %zu "
+			            "kept to try again: %s",
+			            n, msg);
+		if (retry_wait(h) < 0)
+			break;
+	}
+	if (rc == SQLITE_OK) {
+		if (tries > 0)
+			log_info("history: batch of %zu written tries=%u", n,
+			         tries + 1);
+		return;
+	}
+	pthread_mutex_lock(&h->lock);
+	h->lost += n;
+	lost = h->lost;
+	pthread_mutex_unlock(&h->lock);
+	log_warning("history: batch of %zu lost: %s lost=%llu", n, msg, lost);
 }
 
 static void
@@ -498,9 +639,8 @@ writer(void *arg)
 			break;
 		n = take(h, batch);
 		pthread_mutex_unlock(&h->lock);
-		if (n > 0 && write_batch(h, batch, n) < 0)
-			log_warning("history: batch of %zu lost: %s", n,
-			            sqlite3_errmsg(h->db));
+		if (n > 0)
+			write_kept(h, batch, n);
 		for (i = 0; i < n; i++)
 			free(batch[i]);
 		if (time(NULL) - h->pruned >= PRUNE_INTERVAL)

@@ -16,8 +16,11 @@
 
 #include "filters/report.h"
 
-/* Sender domains counted one by one; the rest go to "other". */
-#define REPORT_STATS_DOMAINS 1000
+/* Sender domains counted one by one; the rest go to the overflow
+ * group, named so that it can never be a domain (like "<>", the null
+ * sender's). */
+#define REPORT_STATS_DOMAINS  1000
+#define REPORT_STATS_OVERFLOW "<other>"
 
 struct report_stats;
 
@@ -28,6 +31,10 @@ void report_stats_free(struct report_stats **st);
 
 /* Register st as a sink of report_session() and report_txn(). */
 void report_stats_register(struct report_stats *st);
+
+/* Make listener's counters exist, at zero, so that they are rendered
+ * before its first session (the configured listeners, at start). */
+void report_stats_listener(struct report_stats *st, const char *listener);
 
 /* Count a session opened on listener (copied). */
 void report_stats_session(struct report_stats *st, const char *listener);

@@ -248,7 +248,8 @@ milter_envrcpt(SMFICTX *ctx, char **argv)
 	if (c->txn.nrcpts >= c->cfg->limits.recipients) {
 		smfi_setreply(ctx, (char[]){"452"}, (char[]){"4.5.3"},
 		              (char[]){"too many recipients"});
-		milter_report_rcpt(c, 452, REPORT_REASON_LIMITS, NULL);
+		milter_report_rcpt(c, 452, REPORT_REASON_LIMITS, NULL,
+		                   "4.5.3 too many recipients");
 		return SMFIS_TEMPFAIL;
 	}
 	milter_path(to, sizeof(to), argv != NULL ? argv[0] : NULL);

@@ -36,6 +36,7 @@ struct milter_conn {
 	int rcpt_code; /* the last refused RCPT, 0: none */
 	enum report_reason rcpt_reason;
 	const char *rcpt_filter;
+	char rcpt_text[FILTER_TEXT_MAX + 16]; /* its "5.7.1 text" */
 };
 
 /* milter_main.c: the configuration current now, with a reference. */
@@ -69,7 +70,8 @@ void milter_report_verdict(struct milter_conn *c,
 void milter_report_error(struct milter_conn *c);
 /* Remember a refused RCPT (filter kept: a static name). */
 void milter_report_rcpt(struct milter_conn *c, int code,
-                        enum report_reason reason, const char *filter);
+                        enum report_reason reason, const char *filter,
+                        const char *text);
 /* A macro of the MTA, or NULL. */
 const char *milter_macro(SMFICTX *ctx, const char *name);
 /* Run phase on the chain inline into *v: 0, or -1 when it did not

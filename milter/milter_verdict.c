@@ -130,6 +130,7 @@ sfsistat
 milter_run_phase(SMFICTX *ctx, struct milter_conn *c, enum filter_phase phase)
 {
 	struct filter_verdict v;
+	char text[sizeof(v.ecode) + sizeof(v.text) + 1];
 
 	if (milter_chain(c, phase, &v) < 0)
 		return milter_on_error(ctx, c, "filter chain did not finish");
@@ -142,7 +143,8 @@ milter_run_phase(SMFICTX *ctx, struct milter_conn *c, enum filter_phase phase)
 		else if (phase == FILTER_PHASE_RCPT)
 			milter_report_rcpt(
 			    c, v.action == FILTER_REJECT ? 550 : 451,
-			    report_reason_of_filter(v.filter), v.filter);
+			    report_reason_of_filter(v.filter), v.filter,
+			    filter_verdict_text(&v, text, sizeof(text)));
 		return milter_reply(ctx, &v);
 	case FILTER_DISCARD:
 		c->discard = 1;
@@ -238,8 +240,7 @@ milter_report_verdict(struct milter_conn *c, const struct filter_verdict *v)
 
 	if (v->code >= map[v->action].low && v->code < map[v->action].low + 100)
 		code = v->code;
-	snprintf(text, sizeof(text), "%s%s%s", v->ecode,
-	         v->ecode[0] != '\0' ? " " : "", v->text);
+	filter_verdict_text(v, text, sizeof(text));
 	milter_report(c, map[v->action].result,
 	              report_reason_of_filter(v->filter), v->filter, code,
 	              text[0] != '\0' ? text : NULL);
@@ -258,11 +259,12 @@ milter_report_error(struct milter_conn *c)
 
 void
 milter_report_rcpt(struct milter_conn *c, int code, enum report_reason reason,
-                   const char *filter)
+                   const char *filter, const char *text)
 {
 	c->rcpt_code = code;
 	c->rcpt_reason = reason;
 	c->rcpt_filter = filter;
+	snprintf(c->rcpt_text, sizeof(c->rcpt_text), "%s", text);
 }
 
 /* The transaction ends unfinished: an abort, or the RCPT refusal when
@@ -278,7 +280,7 @@ milter_report_abort(struct milter_conn *c)
 		              c->rcpt_code / 100 == 4 ? REPORT_TEMPFAILED
 		                                      : REPORT_REJECTED,
 		              c->rcpt_reason, c->rcpt_filter, c->rcpt_code,
-		              NULL);
+		              c->rcpt_text[0] != '\0' ? c->rcpt_text : NULL);
 }
 
 void
@@ -288,6 +290,7 @@ milter_txn_end(struct milter_conn *c)
 	c->reported = 0;
 	c->rcpt_code = 0;
 	c->rcpt_filter = NULL;
+	c->rcpt_text[0] = '\0';
 	if (c->in_txn)
 		filter_txn_deinit(&c->txn);
 	spool_free(&c->spool);

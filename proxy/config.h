@@ -91,7 +91,7 @@ struct config_listener {
 struct config_metrics {
 	struct netaddr addr;   /* where it listens */
 	char *address_text;    /* as the file wrote it */
-	struct netlist *allow; /* peers served; others get 403 */
+	struct netlist *allow; /* peers served; others closed at accept */
 };
 
 /* The transaction history (filters/report_history.h), when configured. */

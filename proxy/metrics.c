@@ -4,6 +4,12 @@
  * Requests are answered on libmicrohttpd's own polling thread: the
  * answers are built from the counters under their short lock and never
  * touch the event loop.  Errors reported: a bind failure at start.
+ *
+ * The thread serves at most CONN_LIMIT connections, so a peer holding
+ * idle ones could lock the scraper out: peers outside allow are closed
+ * as they are accepted, before they can send a byte; one address holds
+ * at most PER_IP_LIMIT connections; and a connection idle for
+ * IDLE_TIMEOUT seconds is closed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +19,7 @@
 
 #include <microhttpd.h>
 
+#include "filters/report_history.h"
 #include "filters/report_stats.h"
 #include "proxy/config.h"
 #include "proxy/metrics.h"
@@ -20,9 +27,14 @@
 #include "util/netaddr.h"
 #include "util/xalloc.h"
 
+#define CONN_LIMIT   64
+#define PER_IP_LIMIT 8
+#define IDLE_TIMEOUT 10 /* seconds; a scrape takes milliseconds */
+
 struct metrics {
 	struct MHD_Daemon *daemon;
 	struct report_stats *stats;
+	struct report_history *history; /* NULL: no history section */
 	struct netlist *allow;
 };
 
@@ -46,22 +58,35 @@ metrics_send(struct MHD_Connection *conn, unsigned int status, const char *type,
 	return ret;
 }
 
-static int
-metrics_allowed(const struct metrics *m, struct MHD_Connection *conn)
+/* The accept policy: a peer outside allow is closed as it is
+ * accepted, before it can hold a connection slot. */
+static enum MHD_Result
+metrics_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
-	const union MHD_ConnectionInfo *ci;
+	const struct metrics *m = cls;
 	struct netaddr a;
 
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || ci->client_addr == NULL)
-		return 0;
+	if (addr == NULL || addrlen > sizeof(a.ss))
+		return MHD_NO;
 	memset(&a, 0, sizeof(a));
-	if (ci->client_addr->sa_family == AF_INET6)
-		a.len = sizeof(struct sockaddr_in6);
-	else
-		a.len = sizeof(struct sockaddr_in);
-	memcpy(&a.ss, ci->client_addr, a.len);
-	return netlist_match(m->allow, &a);
+	a.len = addrlen;
+	memcpy(&a.ss, addr, addrlen);
+	return netlist_match(m->allow, &a) ? MHD_YES : MHD_NO;
+}
+
+/* The counters, and the history's when it is configured. */
+static char *
+metrics_text(const struct metrics *m)
+{
+	char *text = report_stats_prometheus(m->stats), *hist, *all;
+
+	if (m->history == NULL)
+		return text;
+	hist = report_history_prometheus(m->history);
+	all = xasprintf("%s%s", text, hist);
+	free(text);
+	free(hist);
+	return all;
 }
 
 static char *
@@ -84,9 +109,6 @@ metrics_handler(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct metrics *m = cls;
 
-	if (!metrics_allowed(m, conn))
-		return metrics_send(conn, MHD_HTTP_FORBIDDEN, "text/plain",
-		                    xstrdup("forbidden\n"));
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return metrics_send(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 		                    "text/plain",
@@ -94,7 +116,7 @@ metrics_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	if (strcmp(url, "/metrics") == 0)
 		return metrics_send(conn, MHD_HTTP_OK,
 		                    "text/plain; version=0.0.4; charset=utf-8",
-		                    report_stats_prometheus(m->stats));
+		                    metrics_text(m));
 	if (strcmp(url, "/status.json") == 0)
 		return metrics_send(conn, MHD_HTTP_OK, "application/json",
 		                    report_stats_json(m->stats, time(NULL)));
@@ -121,22 +143,39 @@ allow_copy(const struct netlist *from)
 	return to;
 }
 
-struct metrics *
-metrics_start(const struct config_metrics *cm, struct report_stats *st,
-              const char **error_r)
+/* Every configured listener has its series from the start, at zero. */
+static void
+register_listeners(const struct config *cfg, struct report_stats *st)
 {
+	size_t i;
+
+	for (i = 0; i < cfg->nlisteners; i++)
+		report_stats_listener(st, cfg->listeners[i].name);
+	if (cfg->milter != NULL)
+		report_stats_listener(st, "milter");
+}
+
+struct metrics *
+metrics_start(const struct config *cfg, struct report_stats *st,
+              struct report_history *history, const char **error_r)
+{
+	const struct config_metrics *cm = cfg->metrics;
 	struct metrics *m = xcalloc(1, sizeof(*m));
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
 
 	if (cm->addr.ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	register_listeners(cfg, st);
 	m->stats = st;
+	m->history = history;
 	m->allow = allow_copy(cm->allow);
 	m->daemon = MHD_start_daemon(
-	    flags, (uint16_t)netaddr_port(&cm->addr), NULL, NULL,
+	    flags, (uint16_t)netaddr_port(&cm->addr), metrics_accept, m,
 	    metrics_handler, m, MHD_OPTION_SOCK_ADDR, &cm->addr.ss,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_END);
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PER_IP_LIMIT,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT,
+	    MHD_OPTION_END);
 	if (m->daemon == NULL) {
 		*error_r = "cannot listen (address in use or not local?)";
 		netlist_free(&m->allow);

@@ -4,8 +4,9 @@
  *
  * libmicrohttpd serves it from a thread of its own, so a slow scraper
  * never holds up the event loop; the handlers only read the counters
- * (report_stats.h) under their lock.  Peers outside the allow list get
- * 403; methods other than GET and HEAD 405; other paths 404.
+ * (report_stats.h, report_history.h) under their lock.  Peers outside
+ * the allow list are closed as they are accepted; methods other than
+ * GET and HEAD get 405; other paths 404.
  */
 #ifndef POSTERN_METRICS_H
 #define POSTERN_METRICS_H
@@ -13,18 +14,23 @@
 #include <stddef.h>
 #include <time.h>
 
-struct config_metrics;
+struct config;
+struct report_history;
 struct report_stats;
 struct report_stats_summary;
 struct metrics;
 
 /*
- * Listen on m->addr and serve st.  m is copied (a reload may free it);
- * st is kept and must outlive the listener.  Returns NULL with a
- * static reason in *error_r when the address cannot be bound.
+ * Listen on cfg->metrics->addr and serve st, and the dropped and lost
+ * counts of history when it is not NULL.  The listeners of cfg get
+ * their counters in st at once (zero until their first session).  What
+ * is needed of cfg is copied (a reload may free it); st and history
+ * are kept and must outlive the listener.  Returns NULL with a static
+ * reason in *error_r when the address cannot be bound.
  */
-struct metrics *metrics_start(const struct config_metrics *m,
-                              struct report_stats *st, const char **error_r);
+struct metrics *metrics_start(const struct config *cfg, struct report_stats *st,
+                              struct report_history *history,
+                              const char **error_r);
 
 /* Stop serving and free; sets *mp to NULL. */
 void metrics_stop(struct metrics **mp);

@@ -207,14 +207,15 @@ static struct report_stats *stats;
 
 /* The metrics listener, when configured: 0, or -1 after logging. */
 static int
-start_metrics(const struct config *cfg, struct metrics **m_r, int report_fd)
+start_metrics(const struct config *cfg, struct report_history *history,
+              struct metrics **m_r, int report_fd)
 {
 	const char *reason;
 	char *error;
 
 	if (cfg->metrics == NULL)
 		return 0;
-	*m_r = metrics_start(cfg->metrics, stats, &reason);
+	*m_r = metrics_start(cfg, stats, history, &reason);
 	if (*m_r != NULL) {
 		log_info("metrics listening address=%s",
 		         cfg->metrics->address_text);
@@ -319,7 +320,7 @@ run(const char *path, int foreground, int debug)
 		server_deinit(&srv);
 		return 1;
 	}
-	if (start_metrics(srv.cfg, &metrics, report_fd) < 0) {
+	if (start_metrics(srv.cfg, history, &metrics, report_fd) < 0) {
 		server_deinit(&srv);
 		return 1;
 	}
@@ -342,9 +343,12 @@ run(const char *path, int foreground, int debug)
 	 * freed: a milter thread may still be ending a transaction (see
 	 * milter_finish()), and the sink must stay to drop it. */
 	if (history != NULL) {
+		struct report_history_counts n;
+
 		report_history_stop(history);
-		log_info("history closed dropped=%llu",
-		         report_history_dropped(history));
+		report_history_counts(history, &n);
+		log_info("history closed dropped=%llu lost=%llu retries=%llu",
+		         n.dropped, n.lost, n.retries);
 	}
 	return code;
 }

@@ -28,17 +28,20 @@
 
 #define EXAMPLES_MAX 3
 
+/* The longest --since: 100 years. */
+#define DURATION_MAX (100L * 366 * 86400)
+
 /* The period and domain conditions every query shares: ?1 since,
  * ?2 until, ?3 the domain or NULL. */
 #define PERIOD_SQL "time >= ?1 AND time <= ?2"
 
 static const char sending_sql[] =
-    "SELECT sender_domain, COUNT(*), SUM(result = 'relayed'),"
+    "SELECT lower(sender_domain), COUNT(*), SUM(result = 'relayed'),"
     " SUM(signatures > 0), SUM(result = 'rejected'),"
     " SUM(result = 'tempfailed') FROM txn WHERE " PERIOD_SQL
     " AND result != 'aborted'"
     " AND (?3 IS NULL OR lower(sender_domain) = lower(?3))"
-    " GROUP BY sender_domain ORDER BY COUNT(*) DESC, sender_domain";
+    " GROUP BY 1 ORDER BY COUNT(*) DESC, 1";
 
 #define ERROR_WHERE                                                            \
 	" FROM txn WHERE " PERIOD_SQL                                          \
@@ -135,32 +138,6 @@ csv_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-void
-postern_report_xml_string(FILE *out, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
-
-	for (; *p != '\0'; p++) {
-		switch (*p) {
-		case '<':
-			fputs("&lt;", out);
-			break;
-		case '>':
-			fputs("&gt;", out);
-			break;
-		case '&':
-			fputs("&amp;", out);
-			break;
-		case '"':
-			fputs("&quot;", out);
-			break;
-		default:
-			/* Control characters are not XML 1.0 characters. */
-			fputc(*p < 0x20 ? '?' : *p, out);
-		}
-	}
-}
-
 static char *
 column_dup(sqlite3_stmt *st, int i)
 {
@@ -184,12 +161,14 @@ postern_report_duration(const char *text)
 	if (text[0] < '0' || text[0] > '9')
 		return -1;
 	n = strtol(text, &end, 10);
-	if (n > 100L * 366 * 86400)
-		return -1;
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (end[0] == units[i].unit &&
-		    (end[0] == '\0' || end[1] == '\0'))
-			return n * units[i].seconds;
+		if (end[0] != units[i].unit ||
+		    (end[0] != '\0' && end[1] != '\0'))
+			continue;
+		/* An empty period, or one before any history, is a typo. */
+		if (n <= 0 || n > DURATION_MAX / units[i].seconds)
+			return -1;
+		return n * units[i].seconds;
 	}
 	return -1;
 }
@@ -202,8 +181,11 @@ postern_report_bind_period(sqlite3_stmt *st,
 {
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)p->since);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)p->until);
+	/* The null sender is stored as "" and written as "<>". */
 	if (p->domain != NULL)
-		sqlite3_bind_text(st, 3, p->domain, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3,
+		                  strcmp(p->domain, "<>") == 0 ? "" : p->domain,
+		                  -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 3);
 }
@@ -415,7 +397,8 @@ write_json(FILE *out, const struct postern_report_period *p,
 	fputs(",\n \"sending\": [", out);
 	for (i = 0; i < d->nrows; i++) {
 		fputs(i > 0 ? ",\n  " : "\n  ", out);
-		json_sending_row(out, d->rows[i].domain, &d->rows[i]);
+		json_sending_row(out, domain_shown(d->rows[i].domain),
+		                 &d->rows[i]);
 	}
 	fputs("],\n \"total\": ", out);
 	json_sending_row(out, NULL, &d->total);
@@ -622,7 +605,7 @@ run(const struct report_args *a, sqlite3 *db, const char *hostname)
 	if (rc < 0) {
 		fprintf(stderr, "postern report: %s\n", error);
 		free(error);
-		return 1;
+		return rc == -2 ? 2 : 1; /* -2: a usage error (dmarc) */
 	}
 	return 0;
 }

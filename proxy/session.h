@@ -50,6 +50,8 @@ enum session_tls {
 /* MAIL and RCPT lines postern sends upstream: Postfix's default
  * line_length_limit. */
 #define SESSION_UPLINE_MAX 2048
+/* A reply's text kept for the reports (filters/report.h). */
+#define SESSION_REPORT_TEXT_MAX 512
 
 struct session {
 	TAILQ_ENTRY(session) entry;
@@ -139,6 +141,7 @@ struct session {
 	int rcpt_upstream_code;
 	enum report_reason rcpt_reason;
 	const char *rcpt_filter;
+	char rcpt_text[SESSION_REPORT_TEXT_MAX]; /* its reply, for reports */
 	char report_queue_id[32];
 };
 
@@ -344,9 +347,19 @@ void session_report_verdict(struct session *s, const struct filter_verdict *v);
 void session_report_upstream(struct session *s, const struct smtp_reply *reply);
 
 /* Remember a refused RCPT: code, why, the filter (kept: a static
- * name) and the upstream's code (0: postern refused). */
+ * name), the reply's text (copied; "5.7.1 ..." as for session_report)
+ * and the upstream's code (0: postern refused). */
 void session_report_rcpt(struct session *s, int code, enum report_reason reason,
-                         const char *filter, int upstream_code);
+                         const char *filter, const char *text,
+                         int upstream_code);
+
+/* The same for a filter's refusal of a RCPT (reject or tempfail). */
+void session_report_rcpt_verdict(struct session *s,
+                                 const struct filter_verdict *v);
+
+/* The same for the upstream's refusal of a RCPT. */
+void session_report_rcpt_reply(struct session *s,
+                               const struct smtp_reply *reply);
 
 /* The transaction ends unfinished (RSET, QUIT, the client lost): an
  * abort, or the RCPT refusal when no recipient was accepted. */

@@ -468,8 +468,7 @@ rcpt_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 	if (reply->code / 100 == 2)
 		filter_txn_add_rcpt(&s->txn, s->txn.rcpt);
 	else
-		session_report_rcpt(s, reply->code, REPORT_REASON_UPSTREAM,
-		                    NULL, reply->code);
+		session_report_rcpt_reply(s, reply);
 	if (reply->code / 100 != 2)
 		rcpt_log_reject(
 		    s, "upstream",
@@ -482,9 +481,7 @@ rcpt_verdict(struct session *s, const struct filter_verdict *v)
 {
 	if (v->action == FILTER_REJECT || v->action == FILTER_TEMPFAIL) {
 		rcpt_log_reject(s, "filter", v->filter ? v->filter : "-");
-		session_report_rcpt(s, v->action == FILTER_REJECT ? 550 : 451,
-		                    report_reason_of_filter(v->filter),
-		                    v->filter, 0);
+		session_report_rcpt_verdict(s, v);
 		session_reply_verdict(s, v);
 		session_resume(s);
 		return;
@@ -510,7 +507,8 @@ cmd_rcpt(struct session *s, char *args)
 		/* RFC 5321 4.5.3.1.10: 452, the client sends the rest
 		 * in another transaction. */
 		session_reply(s, 452, "4.5.3", "too many recipients");
-		session_report_rcpt(s, 452, REPORT_REASON_LIMITS, NULL, 0);
+		session_report_rcpt(s, 452, REPORT_REASON_LIMITS, NULL,
+		                    "4.5.3 too many recipients", 0);
 		return;
 	}
 	if (smtp_parse_rcpt(args, &p, &error) < 0) {

@@ -78,8 +78,7 @@ session_report_verdict(struct session *s, const struct filter_verdict *v)
 	default:
 		break;
 	}
-	snprintf(text, sizeof(text), "%s%s%s", v->ecode,
-	         v->ecode[0] != '\0' ? " " : "", v->text);
+	filter_verdict_text(v, text, sizeof(text));
 	session_report(s, result, report_reason_of_filter(v->filter), v->filter,
 	               code, text[0] != '\0' ? text : NULL, 0);
 }
@@ -102,29 +101,52 @@ queue_id_of(const char *summary, char *buf, size_t size)
 void
 session_report_upstream(struct session *s, const struct smtp_reply *reply)
 {
-	char summary[256];
+	char text[SESSION_REPORT_TEXT_MAX];
 	int code = reply->code;
 
-	smtp_reply_summary(reply, summary, sizeof(summary));
+	smtp_reply_text(reply, text, sizeof(text));
 	if (code / 100 == 2) {
-		queue_id_of(summary, s->report_queue_id,
+		queue_id_of(text, s->report_queue_id,
 		            sizeof(s->report_queue_id));
 		session_report(s, REPORT_RELAYED, REPORT_REASON_NONE, NULL,
-		               code, summary, code);
+		               code, text, code);
 		return;
 	}
 	session_report(s, code / 100 == 4 ? REPORT_TEMPFAILED : REPORT_REJECTED,
-	               REPORT_REASON_UPSTREAM, NULL, code, summary, code);
+	               REPORT_REASON_UPSTREAM, NULL, code, text, code);
 }
 
 void
 session_report_rcpt(struct session *s, int code, enum report_reason reason,
-                    const char *filter, int upstream_code)
+                    const char *filter, const char *text, int upstream_code)
 {
 	s->rcpt_code = code;
 	s->rcpt_reason = reason;
 	s->rcpt_filter = filter;
 	s->rcpt_upstream_code = upstream_code;
+	snprintf(s->rcpt_text, sizeof(s->rcpt_text), "%s",
+	         text != NULL ? text : "");
+}
+
+void
+session_report_rcpt_verdict(struct session *s, const struct filter_verdict *v)
+{
+	char text[sizeof(v->ecode) + sizeof(v->text) + 1];
+
+	filter_verdict_text(v, text, sizeof(text));
+	session_report_rcpt(s, v->action == FILTER_REJECT ? 550 : 451,
+	                    report_reason_of_filter(v->filter), v->filter, text,
+	                    0);
+}
+
+void
+session_report_rcpt_reply(struct session *s, const struct smtp_reply *reply)
+{
+	char text[SESSION_REPORT_TEXT_MAX];
+
+	session_report_rcpt(s, reply->code, REPORT_REASON_UPSTREAM, NULL,
+	                    smtp_reply_text(reply, text, sizeof(text)),
+	                    reply->code);
 }
 
 void
@@ -141,7 +163,8 @@ session_report_abort(struct session *s)
 	}
 	result = s->rcpt_code / 100 == 4 ? REPORT_TEMPFAILED : REPORT_REJECTED;
 	session_report(s, result, s->rcpt_reason, s->rcpt_filter, s->rcpt_code,
-	               NULL, s->rcpt_upstream_code);
+	               s->rcpt_text[0] != '\0' ? s->rcpt_text : NULL,
+	               s->rcpt_upstream_code);
 }
 
 void
@@ -152,5 +175,6 @@ session_report_begin(struct session *s)
 	s->rcpt_upstream_code = 0;
 	s->rcpt_reason = REPORT_REASON_NONE;
 	s->rcpt_filter = NULL;
+	s->rcpt_text[0] = '\0';
 	s->report_queue_id[0] = '\0';
 }

@@ -229,6 +229,54 @@ smtp_reply_summary(const struct smtp_reply *r, char *buf, size_t size)
 	return log_escape(buf, size, p, len);
 }
 
+/* Append len octets of p to buf (size, used so far *n), printable
+ * ASCII only. */
+static void
+text_append(char *buf, size_t size, size_t *n, const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && *n + 1 < size; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		buf[(*n)++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	buf[*n] = '\0';
+}
+
+char *
+smtp_reply_text(const struct smtp_reply *r, char *buf, size_t size)
+{
+	char line[SMTP_REPLY_LINE_MAX + 1];
+	size_t i, n = 0, elen = strlen(r->ecode);
+	const char *t;
+
+	if (size == 0)
+		return buf;
+	buf[0] = '\0';
+	if (r->code == 0)
+		return buf;
+	n = (size_t)snprintf(buf, size, "%03d", r->code);
+	if (n >= size)
+		n = size - 1;
+	if (elen > 0) {
+		text_append(buf, size, &n, " ", 1);
+		text_append(buf, size, &n, r->ecode, elen);
+	}
+	for (i = 0; smtp_reply_line(r, i, line, sizeof(line)) != NULL; i++) {
+		t = line;
+		if (elen > 0 && strncmp(t, r->ecode, elen) == 0 &&
+		    (t[elen] == ' ' || t[elen] == '\0'))
+			t += elen;
+		t += strspn(t, " ");
+		if (*t == '\0')
+			continue;
+		text_append(buf, size, &n, " ", 1);
+		text_append(buf, size, &n, t, strlen(t));
+	}
+	return buf;
+}
+
 /*
  * Append the printable words of the space-separated list to dst (size
  * dstsize, NUL-terminated), skipping words already there and stopping

@@ -51,6 +51,14 @@ char *smtp_reply_line(const struct smtp_reply *r, size_t i, char *buf,
  * escaped and bounded by log_escape(); returns buf. */
 char *smtp_reply_summary(const struct smtp_reply *r, char *buf, size_t size);
 
+/*
+ * The whole reply as one line for reports: "550 5.1.1 first line next
+ * line", the code and the enhanced code once, then every line's text
+ * (its repeated enhanced code left out) joined by spaces.  Octets that
+ * are not printable ASCII become '?'; bounded by size.  Returns buf.
+ */
+char *smtp_reply_text(const struct smtp_reply *r, char *buf, size_t size);
+
 /* Extensions an EHLO reply may offer. */
 #define SMTP_CAP_PIPELINING 0x0001u
 #define SMTP_CAP_SIZE       0x0002u

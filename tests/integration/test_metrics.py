@@ -1,10 +1,15 @@
 """The metrics listener: counters after a known mix of traffic through
 postern in front of Postfix, the Prometheus text parsed, the allow list,
-and the status page rendered by headless Chromium."""
+idle connections, the history's counts, and the status page rendered by
+headless Chromium."""
+import http.client
 import os
 import re
+import select
 import shutil
 import signal
+import socket
+import sqlite3
 import struct
 import subprocess
 import tempfile
@@ -53,12 +58,14 @@ def get(url):
         return r.status, r.read().decode()
 
 
-def start(start_postern, postfix, allow=None):
+def start(start_postern, postfix, allow=None, extra=""):
     port = harness.free_port()
     allow_line = ("allow = {%s}" % ", ".join('"%s"' % a for a in allow)
                   if allow else "")
     p = start_postern(postfix, extra='metrics { address = "127.0.0.1:%d" '
-                      '%s }' % (port, allow_line))
+                      '%s }\n%s' % (port, allow_line, extra))
+    # The SMTP listener is bound first: wait for this one too.
+    assert harness.wait_listening(port, 10, p.proc), p.log()
     return p, "http://127.0.0.1:%d" % port
 
 
@@ -75,6 +82,7 @@ def traffic(p):
 SIGNED = 3
 SPF_REJECTED = 2
 SPAM_REJECTED = 2
+VERIFIED = 2  # inbound and signed: one passes, one fails
 SIGN_DOMAIN = "metrics.test"
 FAIL_DOMAIN = "fail.metrics.test"
 PASS_DOMAIN = "pass.metrics.test"
@@ -91,33 +99,43 @@ def mix_postern(start_postern, postfix, dns_server, tmp_path):
                                           [(SIGN_DOMAIN, [key])], [key])
     rules = tmp_path / "rules.cf"
     rules.write_text(RULES)
+    # PASS_DOMAIN signs its own mail, with a key postern finds in DNS.
+    sender_key = dt.make_key(str(tmp_path), PASS_DOMAIN, "v1", "ed25519")
     dns_server.add_records(harness.records_lines({
         FAIL_DOMAIN + ".": "v=spf1 -all",
-        PASS_DOMAIN + ".": "v=spf1 ip4:192.0.2.0/24 -all"}))
+        PASS_DOMAIN + ".": "v=spf1 ip4:192.0.2.0/24 -all",
+        sender_key.record_name: sender_key.txt}))
     port = harness.free_port()
     extra = "\n".join([
         'dns { forwarders = {"%s"}  timeout = 3s'
         '  nodefault_zones = {"test."} }' % dns_server.address,
         'internal_networks = {"127.0.0.0/8"}',
+        "filter dkim_verify { }",
         "filter spf { }",
         'filter spam { rules = {"%s"}  reject_score = 15 }' % rules,
         'filter dkim_sign { key_table = "%s"  signing_table = "%s" }' % (
             keytable, signtable),
         'metrics { address = "127.0.0.1:%d" }' % port])
     p = start_postern(postfix, extra=extra)
+    p.sender_key = sender_key
     return p, "http://127.0.0.1:%d" % port
 
 
-def inbound(p, sender, body):
-    """One message from OUTSIDE (XCLIENT); returns every reply."""
+def inbound(p, sender, body, sign=None, tamper=False):
+    """One message from OUTSIDE (XCLIENT), DKIM-signed by key sign when
+    given (its body changed after signing with tamper); returns every
+    reply."""
+    message = harness.make_message(sender=sender, body=body)
+    if sign is not None:
+        message = dt.dkimpy_sign(message, sign)
+    if tamper:
+        message = message.replace(b"test message", b"best message")
     with p.connect() as c:
         assert c.greeting().code == 220
         assert c.ehlo().code == 250
         assert c.command("XCLIENT ADDR=%s" % OUTSIDE).code == 220
         assert c.ehlo().code == 250
-        replies = c.send_mail(sender, ["alice@example.net"],
-                              harness.make_message(sender=sender,
-                                                   body=body))
+        replies = c.send_mail(sender, ["alice@example.net"], message)
         c.command("QUIT")
     return replies
 
@@ -137,23 +155,28 @@ def test_counters_after_known_mix(mix_postern, postfix):
     for _ in range(SPAM_REJECTED):
         final = inbound(p, "b@" + PASS_DOMAIN, b"a spamword here\r\n")[-1]
         assert final.code == 550, final
+    # One signature that verifies, one broken in transit: both relayed.
+    for tamper in (False, True):
+        final = inbound(p, "c@" + PASS_DOMAIN, None, sign=p.sender_key,
+                        tamper=tamper)[-1]
+        assert final.code == 250, final
     s = harness.send_one(p.host, p.port, ["nobody@example.net"],
                          harness.make_message(sender=sender), sender=sender)
     assert s.rcpts[0].code == 550, s
     postfix.wait_idle()
-    delivered = postfix.wait_messages("alice", SIGNED)
-    assert len(delivered) == SIGNED
+    delivered = postfix.wait_messages("alice", SIGNED + VERIFIED)
+    assert len(delivered) == SIGNED + VERIFIED
     assert all(b"DKIM-Signature:" in m for m in delivered)
 
     status, text = get(base + "/metrics")
     assert status == 200
     m = parse_metrics(text)
-    total = SIGNED + SPF_REJECTED + SPAM_REJECTED + 1
+    total = SIGNED + VERIFIED + SPF_REJECTED + SPAM_REJECTED + 1
     want = [
         ("postern_sessions_total", {"listener": "smtp"}, total),
         ("postern_messages_received_total", {"listener": "smtp"}, total),
         ("postern_messages_total", {"listener": "smtp",
-                                    "result": "relayed"}, SIGNED),
+                                    "result": "relayed"}, SIGNED + VERIFIED),
         ("postern_messages_total", {"listener": "smtp",
                                     "result": "rejected"},
          SPF_REJECTED + SPAM_REJECTED + 1),
@@ -169,17 +192,25 @@ def test_counters_after_known_mix(mix_postern, postfix):
                                              "reason": "upstream"}, 1),
         ("postern_messages_signed_total", {"listener": "smtp"}, SIGNED),
         ("postern_dkim_signatures_total", {"listener": "smtp"}, SIGNED),
+        ("postern_dkim_verified_total", {"listener": "smtp",
+                                         "result": "pass"}, 1),
+        ("postern_dkim_verified_total", {"listener": "smtp",
+                                         "result": "fail"}, 1),
         ("postern_domain_messages_signed_total", {"domain": SIGN_DOMAIN},
          SIGNED),
         ("postern_domain_messages_rejected_total",
          {"domain": FAIL_DOMAIN, "reason": "spf"}, SPF_REJECTED),
         ("postern_domain_messages_rejected_total",
          {"domain": PASS_DOMAIN, "reason": "spam"}, SPAM_REJECTED),
-        ("postern_upstream_replies_total", {"code": "250"}, SIGNED),
+        ("postern_upstream_replies_total", {"code": "250"},
+         SIGNED + VERIFIED),
         ("postern_upstream_replies_total", {"code": "550"}, 1),
-        ("postern_spam_score_count", {}, SPAM_REJECTED),
-        ("postern_spam_score_bucket", {"le": "15"}, 0),
-        ("postern_spam_score_bucket", {"le": "20"}, SPAM_REJECTED),
+        # Every inbound message that reached DATA is scored: the
+        # signed ones at 0.
+        ("postern_spam_score_count", {}, SPAM_REJECTED + VERIFIED),
+        ("postern_spam_score_bucket", {"le": "15"}, VERIFIED),
+        ("postern_spam_score_bucket", {"le": "20"},
+         SPAM_REJECTED + VERIFIED),
         ("postern_spam_score_sum", {}, 20 * SPAM_REJECTED),
         ("postern_transaction_seconds_count", {}, total),
     ]
@@ -189,6 +220,8 @@ def test_counters_after_known_mix(mix_postern, postfix):
 
 def test_paths_and_methods(start_postern, postfix):
     _, base = start(start_postern, postfix)
+    status, body = get(base + "/metrics")
+    assert status == 200 and "postern_history_" not in body
     status, body = get(base + "/status.json")
     assert status == 200 and body.startswith('{"now":'), body[:80]
     with pytest.raises(urllib.error.HTTPError) as e:
@@ -201,11 +234,124 @@ def test_paths_and_methods(start_postern, postfix):
     assert e.value.code == 405
 
 
-def test_peer_outside_allow_gets_403(start_postern, postfix):
+def port_of(base):
+    return int(base.rsplit(":", 1)[1])
+
+
+def read_all(sock):
+    """What the server sends until it closes; a reset counts as closed."""
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return data
+            data += chunk
+    except ConnectionResetError:
+        return data
+
+
+def test_peer_outside_allow_is_closed_at_accept(start_postern, postfix):
+    """Refused before a byte is read: no HTTP answer at all, not even a
+    403 (which would need the request, and a connection slot)."""
     _, base = start(start_postern, postfix, allow=["192.0.2.0/24"])
-    with pytest.raises(urllib.error.HTTPError) as e:
-        get(base + "/metrics")
-    assert e.value.code == 403
+    with socket.create_connection(("127.0.0.1", port_of(base)),
+                                  timeout=10) as s:
+        try:
+            s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert read_all(s) == b""
+
+
+def scrape_from(source, base):
+    """GET /metrics from the local address source."""
+    c = http.client.HTTPConnection("127.0.0.1", port_of(base), timeout=10,
+                                   source_address=(source, 0))
+    try:
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
+PER_IP_LIMIT = 8
+IDLE = 70  # more than the listener's 64 connections in all
+
+
+def test_idle_connections_do_not_block_scrapes(start_postern, postfix):
+    """Slowloris: one address opening IDLE connections, each with half a
+    request line, keeps PER_IP_LIMIT of them; a scrape from another
+    allowed address is answered meanwhile."""
+    _, base = start(start_postern, postfix,
+                    allow=["127.0.0.1", "127.0.0.2"])
+    idle = []
+    try:
+        for _ in range(IDLE):
+            s = socket.create_connection(("127.0.0.1", port_of(base)),
+                                         timeout=10)
+            s.sendall(b"GET /metr")
+            idle.append(s)
+        status, text = scrape_from("127.0.0.2", base)
+        assert status == 200
+        assert "postern_sessions_total" in text
+        # The listener closed those past the limit, not waiting for
+        # their timeout.
+        closed = set()
+
+        def over_limit_closed():
+            ready, _, _ = select.select(
+                [s for s in idle if s not in closed], [], [], 0.2)
+            for s in ready:
+                if read_all(s) == b"":
+                    closed.add(s)
+            return len(closed) >= IDLE - PER_IP_LIMIT
+        assert harness.wait_until(over_limit_closed, 10) is True, \
+            "%d of %d idle connections closed" % (len(closed), IDLE)
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_series_from_start_and_history_counts(start_postern, postfix,
+                                              tmp_path):
+    """Every listener's counters exist before its first session; with a
+    history the dropped and lost counts are served; an abort without a
+    recipient counts in the metrics but stays out of the history."""
+    db = str(tmp_path / "history.db")
+    p, base = start(start_postern, postfix,
+                    extra='history { path = "%s" }' % db)
+    m = parse_metrics(get(base + "/metrics")[1])
+    for name, labels in [
+            ("postern_sessions_total", {"listener": "smtp"}),
+            ("postern_messages_received_total", {"listener": "smtp"}),
+            ("postern_messages_total", {"listener": "smtp",
+                                        "result": "relayed"}),
+            ("postern_history_dropped_total", {}),
+            ("postern_history_lost_total", {})]:
+        key = (name, frozenset(labels.items()))
+        assert m.get(key) == 0, (name, labels, m.get(key))
+    with p.connect() as c:
+        c.greeting()
+        c.ehlo()
+        assert c.command("MAIL FROM:<a@other>").code == 250
+        assert c.command("RSET").code == 250
+        c.command("QUIT")
+    s = harness.send_one(p.host, p.port, ["alice@example.net"],
+                         harness.make_message())
+    assert s.final.code == 250, s
+    postfix.wait_idle()
+    m = parse_metrics(get(base + "/metrics")[1])
+    assert metric(m, "postern_messages_total", listener="smtp",
+                  result="aborted") == 1
+    assert metric(m, "postern_domain_messages_total", domain="other",
+                  result="aborted") == 1
+    assert metric(m, "postern_history_lost_total") == 0
+    p.stop()  # the writer writes the queue before the exit
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT result FROM txn").fetchall()
+    assert rows == [("relayed",)]
 
 
 def png_colours(path):

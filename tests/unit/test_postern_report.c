@@ -374,13 +374,392 @@ test_report_dmarc(void **state)
 	sqlite3_close(db);
 }
 
+/*
+ * Reports per policy domain: weird.example's record covers its
+ * subdomains, so mail from sub.weird.example and Mail.Weird.Example
+ * goes into weird.example's one report; rows without an address, and
+ * text the XML cannot hold, are left out.
+ */
+
+struct dmarc_txn {
+	int at;
+	const char *client_ip;
+	const char *from, *policy_domain, *envelope_from;
+	const char *published_p; /* "": no record found */
+};
+
+static const struct dmarc_txn policy_txns[] = {
+    {10, "192.0.2.7", "sub.weird.example", "weird.example", "sub.weird.example",
+     "quarantine"},
+    /* A dual-stack socket's IPv4 client; an envelope with octets that
+     * are no UTF-8 and characters XML forbids. */
+    {20, "::ffff:198.51.100.10", "weird.example", "weird.example",
+     "bad\x01\x1b\xfe\xc3\xa9\t\xef\xbf\xbex.example", "quarantine"},
+    /* XCLIENT ADDR=[UNAVAILABLE]: no record; still the latest
+     * policy_published, its domain lower-cased. */
+    {30, "[UNAVAILABLE]", "Mail.Weird.Example", "WEIRD.example",
+     "Mail.Weird.Example", "reject"},
+    {40, "2001:db8::2", "other.example", "other.example", "other.example",
+     "none"},
+    /* Nothing to write: no report, no file. */
+    {50, "[TEMPUNAVAIL]", "gone.example", "gone.example", "gone.example",
+     "none"},
+};
+
+static void
+dmarc_fill(const char *path, const struct dmarc_txn *rows, size_t n)
+{
+	struct report_history_opts o = {path, 0, 0, 0};
+	struct report_history *h;
+	struct report_dmarc d;
+	struct report_txn r;
+	char *error = NULL;
+	size_t i;
+
+	h = report_history_open(&o, &error);
+	assert_non_null(h);
+	report_history_start(h);
+	for (i = 0; i < n; i++) {
+		memset(&d, 0, sizeof(d));
+		d.domain = rows[i].from;
+		d.policy = d.published_p = rows[i].published_p;
+		d.disposition = "none";
+		d.dkim = "fail";
+		d.spf = "pass";
+		d.rua = "mailto:agg@weird.example";
+		d.policy_domain = rows[i].policy_domain;
+		d.published_sp = "none";
+		d.adkim = d.aspf = "r";
+		d.pct = 100;
+		d.fo = "0";
+		d.envelope_from = rows[i].envelope_from;
+		d.spf_domain = rows[i].from;
+		d.spf_scope = "mfrom";
+		d.spf_result = "pass";
+		d.dkim_domain = d.dkim_selector = d.dkim_result = "";
+		memset(&r, 0, sizeof(r));
+		r.when = T0 + rows[i].at;
+		r.session_id = "0123456789";
+		r.txn_id = "0123456789.1";
+		r.front = "proxy";
+		r.listener = "smtp";
+		r.client_ip = rows[i].client_ip;
+		r.sender = r.sender_domain = "";
+		r.result = REPORT_RELAYED;
+		r.code = 250;
+		r.dmarc = &d;
+		report_history_sink(h, &r);
+	}
+	report_history_close(&h);
+}
+
+static const char want_weird[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<feedback>\n"
+    "  <version>1.0</version>\n"
+    "  <report_metadata>\n"
+    "    <org_name>Example &amp; Co</org_name>\n"
+    "    <email>dmarc@mx.example.com</email>\n"
+    "    <report_id>weird.example.1764800000.1764801000@mx.example.com"
+    "</report_id>\n"
+    "    <date_range>\n"
+    "      <begin>1764800000</begin>\n"
+    "      <end>1764801000</end>\n"
+    "    </date_range>\n"
+    "  </report_metadata>\n"
+    "  <policy_published>\n"
+    "    <domain>weird.example</domain>\n"
+    "    <adkim>r</adkim>\n"
+    "    <aspf>r</aspf>\n"
+    "    <p>reject</p>\n"
+    "    <sp>none</sp>\n"
+    "    <pct>100</pct>\n"
+    "    <fo>0</fo>\n"
+    "  </policy_published>\n"
+    "  <record>\n"
+    "    <row>\n"
+    "      <source_ip>192.0.2.7</source_ip>\n"
+    "      <count>1</count>\n"
+    "      <policy_evaluated>\n"
+    "        <disposition>none</disposition>\n"
+    "        <dkim>fail</dkim>\n"
+    "        <spf>pass</spf>\n"
+    "      </policy_evaluated>\n"
+    "    </row>\n"
+    "    <identifiers>\n"
+    "      <envelope_from>sub.weird.example</envelope_from>\n"
+    "      <header_from>sub.weird.example</header_from>\n"
+    "    </identifiers>\n"
+    "    <auth_results>\n"
+    "      <spf>\n"
+    "        <domain>sub.weird.example</domain>\n"
+    "        <scope>mfrom</scope>\n"
+    "        <result>pass</result>\n"
+    "      </spf>\n"
+    "    </auth_results>\n"
+    "  </record>\n"
+    "  <record>\n"
+    "    <row>\n"
+    "      <source_ip>198.51.100.10</source_ip>\n"
+    "      <count>1</count>\n"
+    "      <policy_evaluated>\n"
+    "        <disposition>none</disposition>\n"
+    "        <dkim>fail</dkim>\n"
+    "        <spf>pass</spf>\n"
+    "      </policy_evaluated>\n"
+    "    </row>\n"
+    "    <identifiers>\n"
+    "      <envelope_from>bad\xc3\xa9\tx.example</envelope_from>\n"
+    "      <header_from>weird.example</header_from>\n"
+    "    </identifiers>\n"
+    "    <auth_results>\n"
+    "      <spf>\n"
+    "        <domain>weird.example</domain>\n"
+    "        <scope>mfrom</scope>\n"
+    "        <result>pass</result>\n"
+    "      </spf>\n"
+    "    </auth_results>\n"
+    "  </record>\n"
+    "</feedback>\n";
+
+/* postern_report_dmarc_all of p, org and dir: its return, what it
+ * wrote to out (allocated) and the names it printed (allocated). */
+static int
+dmarc_all(sqlite3 *db, const char *dir, const struct postern_report_period *p,
+          const struct postern_report_org *org, char **out_r, char **names_r,
+          char **error_r)
+{
+	size_t out_len = 0, names_len = 0;
+	FILE *out = open_memstream(out_r, &out_len);
+	FILE *names = open_memstream(names_r, &names_len);
+	int rc;
+
+	assert_non_null(out);
+	assert_non_null(names);
+	*error_r = NULL;
+	rc = postern_report_dmarc_all(out, db, dir, p, org, names, error_r);
+	fclose(out);
+	fclose(names);
+	return rc;
+}
+
+static void
+test_report_dmarc_policy_domain(void **state)
+{
+	struct postern_report_period p = {T0, T0 + 1000, NULL};
+	struct postern_report_org org = {"Example & Co", "dmarc@mx.example.com",
+	                                 "mx.example.com"};
+	char *out, *names, *error, *want, *got;
+	sqlite3 *db;
+
+	dmarc_fill(unit_tmp("policy.db"), policy_txns, ARRAY_LEN(policy_txns));
+	assert_int_equal(sqlite3_open(unit_tmp("policy.db"), &db), SQLITE_OK);
+	assert_int_equal(mkdir(unit_tmp("policy"), 0700), 0);
+
+	/* One file per policy domain, none for gone.example. */
+	assert_int_equal(
+	    dmarc_all(db, unit_tmp("policy"), &p, &org, &out, &names, &error),
+	    0);
+	want = xasprintf("%s/mx.example.com!other.example!%d!%d.xml\n"
+	                 "%s/mx.example.com!weird.example!%d!%d.xml\n",
+	                 unit_tmp("policy"), T0, T0 + 1000, unit_tmp("policy"),
+	                 T0, T0 + 1000);
+	check_str("policy domains", "files", names, want);
+	check_str("policy domains", "stdout", out, "");
+	free(want);
+	free(out);
+	free(names);
+	want = xasprintf("%s/mx.example.com!weird.example!%d!%d.xml",
+	                 unit_tmp("policy"), T0, T0 + 1000);
+	got = unit_read_file(want, NULL);
+	check_str("policy domains", "weird.example", got, want_weird);
+	free(got);
+	free(want);
+
+	/* Without a directory two reports are an error, nothing written. */
+	assert_int_equal(dmarc_all(db, NULL, &p, &org, &out, &names, &error),
+	                 -2);
+	check_str("two reports", "stdout", out, "");
+	check_str("two reports", "error", error,
+	          "reports for more than one policy domain (other.example, "
+	          "weird.example, ...): write them to files with --out DIR, "
+	          "or choose one with --domain D");
+	free(out);
+	free(names);
+	free(error);
+
+	/* --domain picks the policy domain, case ignored: one report. */
+	p.domain = "WEIRD.Example";
+	assert_int_equal(dmarc_all(db, NULL, &p, &org, &out, &names, &error),
+	                 0);
+	check_str("--domain", "stdout", out, want_weird);
+	free(out);
+	free(names);
+	/* A From domain under another's record has no report of its own. */
+	p.domain = "sub.weird.example";
+	assert_int_equal(dmarc_all(db, NULL, &p, &org, &out, &names, &error),
+	                 0);
+	check_str("--domain sub", "stdout", out, "");
+	free(out);
+	free(names);
+	/* Rows without an address only: nothing to report. */
+	assert_int_equal(postern_report_dmarc_write(stdout, db, "gone.example",
+	                                            &p, &org, &error),
+	                 1);
+	sqlite3_close(db);
+}
+
+/* Options that cannot give a valid report: -2 (exit status 2), before
+ * anything is written. */
+static const struct {
+	const char *name;
+	const char *org_name, *email, *receiver;
+	int dir;
+	const char *want_error;
+} dmarc_usage_cases[] = {
+    {"receiver escapes the directory", "Org", "x@../evil", "../evil", 1,
+     "receiver domain \"../evil\" (of --email) cannot be part of a file "
+     "name: letters, digits, '-' and '.' only"},
+    {"receiver with a slash", "Org", "x@a/b", "a/b", 1,
+     "receiver domain \"a/b\" (of --email) cannot be part of a file name: "
+     "letters, digits, '-' and '.' only"},
+    {"receiver with a leading dot", "Org", "x@.hidden", ".hidden", 1,
+     "receiver domain \".hidden\" (of --email) cannot be part of a file "
+     "name: letters, digits, '-' and '.' only"},
+    {"empty receiver", "Org", "x@", "", 1,
+     "receiver domain \"\" (of --email) cannot be part of a file name: "
+     "letters, digits, '-' and '.' only"},
+    {"org name not UTF-8", "Org \xff", "x@mx.example.com", "mx.example.com", 0,
+     "--org-name: not valid UTF-8"},
+    {"org name overlong", "Org \xc0\xaf", "x@mx.example.com", "mx.example.com",
+     1, "--org-name: not valid UTF-8"},
+    {"email truncated UTF-8", "Org", "x\xc3@mx.example.com", "mx.example.com",
+     0, "--email: not valid UTF-8"},
+};
+
+static void
+test_report_dmarc_usage(void **state)
+{
+	struct postern_report_period p = {T0, T0 + 1000, "weird.example"};
+	struct postern_report_org org;
+	char *out, *names, *error, *want;
+	sqlite3 *db;
+	size_t i;
+
+	dmarc_fill(unit_tmp("usage.db"), policy_txns, ARRAY_LEN(policy_txns));
+	assert_int_equal(sqlite3_open(unit_tmp("usage.db"), &db), SQLITE_OK);
+	assert_int_equal(mkdir(unit_tmp("usage"), 0700), 0);
+	for (i = 0; i < ARRAY_LEN(dmarc_usage_cases); i++) {
+		org.org_name = dmarc_usage_cases[i].org_name;
+		org.email = dmarc_usage_cases[i].email;
+		org.receiver = dmarc_usage_cases[i].receiver;
+		check_int(dmarc_usage_cases[i].name, "return",
+		          dmarc_all(db,
+		                    dmarc_usage_cases[i].dir ? unit_tmp("usage")
+		                                             : NULL,
+		                    &p, &org, &out, &names, &error),
+		          -2);
+		check_str(dmarc_usage_cases[i].name, "error", error,
+		          dmarc_usage_cases[i].want_error);
+		check_str(dmarc_usage_cases[i].name, "stdout", out, "");
+		check_str(dmarc_usage_cases[i].name, "files", names, "");
+		free(out);
+		free(names);
+		free(error);
+	}
+	/* No file was made, in the directory or next to it. */
+	assert_int_equal(rmdir(unit_tmp("usage")), 0);
+	want = xasprintf("evil!weird.example!%d!%d.xml", T0, T0 + 1000);
+	assert_int_equal(access(unit_tmp(want), F_OK), -1);
+	free(want);
+	sqlite3_close(db);
+}
+
+/* A policy domain from the history that cannot be part of a file name
+ * is written nowhere, and said so; the others are written. */
+static const struct dmarc_txn slash_txns[] = {
+    {10, "192.0.2.7", "a/b.example", "a/b.example", "a/b.example", "none"},
+    {20, "192.0.2.7", "ok.example", "ok.example", "ok.example", "none"},
+};
+
+static void
+test_report_dmarc_unusable_domain(void **state)
+{
+	struct postern_report_period p = {T0, T0 + 1000, NULL};
+	struct postern_report_org org = {"Org", "dmarc@mx.example.com",
+	                                 "mx.example.com"};
+	char *out, *names, *error, *want;
+	sqlite3 *db;
+
+	dmarc_fill(unit_tmp("slash.db"), slash_txns, ARRAY_LEN(slash_txns));
+	assert_int_equal(sqlite3_open(unit_tmp("slash.db"), &db), SQLITE_OK);
+	assert_int_equal(mkdir(unit_tmp("slash"), 0700), 0);
+	assert_int_equal(
+	    dmarc_all(db, unit_tmp("slash"), &p, &org, &out, &names, &error),
+	    -1);
+	check_str("slash", "error", error,
+	          "policy domain \"a/b.example\" cannot be a file name: its "
+	          "report was not written");
+	want = xasprintf("%s/mx.example.com!ok.example!%d!%d.xml\n",
+	                 unit_tmp("slash"), T0, T0 + 1000);
+	check_str("slash", "files", names, want);
+	free(want);
+	free(out);
+	free(names);
+	free(error);
+	sqlite3_close(db);
+}
+
+/* The metadata the user gave: characters XML 1.0 forbids are left out,
+ * tab and DEL (allowed) kept. */
+static void
+test_report_dmarc_xml_chars(void **state)
+{
+	struct postern_report_period p = {T0, T0 + 1000, "other.example"};
+	struct postern_report_org org = {"Org\x02 &\x0b\tCo\x7f",
+	                                 "dmarc\x1b@mx.example.com",
+	                                 "mx.example.com"};
+	char *out, *names, *error;
+	sqlite3 *db;
+
+	dmarc_fill(unit_tmp("chars.db"), policy_txns, ARRAY_LEN(policy_txns));
+	assert_int_equal(sqlite3_open(unit_tmp("chars.db"), &db), SQLITE_OK);
+	assert_int_equal(dmarc_all(db, NULL, &p, &org, &out, &names, &error),
+	                 0);
+	if (strstr(out, "    <org_name>Org &amp;\tCo\x7f</org_name>\n"
+	                "    <email>dmarc@mx.example.com</email>\n") == NULL ||
+	    strstr(out, "<source_ip>2001:db8:0:0:0:0:0:2</source_ip>") ==
+	        NULL) {
+		print_error("report: %s\n", out);
+		fail();
+	}
+	free(out);
+	free(names);
+	sqlite3_close(db);
+}
+
 static const struct {
 	const char *text;
 	long want;
 } duration_cases[] = {
-    {"24h", 86400}, {"30", 30},  {"15m", 900}, {"2d", 172800},
-    {"1w", 604800}, {"10s", 10}, {"", -1},     {"h", -1},
-    {"5x", -1},     {"5hh", -1}, {"-5m", -1},
+    {"24h", 86400},
+    {"30", 30},
+    {"15m", 900},
+    {"2d", 172800},
+    {"1w", 604800},
+    {"10s", 10},
+    {"", -1},
+    {"h", -1},
+    {"5x", -1},
+    {"5hh", -1},
+    {"-5m", -1},
+    /* Empty, and more than 100 years (5228w is the most). */
+    {"0", -1},
+    {"0h", -1},
+    {"5228w", 5228L * 604800},
+    {"5229w", -1},
+    {"99999w", -1},
+    {"3162240000w", -1},
 };
 
 static void
@@ -412,6 +791,10 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_report_formats),
 	    cmocka_unit_test(test_report_dmarc),
+	    cmocka_unit_test(test_report_dmarc_policy_domain),
+	    cmocka_unit_test(test_report_dmarc_usage),
+	    cmocka_unit_test(test_report_dmarc_unusable_domain),
+	    cmocka_unit_test(test_report_dmarc_xml_chars),
 	    cmocka_unit_test(test_report_duration),
 	};
 

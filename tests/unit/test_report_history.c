@@ -1,7 +1,8 @@
 /*
  * test_report_history.c - the history sink: records written and read
  * back from a temporary database, the DMARC rows, retention and
- * max_rows, a full queue, and the schema version.
+ * max_rows, a full queue, a database locked by another process, lost
+ * batches, empty aborts left out, and the schema version.
  */
 #include "unit.h"
 
@@ -319,6 +320,169 @@ test_history_schema_newer(void **state)
 	free(error);
 }
 
+/* Aborts without an accepted recipient are not kept; aborts with one,
+ * and refusals without any recipient, are. */
+static void
+test_history_empty_aborts(void **state)
+{
+	struct report_history *h = history_open("aborts.db", 0, 0, 0);
+	time_t now = time(NULL);
+	struct report_txn r[4];
+	size_t i;
+
+	r[0] = txn_make(now, "a@example.org", "example.org", REPORT_ABORTED);
+	r[0].nrcpts = 0;
+	r[1] = txn_make(now, "b@example.org", "example.org", REPORT_ABORTED);
+	r[1].nrcpts = 1;
+	r[2] = txn_make(now, "c@example.org", "example.org", REPORT_REJECTED);
+	r[2].nrcpts = 0;
+	r[3] = txn_make(now, "", "", REPORT_ABORTED);
+	r[3].nrcpts = 0;
+	report_history_start(h);
+	for (i = 0; i < ARRAY_LEN(r); i++)
+		report_history_sink(h, &r[i]);
+	report_history_flush(h);
+	check_int("aborts", "dropped", (long long)report_history_dropped(h), 0);
+	report_history_close(&h);
+	check_query("aborts", "aborts.db",
+	            "SELECT group_concat(sender || ':' || result, ',') FROM "
+	            "(SELECT sender, result FROM txn ORDER BY id)",
+	            "b@example.org:aborted,c@example.org:rejected");
+}
+
+/* Another connection of the test stands for another process. */
+static sqlite3 *
+lock_exclusive(const char *name)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(unit_tmp(name), &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+	                 SQLITE_OK);
+	return db;
+}
+
+static void
+unlock_exclusive(sqlite3 *db)
+{
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* Wait until the writer has been locked out n times (bounded: a writer
+ * that never retries fails the test rather than hanging it). */
+static void
+wait_retries(struct report_history *h, unsigned long long n)
+{
+	struct timespec pause = {0, 1000000};
+	struct report_history_counts c;
+	int i;
+
+	for (i = 0; i < 30000; i++) {
+		report_history_counts(h, &c);
+		if (c.retries >= n)
+			return;
+		nanosleep(&pause, NULL);
+	}
+	print_error("writer retried %llu times, want %llu\n", c.retries, n);
+	fail();
+}
+
+/*
+ * A lock held past the busy timeout: the batch is kept and written once
+ * the lock goes, records sent meanwhile queue behind it up to the
+ * queue's bound (2 here) and the rest are dropped and counted.
+ */
+static void
+test_history_locked_retry(void **state)
+{
+	struct report_history *h = history_open("locked.db", 0, 0, 2);
+	struct report_txn r = txn_make(time(NULL), "l@example.org",
+	                               "example.org", REPORT_RELAYED);
+	struct report_history_counts c;
+	sqlite3 *other;
+	int i;
+
+	report_history_set_timing(h, 20, 10);
+	other = lock_exclusive("locked.db");
+	report_history_start(h);
+	report_history_sink(h, &r); /* the batch */
+	wait_retries(h, 2);
+	for (i = 0; i < 3; i++) /* two queue, one dropped */
+		report_history_sink(h, &r);
+	unlock_exclusive(other);
+	report_history_flush(h);
+	report_history_counts(h, &c);
+	check_int("locked", "lost", (long long)c.lost, 0);
+	check_int("locked", "dropped", (long long)c.dropped, 1);
+	report_history_close(&h);
+	check_int("locked", "rows",
+	          query_int("locked.db", "SELECT count(*) FROM txn"), 3);
+}
+
+/* At exit the writer gives a locked-out batch one more try, then loses
+ * it, counted, rather than hold up the daemon's exit. */
+static void
+test_history_locked_at_stop(void **state)
+{
+	struct report_history *h = history_open("stoplock.db", 0, 0, 0);
+	struct report_txn r = txn_make(time(NULL), "l@example.org",
+	                               "example.org", REPORT_RELAYED);
+	struct report_history_counts c;
+	sqlite3 *other;
+
+	report_history_set_timing(h, 20, 10);
+	other = lock_exclusive("stoplock.db");
+	report_history_start(h);
+	report_history_sink(h, &r);
+	wait_retries(h, 1);
+	report_history_stop(h);
+	report_history_counts(h, &c);
+	check_int("stop locked", "lost", (long long)c.lost, 1);
+	unlock_exclusive(other);
+	report_history_close(&h);
+	check_int("stop locked", "rows",
+	          query_int("stoplock.db", "SELECT count(*) FROM txn"), 0);
+}
+
+/* Other errors lose the batch at once, counted, and the counts are on
+ * the metrics listener's text. */
+static void
+test_history_lost_counted(void **state)
+{
+	struct report_history *h = history_open("lost.db", 0, 0, 0);
+	struct report_txn r = txn_make(time(NULL), "x@example.org",
+	                               "example.org", REPORT_RELAYED);
+	struct report_history_counts c;
+	sqlite3 *other;
+	char *text;
+
+	assert_int_equal(sqlite3_open(unit_tmp("lost.db"), &other), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(other, "DROP TABLE txn", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	report_history_start(h);
+	report_history_sink(h, &r);
+	report_history_sink(h, &r);
+	report_history_flush(h);
+	report_history_counts(h, &c);
+	check_int("lost", "lost", (long long)c.lost, 2);
+	check_int("lost", "retries", (long long)c.retries, 0);
+	text = report_history_prometheus(h);
+	check_int("lost", "lost line",
+	          strstr(text, "\npostern_history_lost_total 2\n") != NULL, 1);
+	check_int("lost", "dropped line",
+	          strstr(text, "\npostern_history_dropped_total 0\n") != NULL,
+	          1);
+	check_int("lost", "type line",
+	          strstr(text, "# TYPE postern_history_lost_total counter\n") !=
+	              NULL,
+	          1);
+	free(text);
+	report_history_close(&h);
+}
+
 static int
 setup(void **state)
 {
@@ -339,6 +503,10 @@ main(void)
 	    cmocka_unit_test(test_history_retention),
 	    cmocka_unit_test(test_history_queue_full),
 	    cmocka_unit_test(test_history_stop_drops),
+	    cmocka_unit_test(test_history_empty_aborts),
+	    cmocka_unit_test(test_history_locked_retry),
+	    cmocka_unit_test(test_history_locked_at_stop),
+	    cmocka_unit_test(test_history_lost_counted),
 	    cmocka_unit_test(test_history_schema_newer),
 	};
 

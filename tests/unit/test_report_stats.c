@@ -77,10 +77,24 @@ static const struct stats_case stats_cases[] = {
       {"smtp", "ONE.example", REPORT_RELAYED, 0, 0, 0, 0, 0, 0, 0, 0}},
      4,
      {"postern_domain_messages_received_total{domain=\"one.example\"} 2",
-      "postern_domain_messages_received_total{domain=\"other\"} 2",
-      "postern_domain_messages_rejected_total{domain=\"other\","
+      "postern_domain_messages_received_total{domain=\"<other>\"} 2",
+      "postern_domain_messages_rejected_total{domain=\"<other>\","
       "reason=\"policy\"} 1"},
      {"two.example", "three.example"}},
+    /* MAIL FROM:<a@other> is a real domain "other": the overflow must
+     * not share its label.  A name starting with '<' is no domain and
+     * cannot pose as "<>" or "<other>" either. */
+    {"a domain named other and the overflow",
+     2,
+     {{"smtp", "Other", REPORT_RELAYED, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"smtp", "", REPORT_ABORTED, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"smtp", "<>", REPORT_RELAYED, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"smtp", "b.example", REPORT_RELAYED, 0, 0, 0, 0, 0, 0, 0, 0}},
+     4,
+     {"postern_domain_messages_received_total{domain=\"other\"} 1",
+      "postern_domain_messages_received_total{domain=\"<other>\"} 2",
+      "postern_domain_messages_total{domain=\"<>\",result=\"aborted\"} 1"},
+     {"b.example", "domain=\"<>\",result=\"relayed\""}},
     {"aborted is not received; null sender",
      10,
      {{"submission", "", REPORT_ABORTED, 0, 0, 0, 0, 0, 0, 0, 0},
@@ -136,6 +150,32 @@ feed(struct report_stats *st, const struct txn_spec *t, time_t when)
 	report_stats_txn(st, &r);
 }
 
+/* Every sample's name and labels appear once: a series twice is an
+ * invalid exposition. */
+static void
+check_unique_series(const char *name, const char *text)
+{
+	char *copy = xstrdup(text), *line, *save = NULL, *sp;
+	const char *seen[512];
+	size_t n = 0, i;
+
+	for (line = strtok_r(copy, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '#' || (sp = strrchr(line, ' ')) == NULL)
+			continue;
+		*sp = '\0';
+		for (i = 0; i < n; i++)
+			if (strcmp(seen[i], line) == 0) {
+				print_error("%s: series twice: %s\n", name,
+				            line);
+				fail();
+			}
+		assert_true(n < ARRAY_LEN(seen));
+		seen[n++] = line;
+	}
+	free(copy);
+}
+
 static void
 test_stats_prometheus(void **state)
 {
@@ -149,6 +189,7 @@ test_stats_prometheus(void **state)
 		for (k = 0; k < c->ntxns; k++)
 			feed(st, &c->txns[k], 1000000);
 		text = report_stats_prometheus(st);
+		check_unique_series(c->name, text);
 		for (k = 0; k < LINES_MAX && c->want[k] != NULL; k++)
 			if (!has_line(text, c->want[k])) {
 				print_error("%s: line missing: %s\n--\n%s",
@@ -217,6 +258,64 @@ test_stats_format(void **state)
 		check_int("format", "bucket order", v >= last, 1);
 		last = v;
 	}
+	free(text);
+	report_stats_free(&st);
+}
+
+/* Sums print without binary rounding noise: 0.1 + 0.2 is 0.3, not
+ * 0.30000000000000004. */
+static void
+test_stats_sum_format(void **state)
+{
+	struct report_stats *st = report_stats_new(10);
+	struct txn_spec t = {
+	    "smtp", "example.org", REPORT_RELAYED, 0, 0, 0, 0, 1, 0.1, 0.1, 0};
+	char *text;
+
+	feed(st, &t, 1000000);
+	t.score = t.elapsed = 0.2;
+	feed(st, &t, 1000000);
+	text = report_stats_prometheus(st);
+	check_int("sum", "seconds",
+	          has_line(text, "postern_transaction_seconds_sum 0.3"), 1);
+	check_int("sum", "score", has_line(text, "postern_spam_score_sum 0.3"),
+	          1);
+	free(text);
+	report_stats_free(&st);
+}
+
+/* Listeners registered at start have their series at zero before their
+ * first session; registering twice (or then counting) adds no second
+ * series. */
+static void
+test_stats_listeners_at_start(void **state)
+{
+	static const char *const want[] = {
+	    "postern_sessions_total{listener=\"smtp\"} 1",
+	    "postern_sessions_total{listener=\"submission\"} 0",
+	    "postern_sessions_total{listener=\"milter\"} 0",
+	    "postern_messages_received_total{listener=\"submission\"} 0",
+	    "postern_messages_total{listener=\"submission\",result="
+	    "\"relayed\"} 0",
+	    "postern_messages_signed_total{listener=\"milter\"} 0",
+	};
+	struct report_stats *st = report_stats_new(10);
+	char *text;
+	size_t i;
+
+	report_stats_listener(st, "smtp");
+	report_stats_listener(st, "submission");
+	report_stats_listener(st, "milter");
+	report_stats_listener(st, "smtp");
+	report_stats_session(st, "smtp");
+	text = report_stats_prometheus(st);
+	check_unique_series("listeners", text);
+	for (i = 0; i < ARRAY_LEN(want); i++)
+		if (!has_line(text, want[i])) {
+			print_error("listeners: line missing: %s\n--\n%s",
+			            want[i], text);
+			fail();
+		}
 	free(text);
 	report_stats_free(&st);
 }
@@ -377,6 +476,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_stats_prometheus),
 	    cmocka_unit_test(test_stats_format),
+	    cmocka_unit_test(test_stats_sum_format),
+	    cmocka_unit_test(test_stats_listeners_at_start),
 	    cmocka_unit_test(test_stats_series),
 	    cmocka_unit_test(test_stats_page),
 	    cmocka_unit_test(test_report_fill),

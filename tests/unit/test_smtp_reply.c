@@ -339,6 +339,51 @@ test_reply_summary(void **state)
 	smtp_reply_deinit(&r);
 }
 
+/* The whole reply as one line, for reports. */
+static const struct {
+	const char *name;
+	const char *lines[4];
+	size_t size;
+	const char *want;
+} text_cases[] = {
+    {"one line", {"550 5.1.1 <a@b>: unknown"}, 128, "550 5.1.1 <a@b>: unknown"},
+    {"repeated ecode left out",
+     {"550-5.7.1 first", "550-5.7.1 second", "550 5.7.1 third"},
+     128,
+     "550 5.7.1 first second third"},
+    {"no ecode", {"451-try", "451 later"}, 128, "451 try later"},
+    {"lone code", {"250"}, 128, "250"},
+    {"empty continuation",
+     {"550-5.7.1 a", "550-5.7.1", "550 5.7.1 b"},
+     128,
+     "550 5.7.1 a b"},
+    {"not printable", {"550 5.0.0 bad\x01\xff\t."}, 128, "550 5.0.0 bad???."},
+    {"bounded", {"550 5.0.0 0123456789"}, 16, "550 5.0.0 01234"},
+};
+
+static void
+test_reply_text(void **state)
+{
+	struct smtp_reply r;
+	const char *error = NULL;
+	char buf[128];
+	size_t i;
+
+	(void)state;
+	smtp_reply_init(&r);
+	check_str("no reply", "text", smtp_reply_text(&r, buf, sizeof(buf)),
+	          "");
+	for (i = 0; i < sizeof(text_cases) / sizeof(text_cases[0]); i++) {
+		smtp_reply_reset(&r);
+		check_int(text_cases[i].name, "feed",
+		          feed_lines(&r, text_cases[i].lines, &error), 0);
+		check_str(text_cases[i].name, "text",
+		          smtp_reply_text(&r, buf, text_cases[i].size),
+		          text_cases[i].want);
+	}
+	smtp_reply_deinit(&r);
+}
+
 /* EHLO capabilities. */
 
 /* Postfix 3.7 with XCLIENT/XFORWARD allowed, SASL on and
@@ -633,6 +678,7 @@ main(void)
 	    cmocka_unit_test(test_reply_ecode),
 	    cmocka_unit_test(test_reply_line),
 	    cmocka_unit_test(test_reply_summary),
+	    cmocka_unit_test(test_reply_text),
 	    cmocka_unit_test(test_caps_parse),
 	    cmocka_unit_test(test_caps_not_ehlo),
 	    cmocka_unit_test(test_caps_bounded),
