@@ -113,6 +113,19 @@ static const struct txn_spec txns[] = {
      "5.7.1", "spam", 0, 0, 1},
 };
 
+/* A proxy transaction of session 0123456789 ended at when. */
+static void
+txn_base(struct report_txn *r, time_t when, const char *client_ip)
+{
+	memset(r, 0, sizeof(*r));
+	r->when = when;
+	r->session_id = "0123456789";
+	r->txn_id = "0123456789.1";
+	r->front = "proxy";
+	r->listener = "smtp";
+	r->client_ip = client_ip;
+}
+
 static void
 history_fill(const char *path)
 {
@@ -127,13 +140,8 @@ history_fill(const char *path)
 	assert_non_null(h);
 	report_history_start(h);
 	for (i = 0; i < ARRAY_LEN(txns); i++) {
-		memset(&r, 0, sizeof(r));
-		r.when = T0 + txns[i].at;
-		r.session_id = "0123456789";
-		r.txn_id = "0123456789.1";
-		r.front = "proxy";
-		r.listener = "smtp";
-		r.client_ip = txns[i].dmarc == 2 ? "2001:db8::1" : "192.0.2.7";
+		txn_base(&r, T0 + txns[i].at,
+		         txns[i].dmarc == 2 ? "2001:db8::1" : "192.0.2.7");
 		r.sender = txns[i].sender;
 		at = strrchr(r.sender, '@');
 		r.sender_domain = at != NULL ? at + 1 : "";
@@ -437,13 +445,7 @@ dmarc_fill(const char *path, const struct dmarc_txn *rows, size_t n)
 		d.spf_scope = "mfrom";
 		d.spf_result = "pass";
 		d.dkim_domain = d.dkim_selector = d.dkim_result = "";
-		memset(&r, 0, sizeof(r));
-		r.when = T0 + rows[i].at;
-		r.session_id = "0123456789";
-		r.txn_id = "0123456789.1";
-		r.front = "proxy";
-		r.listener = "smtp";
-		r.client_ip = rows[i].client_ip;
+		txn_base(&r, T0 + rows[i].at, rows[i].client_ip);
 		r.sender = r.sender_domain = "";
 		r.result = REPORT_RELAYED;
 		r.code = 250;
