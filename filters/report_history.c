@@ -19,13 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "filters/report_history.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
 #define QUEUE_DEFAULT    10000
+#define HISTORY_MODE     0640 /* a new database file */
 #define BUSY_TIMEOUT_MS  5000
 #define RETRY_MS         1000 /* pause before a locked-out batch again */
 #define PRUNE_INTERVAL   300  /* seconds between retention passes */
@@ -133,6 +136,7 @@ report_history_open(const struct report_history_opts *opts, char **error_r)
 	struct report_history *h;
 	sqlite3 *db = NULL;
 	char *msg = NULL;
+	int created = access(opts->path, F_OK) < 0;
 
 	if (sqlite3_open_v2(opts->path, &db,
 	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -144,6 +148,11 @@ report_history_open(const struct report_history_opts *opts, char **error_r)
 		sqlite3_close(db);
 		return NULL;
 	}
+	/* Senders and recipients are personal data: not for every local
+	 * account.  SQLite gives the -wal and -shm files the same mode. */
+	if (created && chmod(opts->path, HISTORY_MODE) < 0)
+		log_warning("history: chmod %s: %s", opts->path,
+		            strerror(errno));
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
 	if (sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg) !=
 	    SQLITE_OK) {

@@ -83,6 +83,10 @@ config_quarantine_check(const struct config *cfg, char **error_r)
 {
 	struct stat st;
 
+	/* Without SMTP listeners only the milter holds, and a milter's
+	 * hold goes to the MTA's own queue (smfi_quarantine). */
+	if (cfg->nlisteners == 0)
+		return 0;
 	if (stat(cfg->quarantine_dir, &st) < 0) {
 		*error_r = xasprintf("quarantine_dir %s: %s",
 		                     cfg->quarantine_dir, strerror(errno));

@@ -62,7 +62,9 @@ usage(FILE *out)
 	        "  -t       check the configuration and exit\n"
 	        "  -f       stay in the foreground\n"
 	        "  -d       debug output for every subsystem\n"
-	        "  -V       print the version\n");
+	        "  -V       print the version\n"
+	        "       postern keygen|score|release|report ...  "
+	        "(see README, RUNNING IT)\n");
 }
 
 /* Each session holds two sockets; let as many as the hard limit in. */

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "proxy/config.h"
 #include "proxy/postern_report.h"
@@ -37,9 +38,9 @@
 
 static const char sending_sql[] =
     "SELECT lower(sender_domain), COUNT(*), SUM(result = 'relayed'),"
-    " SUM(signatures > 0), SUM(result = 'rejected'),"
-    " SUM(result = 'tempfailed') FROM txn WHERE " PERIOD_SQL
-    " AND result != 'aborted'"
+    " SUM(signatures > 0), SUM(result = 'held'), SUM(result = 'discarded'),"
+    " SUM(result = 'rejected'), SUM(result = 'tempfailed')"
+    " FROM txn WHERE " PERIOD_SQL " AND result != 'aborted'"
     " AND (?3 IS NULL OR lower(sender_domain) = lower(?3))"
     " GROUP BY 1 ORDER BY COUNT(*) DESC, 1";
 
@@ -58,13 +59,16 @@ static const char examples_sql[] = "SELECT time, sender, " ERROR_CODE
                                    " AND reason = ?4 AND " ERROR_CODE " = ?5"
                                    " ORDER BY time DESC, id DESC LIMIT 3";
 
+#define SENDING_COLS 7
+
 struct sending_row {
 	char *domain;
-	long long n[5]; /* received, relayed, signed, rejected, deferred */
+	long long n[SENDING_COLS]; /* as sending_cols */
 };
 
-static const char *const sending_cols[5] = {"received", "relayed", "signed",
-                                            "rejected", "deferred"};
+static const char *const sending_cols[SENDING_COLS] = {
+    "received",  "relayed",  "signed",  "held",
+    "discarded", "rejected", "deferred"};
 
 struct error_example {
 	time_t when;
@@ -206,7 +210,7 @@ query_sending(sqlite3 *db, const struct postern_report_period *p,
 		    xreallocarray(d->rows, d->nrows + 1, sizeof(*d->rows));
 		r = &d->rows[d->nrows++];
 		r->domain = column_dup(st, 0);
-		for (i = 0; i < 5; i++) {
+		for (i = 0; i < SENDING_COLS; i++) {
 			r->n[i] = sqlite3_column_int64(st, i + 1);
 			d->total.n[i] += r->n[i];
 		}
@@ -305,7 +309,7 @@ text_sending_row(FILE *out, const char *name, const struct sending_row *r)
 	int i;
 
 	fprintf(out, "%-32s", name);
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < SENDING_COLS; i++)
 		fprintf(out, " %9lld", r->n[i]);
 	fputc('\n', out);
 }
@@ -322,7 +326,7 @@ write_text(FILE *out, const struct postern_report_period *p,
 	postern_report_time(until, sizeof(until), p->until);
 	fprintf(out, "Sending report, %s to %s\n\n", since, until);
 	fprintf(out, "%-32s", "sender domain");
-	for (c = 0; c < 5; c++)
+	for (c = 0; c < SENDING_COLS; c++)
 		fprintf(out, " %9s", sending_cols[c]);
 	fputc('\n', out);
 	for (i = 0; i < d->nrows; i++)
@@ -357,7 +361,7 @@ json_sending_row(FILE *out, const char *name, const struct sending_row *r)
 		fputs(", ", out);
 	} else
 		fputc('{', out);
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < SENDING_COLS; i++)
 		fprintf(out, "%s\"%s\": %lld", i > 0 ? ", " : "",
 		        sending_cols[i], r->n[i]);
 	fputc('}', out);
@@ -430,12 +434,12 @@ write_csv(FILE *out, const struct report_data *d)
 	int c;
 
 	fputs("domain", out);
-	for (c = 0; c < 5; c++)
+	for (c = 0; c < SENDING_COLS; c++)
 		fprintf(out, ",%s", sending_cols[c]);
 	fputs("\r\n", out);
 	for (i = 0; i < d->nrows; i++) {
 		csv_string(out, domain_shown(d->rows[i].domain));
-		for (c = 0; c < 5; c++)
+		for (c = 0; c < SENDING_COLS; c++)
 			fprintf(out, ",%lld", d->rows[i].n[c]);
 		fputs("\r\n", out);
 	}
@@ -491,6 +495,7 @@ struct report_args {
 	enum postern_report_format format;
 	const char *org_name, *email, *out;
 	int dmarc;
+	int config_given; /* -c: else --db needs no configuration */
 };
 
 static void
@@ -544,6 +549,7 @@ args_parse(int argc, char **argv, struct report_args *a)
 		switch (ch) {
 		case 'c':
 			a->config = optarg;
+			a->config_given = 1;
 			break;
 		case 'D':
 			a->db = optarg;
@@ -610,18 +616,54 @@ run(const struct report_args *a, sqlite3 *db, const char *hostname)
 	return 0;
 }
 
-int
-postern_report_main(int argc, char **argv, const char *default_config)
+/* Open the database at path read-only and write the report: the exit
+ * status. */
+static int
+report_open_run(const struct report_args *a, const char *path,
+                const char *hostname)
 {
-	struct report_args a = {
-	    default_config, NULL, 86400, NULL, POSTERN_REPORT_TEXT,
-	    NULL,           NULL, NULL,  0};
-	struct config *cfg;
-	char *error = NULL, *path, *hostname;
 	sqlite3 *db = NULL;
 	int rc;
 
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		fprintf(stderr, "postern report: %s: %s\n", path,
+		        db != NULL ? sqlite3_errmsg(db) : "out of memory");
+		rc = 1;
+	} else {
+		sqlite3_busy_timeout(db, 5000);
+		rc = run(a, db, hostname);
+	}
+	sqlite3_close(db);
+	return rc;
+}
+
+/* --db without -c: a copied database read where there is no
+ * configuration; the host's name stands for the configured hostname. */
+static int
+report_db(const struct report_args *a)
+{
+	char hostname[256];
+
+	if (gethostname(hostname, sizeof(hostname)) < 0)
+		snprintf(hostname, sizeof(hostname), "localhost");
+	hostname[sizeof(hostname) - 1] = '\0';
+	return report_open_run(a, a->db, hostname);
+}
+
+int
+postern_report_main(int argc, char **argv, const char *default_config)
+{
+	struct report_args a = {.config = default_config,
+	                        .since = 86400,
+	                        .format = POSTERN_REPORT_TEXT};
+	struct config *cfg;
+	char *error = NULL, *path, *hostname;
+	int rc;
+
 	args_parse(argc, argv, &a);
+	if (a.db != NULL && !a.config_given)
+		return report_db(&a);
 	cfg = config_load(a.config, &error);
 	if (cfg == NULL) {
 		fprintf(stderr, "postern report: %s\n", error);
@@ -637,16 +679,7 @@ postern_report_main(int argc, char **argv, const char *default_config)
 	path = xstrdup(a.db != NULL ? a.db : cfg->history->path);
 	hostname = xstrdup(cfg->hostname);
 	config_unref(&cfg);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK) {
-		fprintf(stderr, "postern report: %s: %s\n", path,
-		        db != NULL ? sqlite3_errmsg(db) : "out of memory");
-		rc = 1;
-	} else {
-		sqlite3_busy_timeout(db, 5000);
-		rc = run(&a, db, hostname);
-	}
-	sqlite3_close(db);
+	rc = report_open_run(&a, path, hostname);
 	free(path);
 	free(hostname);
 	return rc;

@@ -178,8 +178,7 @@ hold_done(struct session *s)
 		                   s->verdict.filter != NULL ? s->verdict.filter
 		                                             : "-",
 		                   s->hold_file);
-		session_report(s, REPORT_TEMPFAILED, REPORT_REASON_LOCAL, NULL,
-		               451, "4.3.0 local error holding the message", 0);
+		session_report_verdict(s, &s->verdict);
 		session_log_txn(s, result, "");
 		free(result);
 		s->messages++;

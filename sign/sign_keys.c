@@ -365,14 +365,14 @@ key_file_mode(const struct stat *st, char *why, size_t whylen)
 	if ((st->st_mode & (S_IRGRP | S_IROTH)) != 0) {
 		snprintf(
 		    why, whylen,
-		    "key file is readable by others (mode %04o); chmod 600",
+		    "key file is readable by group or others (mode %04o); chmod 600",
 		    mode);
 		return -1;
 	}
 	if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
 		snprintf(
 		    why, whylen,
-		    "key file is writable by others (mode %04o); chmod 600",
+		    "key file is writable by group or others (mode %04o); chmod 600",
 		    mode);
 		return -1;
 	}

@@ -87,7 +87,9 @@ SIGN_DOMAIN = "metrics.test"
 FAIL_DOMAIN = "fail.metrics.test"
 PASS_DOMAIN = "pass.metrics.test"
 OUTSIDE = "192.0.2.10"
-RULES = "body SPAMWORD /\\bspamword\\b/\nscore SPAMWORD 20\n"
+RULES = ("body SPAMWORD /\\bspamword\\b/\nscore SPAMWORD 20\n"
+         "body HOLDWORD /\\bholdword\\b/\nscore HOLDWORD 12\n")
+HELD = 1
 
 
 @pytest.fixture
@@ -99,6 +101,8 @@ def mix_postern(start_postern, postfix, dns_server, tmp_path):
                                           [(SIGN_DOMAIN, [key])], [key])
     rules = tmp_path / "rules.cf"
     rules.write_text(RULES)
+    quarantine = tmp_path / "quarantine"
+    quarantine.mkdir()
     # PASS_DOMAIN signs its own mail, with a key postern finds in DNS.
     sender_key = dt.make_key(str(tmp_path), PASS_DOMAIN, "v1", "ed25519")
     dns_server.add_records(harness.records_lines({
@@ -110,14 +114,17 @@ def mix_postern(start_postern, postfix, dns_server, tmp_path):
         'dns { forwarders = {"%s"}  timeout = 3s'
         '  nodefault_zones = {"test."} }' % dns_server.address,
         'internal_networks = {"127.0.0.0/8"}',
+        'quarantine_dir = "%s"' % quarantine,
         "filter dkim_verify { }",
         "filter spf { }",
-        'filter spam { rules = {"%s"}  reject_score = 15 }' % rules,
+        'filter spam { rules = {"%s"}  hold_score = 10  reject_score = 15 }'
+        % rules,
         'filter dkim_sign { key_table = "%s"  signing_table = "%s" }' % (
             keytable, signtable),
         'metrics { address = "127.0.0.1:%d" }' % port])
     p = start_postern(postfix, extra=extra)
     p.sender_key = sender_key
+    p.quarantine = str(quarantine)
     return p, "http://127.0.0.1:%d" % port
 
 
@@ -155,6 +162,10 @@ def test_counters_after_known_mix(mix_postern, postfix):
     for _ in range(SPAM_REJECTED):
         final = inbound(p, "b@" + PASS_DOMAIN, b"a spamword here\r\n")[-1]
         assert final.code == 550, final
+    for _ in range(HELD):
+        final = inbound(p, "h@" + PASS_DOMAIN, b"a holdword here\r\n")[-1]
+        assert final.code == 250, final
+    assert len(os.listdir(p.quarantine)) == HELD
     # One signature that verifies, one broken in transit: both relayed.
     for tamper in (False, True):
         final = inbound(p, "c@" + PASS_DOMAIN, None, sign=p.sender_key,
@@ -171,7 +182,7 @@ def test_counters_after_known_mix(mix_postern, postfix):
     status, text = get(base + "/metrics")
     assert status == 200
     m = parse_metrics(text)
-    total = SIGNED + VERIFIED + SPF_REJECTED + SPAM_REJECTED + 1
+    total = SIGNED + VERIFIED + SPF_REJECTED + SPAM_REJECTED + HELD + 1
     want = [
         ("postern_sessions_total", {"listener": "smtp"}, total),
         ("postern_messages_received_total", {"listener": "smtp"}, total),
@@ -180,6 +191,10 @@ def test_counters_after_known_mix(mix_postern, postfix):
         ("postern_messages_total", {"listener": "smtp",
                                     "result": "rejected"},
          SPF_REJECTED + SPAM_REJECTED + 1),
+        ("postern_messages_total", {"listener": "smtp",
+                                    "result": "held"}, HELD),
+        ("postern_messages_total", {"listener": "smtp",
+                                    "result": "tempfailed"}, 0),
         ("postern_messages_total", {"listener": "smtp",
                                     "result": "aborted"}, 0),
         ("postern_messages_rejected_total", {"listener": "smtp",
@@ -207,11 +222,12 @@ def test_counters_after_known_mix(mix_postern, postfix):
         ("postern_upstream_replies_total", {"code": "550"}, 1),
         # Every inbound message that reached DATA is scored: the
         # signed ones at 0.
-        ("postern_spam_score_count", {}, SPAM_REJECTED + VERIFIED),
-        ("postern_spam_score_bucket", {"le": "15"}, VERIFIED),
+        ("postern_spam_score_count", {},
+         SPAM_REJECTED + VERIFIED + HELD),
+        ("postern_spam_score_bucket", {"le": "15"}, VERIFIED + HELD),
         ("postern_spam_score_bucket", {"le": "20"},
-         SPAM_REJECTED + VERIFIED),
-        ("postern_spam_score_sum", {}, 20 * SPAM_REJECTED),
+         SPAM_REJECTED + VERIFIED + HELD),
+        ("postern_spam_score_sum", {}, 20 * SPAM_REJECTED + 12 * HELD),
         ("postern_transaction_seconds_count", {}, total),
     ]
     got = [(n, l, metric(m, n, **l)) for n, l, _ in want]
@@ -471,7 +487,9 @@ def test_aborts_and_reload_keep_counting(start_postern, postfix):
     assert metric(m, "postern_sessions_total", listener="smtp") == 3
 
 
-MILTER_RULES = "body SPAMWORD /\\bspamword\\b/\nscore SPAMWORD 20\n"
+MILTER_RULES = ("body SPAMWORD /\\bspamword\\b/\nscore SPAMWORD 20\n"
+         "body HOLDWORD /\\bholdword\\b/\nscore HOLDWORD 12\n")
+HELD = 1
 
 
 @pytest.fixture(scope="module")

@@ -98,11 +98,13 @@ def mix(start_postern, postfix, dns_server, tmp_path):
 
 WANT_SENDING = [
     {"domain": SIGN_DOMAIN, "received": SIGNED + 1, "relayed": SIGNED,
-     "signed": SIGNED, "rejected": 1, "deferred": 0},
+     "signed": SIGNED, "held": 0, "discarded": 0, "rejected": 1,
+     "deferred": 0},
     {"domain": FAIL_DOMAIN, "received": SPF_REJECTED, "relayed": 0,
-     "signed": 0, "rejected": SPF_REJECTED, "deferred": 0},
-    {"domain": "<>", "received": 1, "relayed": 1, "signed": 0,
-     "rejected": 0, "deferred": 0},
+     "signed": 0, "held": 0, "discarded": 0, "rejected": SPF_REJECTED,
+     "deferred": 0},
+    {"domain": "<>", "received": 1, "relayed": 1, "signed": 0, "held": 0,
+     "discarded": 0, "rejected": 0, "deferred": 0},
 ]
 SPF_SENDERS = ["a1@" + FAIL_DOMAIN.upper(), "a0@" + FAIL_DOMAIN]
 
@@ -112,6 +114,7 @@ def test_report_json(mix):
     assert got["sending"] == WANT_SENDING, got
     assert got["total"] == {"received": SIGNED + 2 + SPF_REJECTED,
                             "relayed": SIGNED + 1, "signed": SIGNED,
+                            "held": 0, "discarded": 0,
                             "rejected": 1 + SPF_REJECTED, "deferred": 0}
     groups = [(e["reason"], e["code"], e["count"]) for e in got["errors"]]
     assert groups == [("spf", 550, SPF_REJECTED), ("upstream", 550, 1)], \
@@ -143,12 +146,13 @@ def test_report_domain_and_csv(mix):
     sending, errors = text.split("\r\n\r\n")
     rows = list(csv.reader(io.StringIO(sending)))
     assert rows == [
-        ["domain", "received", "relayed", "signed", "rejected",
-         "deferred"],
-        [SIGN_DOMAIN, str(SIGNED + 1), str(SIGNED), str(SIGNED), "1", "0"],
-        [FAIL_DOMAIN, str(SPF_REJECTED), "0", "0", str(SPF_REJECTED),
-         "0"],
-        ["<>", "1", "1", "0", "0", "0"]], rows
+        ["domain", "received", "relayed", "signed", "held", "discarded",
+         "rejected", "deferred"],
+        [SIGN_DOMAIN, str(SIGNED + 1), str(SIGNED), str(SIGNED), "0", "0",
+         "1", "0"],
+        [FAIL_DOMAIN, str(SPF_REJECTED), "0", "0", "0", "0",
+         str(SPF_REJECTED), "0"],
+        ["<>", "1", "1", "0", "0", "0", "0", "0"]], rows
     rows = list(csv.reader(io.StringIO(errors)))
     assert rows[0] == ["reason", "code", "count", "time", "sender",
                        "example_code", "ecode", "text"], rows
@@ -163,16 +167,27 @@ def test_report_text(mix):
     lines = text.splitlines()
     assert lines[0].startswith("Sending report, "), text
     counts = {l.split()[0]: [int(n) for n in l.split()[1:]]
-              for l in lines if re.match(r"\S+( +\d+){5}$", l)}
+              for l in lines if re.match(r"\S+( +\d+){7}$", l)}
     assert counts == {
-        SIGN_DOMAIN: [SIGNED + 1, SIGNED, SIGNED, 1, 0],
-        FAIL_DOMAIN: [SPF_REJECTED, 0, 0, SPF_REJECTED, 0],
-        "<>": [1, 1, 0, 0, 0],
-        "total": [SIGNED + 2 + SPF_REJECTED, SIGNED + 1, SIGNED,
+        SIGN_DOMAIN: [SIGNED + 1, SIGNED, SIGNED, 0, 0, 1, 0],
+        FAIL_DOMAIN: [SPF_REJECTED, 0, 0, 0, 0, SPF_REJECTED, 0],
+        "<>": [1, 1, 0, 0, 0, 0, 0],
+        "total": [SIGNED + 2 + SPF_REJECTED, SIGNED + 1, SIGNED, 0, 0,
                   1 + SPF_REJECTED, 0]}, text
     assert "\nspf 550: %d\n" % SPF_REJECTED in text, text
     assert "\nupstream 550: 1\n" in text, text
     assert re.search(r"\n  \S+Z <%s> 550 " % re.escape(SENDER), text), text
+
+
+def test_report_of_a_copied_database_needs_no_configuration(mix,
+                                                             tmp_path):
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(open(mix.db, "rb").read())
+    r = subprocess.run([harness.POSTERN, "report", "--db", str(copy),
+                        "--format", "json", "--since", "1h"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["sending"] == WANT_SENDING, r.stdout
 
 
 def test_report_null_sender_domain(mix):

@@ -1679,6 +1679,12 @@ test_config_milter(void **state)
 	assert_int_equal(cfg->nlisteners, 0);
 	assert_int_equal(cfg->upstream.addr.len, 0);
 	config_unref(&cfg);
+	/* ... and a milter holds in the MTA's queue: no quarantine_dir. */
+	cfg = load_ok("quarantine_dir = \"/nonexistent/q\"\n"
+	              "milter { address = \"unix:/tmp/m\" }\n"
+	              "filter dmarc { on_quarantine = hold }\n");
+	assert_int_equal(cfg->nlisteners, 0);
+	config_unref(&cfg);
 	cfg = load_ok(LU "milter { address = \"unix:/tmp/m\" }\n");
 	assert_int_equal(cfg->milter->on_error_accept, 0);
 	assert_int_equal(cfg->milter->socket_mode, 0660);
@@ -1687,6 +1693,12 @@ test_config_milter(void **state)
 }
 
 static const struct bad_case milter_bad_cases[] = {
+    {"proxy hold without quarantine_dir",
+     "quarantine_dir = \"/nonexistent/q\"\n" LU
+     "milter { address = \"unix:/tmp/m\" }\n"
+     "filter dmarc { on_quarantine = hold }\n",
+     "%s:5: filter dmarc: quarantine_dir /nonexistent/q: No such file or "
+     "directory"},
     {"milter without address", LU "milter { on_error = accept }\n",
      "%s:3: milter: no address"},
     {"milter on_error unknown",

@@ -108,6 +108,10 @@ static const struct txn_spec txns[] = {
      "SPF \"fail\", really", 0, 0, 3},
     {90, "w@spf.example", REPORT_REJECTED, REPORT_REASON_SPF, 550, "5.7.23",
      "SPF fail", 0, 0, 0},
+    {95, "h@Example.ORG", REPORT_HELD, REPORT_REASON_SPAM, 250, "2.7.0", "held",
+     0, 0, 0},
+    {96, "i@example.org", REPORT_DISCARDED, REPORT_REASON_NONE, 250, NULL, NULL,
+     0, 0, 0},
     /* Outside the period. */
     {-100000, "old@example.org", REPORT_REJECTED, REPORT_REASON_SPAM, 550,
      "5.7.1", "spam", 0, 0, 1},
@@ -162,16 +166,11 @@ history_fill(const char *path)
 static const char want_text[] =
     "Sending report, 2025-12-03T22:13:20Z to 2025-12-03T22:30:00Z\n"
     "\n"
-    "sender domain                     received   relayed    signed  "
-    "rejected  deferred\n"
-    "spf.example                              4         0         0  "
-    "       4         0\n"
-    "example.org                              3         2         3  "
-    "       0         1\n"
-    "<>                                       1         0         0  "
-    "       1         0\n"
-    "total                                    8         2         3  "
-    "       5         1\n"
+    "sender domain                     received   relayed    signed      held discarded  rejected  deferred\n"
+    "example.org                              5         2         3         1         1         0         1\n"
+    "spf.example                              4         0         0         0         0         4         0\n"
+    "<>                                       1         0         0         0         0         1         0\n"
+    "total                                   10         2         3         1         1         5         1\n"
     "\n"
     "Delivery errors, 2025-12-03T22:13:20Z to 2025-12-03T22:30:00Z\n"
     "\n"
@@ -191,10 +190,11 @@ static const char want_json[] =
     "{\"since\": \"2025-12-03T22:13:20Z\", \"until\": "
     "\"2025-12-03T22:30:00Z\", \"domain\": \"EXAMPLE.org\",\n"
     " \"sending\": [\n"
-    "  {\"domain\": \"example.org\", \"received\": 3, \"relayed\": 2, "
-    "\"signed\": 3, \"rejected\": 0, \"deferred\": 1}],\n"
-    " \"total\": {\"received\": 3, \"relayed\": 2, \"signed\": 3, "
-    "\"rejected\": 0, \"deferred\": 1},\n"
+    "  {\"domain\": \"example.org\", \"received\": 5, \"relayed\": 2, "
+    "\"signed\": 3, \"held\": 1, \"discarded\": 1, \"rejected\": 0, "
+    "\"deferred\": 1}],\n"
+    " \"total\": {\"received\": 5, \"relayed\": 2, \"signed\": 3, "
+    "\"held\": 1, \"discarded\": 1, \"rejected\": 0, \"deferred\": 1},\n"
     " \"errors\": [\n"
     "  {\"reason\": \"upstream\", \"code\": 451, \"count\": 1, "
     "\"examples\": [{\"time\": \"2025-12-03T22:13:50Z\", \"sender\": "
@@ -202,8 +202,8 @@ static const char want_json[] =
     "\"try later\", \"upstream_code\": 451}]}]}\n";
 
 static const char want_csv[] =
-    "domain,received,relayed,signed,rejected,deferred\r\n"
-    "spf.example,4,0,0,4,0\r\n"
+    "domain,received,relayed,signed,held,discarded,rejected,deferred\r\n"
+    "spf.example,4,0,0,0,0,4,0\r\n"
     "\r\n"
     "reason,code,count,time,sender,example_code,ecode,text\r\n"
     "spf,550,4,2025-12-03T22:14:50Z,w@spf.example,550,5.7.23,SPF fail\r\n"
@@ -216,7 +216,7 @@ static const char want_empty[] =
     "\"2025-12-03T22:30:00Z\", \"domain\": \"nobody.example\",\n"
     " \"sending\": [],\n"
     " \"total\": {\"received\": 0, \"relayed\": 0, \"signed\": 0, "
-    "\"rejected\": 0, \"deferred\": 0},\n"
+    "\"held\": 0, \"discarded\": 0, \"rejected\": 0, \"deferred\": 0},\n"
     " \"errors\": []}\n";
 
 static const struct {

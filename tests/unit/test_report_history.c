@@ -7,6 +7,7 @@
 #include "unit.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include "filters/report_history.h"
 
@@ -495,11 +496,30 @@ teardown(void **state)
 	return unit_tmpdir_remove();
 }
 
+/* A new database is not for every local account; an existing one
+ * keeps the mode its owner gave it. */
+static void
+test_history_file_mode(void **state)
+{
+	struct report_history *h = history_open("mode.db", 0, 0, 0);
+	struct stat st;
+
+	report_history_close(&h);
+	assert_int_equal(stat(unit_tmp("mode.db"), &st), 0);
+	check_int("new", "mode", (long long)(st.st_mode & 07777), 0640);
+	assert_int_equal(chmod(unit_tmp("mode.db"), 0600), 0);
+	h = history_open("mode.db", 0, 0, 0);
+	report_history_close(&h);
+	assert_int_equal(stat(unit_tmp("mode.db"), &st), 0);
+	check_int("existing", "mode", (long long)(st.st_mode & 07777), 0600);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_history_readback),
+	    cmocka_unit_test(test_history_file_mode),
 	    cmocka_unit_test(test_history_retention),
 	    cmocka_unit_test(test_history_queue_full),
 	    cmocka_unit_test(test_history_stop_drops),

@@ -446,13 +446,13 @@ static const struct error_case error_cases[] = {
     {"key file is a directory", KEY_LINE_2("dir.pem"), NULL, NULL,
      "%K:2: %D/dir.pem: not a regular file"},
     {"key mode 0644", KEY_LINE_2("rsa-0644.pem"), NULL, NULL,
-     "%K:2: %D/rsa-0644.pem: key file is readable by others (mode 0644); "
+     "%K:2: %D/rsa-0644.pem: key file is readable by group or others (mode 0644); "
      "chmod 600"},
     {"key mode 0640", KEY_LINE_2("rsa-0640.pem"), NULL, NULL,
-     "%K:2: %D/rsa-0640.pem: key file is readable by others (mode 0640); "
+     "%K:2: %D/rsa-0640.pem: key file is readable by group or others (mode 0640); "
      "chmod 600"},
     {"key mode 0602", KEY_LINE_2("rsa-0602.pem"), NULL, NULL,
-     "%K:2: %D/rsa-0602.pem: key file is writable by others (mode 0602); "
+     "%K:2: %D/rsa-0602.pem: key file is writable by group or others (mode 0602); "
      "chmod 600"},
     {"RSA 512-bit key", KEY_LINE_2("rsa512.pem"), NULL, NULL,
      "%K:2: %D/rsa512.pem: RSA key of 512 bits; DKIM needs at least 1024 "
