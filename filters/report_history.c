@@ -31,6 +31,7 @@
 #define HISTORY_MODE     0640 /* a new database file */
 #define BUSY_TIMEOUT_MS  5000
 #define RETRY_MS         1000 /* pause before a locked-out batch again */
+#define BATCH_DELAY_MS   100  /* gather records this long per transaction */
 #define PRUNE_INTERVAL   300  /* seconds between retention passes */
 #define DROP_LOG_SECONDS 60
 
@@ -55,6 +56,8 @@ struct report_history {
 	unsigned long long dropped;         /* the queue was full */
 	unsigned long long lost;            /* database errors */
 	unsigned long long retries; /* batches tried again after a lock */
+	unsigned int flushers;      /* report_history_flush() callers */
+	sqlite3_stmt *ts, *ds;      /* the inserts, prepared once */
 	time_t drop_logged;
 	int running, stopping;
 	pthread_t thread;
@@ -307,7 +310,11 @@ report_history_sink(void *arg, const struct report_txn *r)
 		h->count++;
 		h->queued++;
 		c = NULL;
-		pthread_cond_signal(&h->wake);
+		/* The writer waits for a first record, then gathers more
+		 * for a while; it is woken early when half the ring is
+		 * used. */
+		if (h->count == 1 || h->count == h->size / 2)
+			pthread_cond_signal(&h->wake);
 	} else {
 		h->dropped++;
 		now = time(NULL);
@@ -472,27 +479,49 @@ insert_rec(sqlite3_stmt *ts, sqlite3_stmt *ds, const struct report_txn *r)
 	return rc;
 }
 
+/* Another connection holds the lock: the same batch may go in later. */
+static int
+rc_locked(int rc)
+{
+	return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
 /* Insert the batch in one SQL transaction.  SQLITE_OK, or the error
  * with SQLite's message in msg, after rolling back. */
+static void
+statements_free(struct report_history *h)
+{
+	sqlite3_finalize(h->ts);
+	sqlite3_finalize(h->ds);
+	h->ts = h->ds = NULL;
+}
+
 static int
 write_batch(struct report_history *h, struct hist_rec **batch, size_t n,
             char *msg, size_t size)
 {
-	sqlite3_stmt *ts = NULL, *ds = NULL;
 	size_t i;
 	int rc;
 
 	rc = sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(h->db, txn_insert_sql, -1, &ts, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(h->db, dmarc_insert_sql, -1, &ds, NULL);
+	/* Prepared once: parsing two long INSERTs per batch cost more
+	 * than the inserts. */
+	if (rc == SQLITE_OK && h->ts == NULL)
+		rc =
+		    sqlite3_prepare_v2(h->db, txn_insert_sql, -1, &h->ts, NULL);
+	if (rc == SQLITE_OK && h->ds == NULL)
+		rc = sqlite3_prepare_v2(h->db, dmarc_insert_sql, -1, &h->ds,
+		                        NULL);
 	for (i = 0; i < n && rc == SQLITE_OK; i++)
-		rc = insert_rec(ts, ds, &batch[i]->r);
-	if (rc != SQLITE_OK) /* before finalize() and ROLLBACK reset it */
+		rc = insert_rec(h->ts, h->ds, &batch[i]->r);
+	if (rc != SQLITE_OK) /* before ROLLBACK resets it */
 		snprintf(msg, size, "%s", sqlite3_errmsg(h->db));
-	sqlite3_finalize(ts);
-	sqlite3_finalize(ds);
+	if (h->ts != NULL)
+		sqlite3_reset(h->ts);
+	if (h->ds != NULL)
+		sqlite3_reset(h->ds);
+	if (rc != SQLITE_OK && !rc_locked(rc))
+		statements_free(h); /* prepared again next time */
 	if (rc == SQLITE_OK) {
 		rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
 		if (rc == SQLITE_OK)
@@ -502,13 +531,6 @@ write_batch(struct report_history *h, struct hist_rec **batch, size_t n,
 	if (!sqlite3_get_autocommit(h->db))
 		sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
-}
-
-/* Another connection holds the lock: the same batch may go in later. */
-static int
-rc_locked(int rc)
-{
-	return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
 }
 
 /* Pause before a locked-out batch is tried again, counted.  -1 when the
@@ -612,6 +634,25 @@ prune(struct report_history *h, time_t now)
 	}
 }
 
+/* Records have come: gather more for BATCH_DELAY_MS, one transaction
+ * for them all, unless the ring fills up, a flush waits or the writer
+ * stops. */
+static void
+gather(struct report_history *h)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (long)BATCH_DELAY_MS * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	while (!h->stopping && h->flushers == 0 && h->count < h->size / 2 &&
+	       pthread_cond_timedwait(&h->wake, &h->lock, &until) != ETIMEDOUT)
+		;
+}
+
 /* Take what is queued (at most the ring's size) into batch. */
 static size_t
 take(struct report_history *h, struct hist_rec **batch)
@@ -646,6 +687,8 @@ writer(void *arg)
 		}
 		if (h->count == 0 && h->stopping)
 			break;
+		if (h->count > 0)
+			gather(h);
 		n = take(h, batch);
 		pthread_mutex_unlock(&h->lock);
 		if (n > 0)
@@ -680,8 +723,11 @@ report_history_flush(struct report_history *h)
 
 	pthread_mutex_lock(&h->lock);
 	target = h->queued;
+	h->flushers++;
+	pthread_cond_signal(&h->wake); /* no gathering: write it now */
 	while (h->running && h->written < target)
 		pthread_cond_wait(&h->done, &h->lock);
+	h->flushers--;
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -709,6 +755,7 @@ report_history_stop(struct report_history *h)
 		h->count--;
 	}
 	pthread_mutex_unlock(&h->lock);
+	statements_free(h);
 	sqlite3_close(h->db);
 	h->db = NULL;
 }

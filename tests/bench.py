@@ -3,9 +3,9 @@
 its spam scoring against spamd's.
 
 Runs `make bench`.  Everything listens on 127.0.0.1 on free ports above
-1024.  Each of parts 1 to 3 starts its own smtp-sink (Postfix's test
-server, throws mail away) as the upstream, with postern (or, for
-signing, three posterns) in front of it.
+1024.  Each of parts 1 to 3 and 6 starts its own smtp-sink (Postfix's
+test server, throws mail away) as the upstream, with postern (or, for
+signing, three posterns; for part 6, two) in front of it.
 
 1. Throughput: smtp-source sends N messages of 5 KB and 100 KB over 20
    parallel sessions (N = 10,000 and 2,000 by default, so a run takes a
@@ -61,6 +61,19 @@ signing, three posterns) in front of it.
 5. Milter: Postfix alone, Postfix + postern's milter and Postfix +
    OpenDKIM, inet and unix sockets, at 1 and 20 sessions; see
    tests/bench_milter.py.
+6. Statistics and history: what a metrics and a history section cost.
+   Two posterns in front of one smtp-sink, one with neither, one with
+   `metrics` and `history` (an SQLite file in the bench's directory);
+   the 5 KB runs of part 1, one message per connection, at 20 sessions
+   (N = 10,000) and at 1 session (3,000), alternating between the two
+   with the order swapped every round, repeated like part 1.  During
+   each run of the second, /metrics is fetched once a second, as a
+   Prometheus would.  Reported: msg/s with history over msg/s without,
+   postern's CPU per message for both; at the end
+   postern_history_dropped_total and postern_history_lost_total from
+   /metrics and, postern stopped, the rows of the txn table, which must
+   equal the messages sent (warm-up included): a history that drops rows
+   does less work than it should.
 
 It prints a table with ratios against the baseline measured in the same
 run (for spam scoring: spamd) and the targets, writes build/bench.json,
@@ -70,6 +83,7 @@ exits 1 only when the bench itself could not run.  Every process it starts is ki
 
 import argparse
 import atexit
+import http.client
 import json
 import os
 import random
@@ -78,6 +92,7 @@ import resource
 import selectors
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -893,6 +908,238 @@ def bench_memory(sink, postern, n):
     return res
 
 
+# --------------------------------------------------- statistics and history
+
+HISTORY_EXTRA = """\
+metrics {{ address = "{host}:{port}" }}
+history {{ path = "{path}" }}
+"""
+SCRAPE_INTERVAL = 1.0        # seconds between GETs of /metrics
+
+
+def fetch_metrics(port):
+    """The text of GET /metrics; raises on anything but 200."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        resp = conn.getresponse()
+        body = resp.read().decode(errors="replace")
+    finally:
+        conn.close()
+    if resp.status != 200:
+        raise RuntimeError("GET /metrics on port %d: %d" % (port,
+                                                           resp.status))
+    return body
+
+
+def metric_sum(text, name, **labels):
+    """Sum of the samples of name whose labels include labels."""
+    total = 0.0
+    for m in re.finditer(r"^%s(?:\{([^}]*)\})? (\S+)$" % re.escape(name),
+                         text, re.M):
+        have = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1) or ""))
+        if all(have.get(k) == v for k, v in labels.items()):
+            total += float(m.group(2))
+    return total
+
+
+class Scraper:
+    """GETs /metrics once a second while a run lasts, as a Prometheus
+    would, so that answering it is in postern's CPU and rate."""
+
+    def __init__(self, port):
+        self.port = port
+        self.done = threading.Event()
+        self.scrapes = 0
+        self.errors = []
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self):
+        while True:
+            try:
+                fetch_metrics(self.port)
+                self.scrapes += 1
+            except (OSError, RuntimeError, http.client.HTTPException) as e:
+                self.errors.append(str(e))
+            if self.done.wait(SCRAPE_INTERVAL):
+                return
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join(30)
+
+
+def history_cases(args):
+    """5 KB messages, one per connection: the main throughput case's
+    sessions and count, and one session."""
+    return [{"size": 5000, "sessions": args.sessions, "count": args.n_small,
+             "per_conn": False},
+            {"size": 5000, "sessions": 1, "count": args.n_history1,
+             "per_conn": False}]
+
+
+def history_rows(path):
+    """{result: rows} of the history's txn table, read-only."""
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
+    try:
+        return dict(db.execute("SELECT result, count(*) FROM txn "
+                               "GROUP BY result").fetchall())
+    finally:
+        db.close()
+
+
+def start_history_servers(args, workdir):
+    """smtp-sink and two posterns in front of it, one plain, one with a
+    metrics and a history section; each warmed up (200 messages)."""
+    sink = Sink(workdir, max(1000, args.sessions + 500))
+    dbpath = os.path.join(workdir, "history", "history.db")
+    os.makedirs(os.path.dirname(dbpath))
+    mport = free_port(taken=(sink.port,))
+    posterns = {}
+    for name, extra in (("plain", ""),
+                        ("history", HISTORY_EXTRA.format(
+                            host=HOST, port=mport, path=dbpath))):
+        pdir = os.path.join(workdir, name)
+        os.makedirs(pdir, exist_ok=True)
+        posterns[name] = Postern(pdir, sink.port, extra)
+        run_source(posterns[name].port, 5000, 200, args.sessions, False)
+    if not wait_listening(mport, posterns["history"].proc):
+        raise RuntimeError("postern's metrics listener did not start: %s" %
+                           posterns["history"].log())
+    print("smtp-sink pid %d on %s:%d; posterns %s; metrics on :%d, "
+          "history %s" % (sink.pid, HOST, sink.port, ", ".join(
+              "%s pid %d on :%d" % (n, p.pid, p.port)
+              for n, p in posterns.items()), mport, dbpath))
+    return sink, posterns, mport, dbpath
+
+
+def bench_history_case(sink, posterns, mport, case, repeat):
+    """Plain and history runs alternating, the order swapped every
+    round (ABBA) so that drift and going second weigh on both; /metrics
+    scraped once a second during each history run.  ({name: [run]},
+    scrapes, scrape errors)."""
+    size, count, sessions, per_conn = (case["size"], case["count"],
+                                       case["sessions"], case["per_conn"])
+    runs = {"plain": [], "history": []}
+    scrapes, errors = 0, []
+    for i in range(repeat):
+        for name in ("plain", "history") if i % 2 == 0 else \
+                ("history", "plain"):
+            postern = posterns[name]
+            pids = {"sink": sink.pid, "postern": postern.pid}
+            if name == "history":
+                with Scraper(mport) as scraper:
+                    r = measure(postern.port, pids, size, count, sessions,
+                                per_conn)
+                r["scrapes"] = scraper.scrapes
+                scrapes += scraper.scrapes
+                errors += scraper.errors
+            else:
+                r = measure(postern.port, pids, size, count, sessions,
+                            per_conn)
+            runs[name].append(r)
+            if not postern.alive():
+                raise RuntimeError("postern (%s) died during the history "
+                                   "run" % name)
+    return runs, scrapes, errors
+
+
+def summarize_history(case, runs, scrapes, errors):
+    n = case["count"]
+    rate = {name: median_of(r, lambda x: x["msgs_per_s"])
+            for name, r in runs.items()}
+    cpu = {name: median_of(r, lambda x: x["cpu_s"]["postern"]) / n * 1e6
+           for name, r in runs.items()}
+    # Each round's pair: its ratio, free of drift between rounds.
+    pairs = [h["msgs_per_s"] / p["msgs_per_s"]
+             for p, h in zip(runs["plain"], runs["history"])]
+    return dict(case, plain_msgs_per_s=rate["plain"],
+                history_msgs_per_s=rate["history"],
+                rate_ratio=rate["history"] / rate["plain"],
+                pair_ratios=pairs,
+                plain_postern_cpu_us_per_msg=cpu["plain"],
+                history_postern_cpu_us_per_msg=cpu["history"],
+                cpu_ratio=cpu["history"] / cpu["plain"]
+                if cpu["plain"] > 0 else None,
+                scrapes=scrapes, scrape_errors=errors[:20], runs=runs)
+
+
+def print_history_case(r):
+    print("%s, medians of %d runs (alternating, order swapped each round):"
+          % (case_name(r), len(r["runs"]["plain"])))
+    print("  postern plain        %6.0f msg/s   postern CPU %5.0f us/msg" % (
+        r["plain_msgs_per_s"], r["plain_postern_cpu_us_per_msg"]))
+    print("  + metrics, history   %6.0f msg/s   postern CPU %5.0f us/msg" % (
+        r["history_msgs_per_s"], r["history_postern_cpu_us_per_msg"]))
+    print("    rate %.2fx of plain (each round: %s), CPU/msg %s; %d scrapes "
+          "of /metrics%s" % (
+              r["rate_ratio"], ", ".join("%.2f" % x for x in r["pair_ratios"]),
+              "%.2fx" % r["cpu_ratio"] if r["cpu_ratio"] else "n/a",
+              r["scrapes"], ", %d FAILED: %s" % (
+                  len(r["scrape_errors"]), r["scrape_errors"][0])
+              if r["scrape_errors"] else ""))
+
+
+def check_history(posterns, mport, dbpath, sent, results, res):
+    """The dropped and lost counters from /metrics, then (postern
+    stopped, its writer's last batch written) the rows against the
+    messages sent."""
+    text = fetch_metrics(mport)
+    res["dropped"] = int(metric_sum(text, "postern_history_dropped_total"))
+    res["lost"] = int(metric_sum(text, "postern_history_lost_total"))
+    res["relayed_metric"] = int(metric_sum(text, "postern_messages_total",
+                                           result="relayed"))
+    res["rows_before_stop"] = sum(history_rows(dbpath).values())
+    for name, postern in posterns.items():
+        finish_postern(postern, results, "postern_history_" + name,
+                       "postern (%s)" % name)
+    res["rows_by_result"] = history_rows(dbpath)
+    res["rows"] = sum(res["rows_by_result"].values())
+    res["sent"] = sent
+    res["rows_ok"] = (res["rows"] == sent and res["dropped"] == 0 and
+                      res["lost"] == 0)
+    by_result = ", ".join("%s %d" % kv
+                          for kv in sorted(res["rows_by_result"].items()))
+    missing = sent - res["rows"]
+    print("\n  history rows %d of %d messages sent (%s)%s; %d already "
+          "written when the runs ended" % (
+              res["rows"], sent, by_result,
+              " MISSING %d" % missing if missing > 0 else
+              " EXTRA %d" % -missing if missing < 0 else "",
+              res["rows_before_stop"]))
+    print("  /metrics: postern_history_dropped_total %d, "
+          "postern_history_lost_total %d, relayed %d  %s" % (
+              res["dropped"], res["lost"], res["relayed_metric"],
+              verdict(res["rows_ok"])))
+
+
+def run_history(args, workdir, results):
+    sub = os.path.join(workdir, "history")
+    os.makedirs(sub)
+    print("\nStatistics and history: postern plain against postern with a "
+          "metrics section\n(/metrics scraped every %.0f s during its runs) "
+          "and a history section\n" % SCRAPE_INTERVAL)
+    sink, posterns, mport, dbpath = start_history_servers(args, sub)
+    sent = 200                   # the warm-up
+    res = {"cases": [], "db": dbpath}
+    results["history"] = res
+    print()
+    for case in history_cases(args):
+        runs, scrapes, errors = bench_history_case(sink, posterns, mport,
+                                                   case, args.repeat)
+        sent += case["count"] * args.repeat
+        r = summarize_history(case, runs, scrapes, errors)
+        res["cases"].append(r)
+        print_history_case(r)
+        print_sign_runs(r)
+    check_history(posterns, mport, dbpath, sent, results, res)
+    stop(sink.proc)
+
+
 # ----------------------------------------------------------- spam scoring
 
 SPAMD = "/usr/sbin/spamd"
@@ -1230,6 +1477,13 @@ def parse_args():
                    help="skip the spam scoring runs")
     p.add_argument("--spam-only", action="store_true",
                    help="run only the spam scoring runs")
+    p.add_argument("--no-history", action="store_true",
+                   help="skip the statistics and history runs")
+    p.add_argument("--history-only", action="store_true",
+                   help="run only the statistics and history runs")
+    p.add_argument("--n-history1", type=int, default=3000,
+                   help="messages per 1-session statistics and history "
+                   "run (the --sessions one has --n-small)")
     p.add_argument("--spam-rounds", type=int, default=3,
                    help="rounds of the spam scoring runs, each side")
     p.add_argument("--spam-repeat", type=int, default=20,
@@ -1260,12 +1514,12 @@ def check_tools(args):
     tools = [POSTERN]
     if not args.spam_only:
         tools += [SMTP_SOURCE, SMTP_SINK]
-    if not args.no_spam and not args.milter_only:
+    if not args.no_spam and not args.milter_only and not args.history_only:
         tools += [SPAMD, SPAMC]
     for path in tools:
         if not os.access(path, os.X_OK):
             raise RuntimeError("%s missing (make deps, make postern)" % path)
-    if not args.no_milter and not args.spam_only:
+    if not args.no_milter and not args.spam_only and not args.history_only:
         bench_milter.check_tools()
 
 
@@ -1356,6 +1610,17 @@ def print_summary(results):
     if m:
         print("  idle       %.1f KB/session (<= %d KB) %s" %
               (m["kb_per_session"], TARGET_IDLE_KB, verdict(m["ok"])))
+    h = results.get("history")
+    for r in h["cases"] if h else []:
+        print("  history    %-9s rate %.2fx of plain, CPU/msg %.2fx "
+              "(%.0f against %.0f us)" % (
+                  case_name(r), r["rate_ratio"], r["cpu_ratio"] or 0,
+                  r["history_postern_cpu_us_per_msg"],
+                  r["plain_postern_cpu_us_per_msg"]))
+    if h and "rows" in h:
+        print("  history    rows %d of %d sent, dropped %d, lost %d %s" % (
+            h["rows"], h["sent"], h["dropped"], h["lost"],
+            verdict(h["rows_ok"])))
     s = results.get("spam")
     if s:
         print("  spam       postern score %.0f msg/s = %.1fx spamd's %.1f "
@@ -1366,15 +1631,18 @@ def print_summary(results):
 
 def run(args, workdir, results):
     print("%d CPUs; postern %s" % (os.cpu_count(), POSTERN))
-    if not args.spam_only and not args.milter_only:
+    only = args.spam_only or args.milter_only or args.history_only
+    if not only:
         run_throughput(args, workdir, results)
         if not args.no_sign:
             run_signing(args, workdir, results)
         run_memory(args, workdir, results)
-    if not args.no_spam and not args.milter_only:
+    if not args.no_spam and (args.spam_only or not only):
         run_spam(args, workdir, results)
-    if not args.no_milter and not args.spam_only:
+    if not args.no_milter and (args.milter_only or not only):
         bench_milter.run_milter(args, workdir, results)
+    if not args.no_history and (args.history_only or not only):
+        run_history(args, workdir, results)
     print_summary(results)
 
 
