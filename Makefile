@@ -231,7 +231,10 @@ check-asan:
 demo: deps $(BUILD)/postern
 	$(PYTHON) tests/demo.py
 
+# The benchmark compares with spamd and OpenDKIM as well.
+DEPS_BENCH = spamd
 bench: deps $(BUILD)/postern
+	@sh tests/deps.sh $(DEPS_BENCH)
 	$(PYTHON) tests/bench.py
 
 format:
