@@ -47,6 +47,7 @@ not refused as described or delivered; the authorized one not delivered
 with both passes); a summary of every check ends the output.
 """
 
+import json
 import os
 import re
 import smtplib
@@ -739,8 +740,32 @@ def spam_session(postfix, postern, message):
     return conv
 
 
+def show_report(checks, postern, db):
+    """`postern report` on what the spam postern kept in its history."""
+    section("What postern kept: postern report (history %s)" % db)
+    r = subprocess.run([harness.POSTERN, "report", "-c", postern.conf],
+                       capture_output=True, text=True, timeout=60)
+    print("$ postern report -c %s" % postern.conf)
+    sys.stdout.write(r.stdout + r.stderr)
+    j = subprocess.run([harness.POSTERN, "report", "-c", postern.conf,
+                        "--format", "json"],
+                       capture_output=True, text=True, timeout=60)
+    got = json.loads(j.stdout) if j.returncode == 0 else {}
+    total = got.get("total", {})
+    errors = [(e["reason"], e["code"], e["count"])
+              for e in got.get("errors", [])]
+    checks.expect(total.get("received") == 2 and
+                  total.get("relayed") == 1 and
+                  total.get("rejected") == 1 and
+                  errors == [("spam", 550, 1)],
+                  "report: 2 received, 1 relayed, 1 rejected as spam (550)",
+                  "%s %s" % (total, errors))
+
+
 def spam(checks, postfix, workdir):
-    postern = harness.Postern(postfix.address, extra=spam_extra())
+    db = os.path.join(workdir, "history.db")
+    postern = harness.Postern(postfix.address, extra=spam_extra() +
+                              '\nhistory { path = "%s" }' % db)
     try:
         postern.start()
         section("Spam: postern with its own rules and SpamAssassin's")
@@ -778,6 +803,9 @@ def spam(checks, postfix, workdir):
         status = postern.stop()
         checks.expect(status == 0, "spam postern stopped cleanly",
                       "exit status %r" % status)
+    try:
+        show_report(checks, postern, db)
+    finally:
         postern.cleanup()
 
 
