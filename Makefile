@@ -91,6 +91,7 @@ POLICY_SRCS = \
 
 SIGN_SRCS = \
 	sign/sign_dkim.c \
+	sign/sign_dkim_mem.c \
 	sign/sign_keygen.c \
 	sign/sign_keys.c
 
@@ -157,6 +158,7 @@ UNIT_TESTS = \
 	test_postern_report \
 	test_report_history \
 	test_report_stats \
+	test_sign_dkim_mem \
 	test_sign_keygen \
 	test_sign_keys \
 	test_smtp_data \

@@ -15,6 +15,7 @@
 #include <opendkim/dkim.h>
 
 #include "sign/sign_dkim.h"
+#include "sign/sign_dkim_mem.h"
 #include "sign/sign_keys.h"
 #include "util/xalloc.h"
 
@@ -57,6 +58,7 @@ struct sign_dkim_msg {
 	size_t n;
 	DKIM **handles;
 	char **keys; /* NUL-terminated PEM copies libopendkim reads */
+	struct sign_dkim_mem **mems; /* each handle's allocations */
 };
 
 /* A NULL-terminated copy of a name list, as libopendkim wants. */
@@ -98,7 +100,7 @@ sign_dkim_create(const struct sign_dkim_opts *opts, const char **error_r)
 		nover = sizeof(sign_default_oversign) / sizeof(*over);
 	}
 	sd = xcalloc(1, sizeof(*sd));
-	sd->lib = dkim_init(NULL, NULL);
+	sd->lib = dkim_init(sign_dkim_mem_alloc, sign_dkim_mem_free);
 	if (sd->lib == NULL) {
 		free(sd);
 		*error_r = "cannot initialize libopendkim";
@@ -147,10 +149,12 @@ sign_dkim_msg_free(struct sign_dkim_msg **mp)
 	for (i = 0; i < m->n; i++) {
 		if (m->handles[i] != NULL)
 			dkim_free(m->handles[i]);
+		sign_dkim_mem_destroy(&m->mems[i]);
 		free(m->keys[i]);
 	}
 	free(m->handles);
 	free(m->keys);
+	free(m->mems);
 	free(m);
 	*mp = NULL;
 }
@@ -168,8 +172,11 @@ sign_dkim_begin(struct sign_dkim *sd, const char *id,
 	m->n = n;
 	m->handles = xcalloc(n, sizeof(*m->handles));
 	m->keys = xcalloc(n, sizeof(*m->keys));
+	m->mems = xcalloc(n, sizeof(*m->mems));
 	for (i = 0; i < n; i++) {
 		k = choices[i].key;
+		m->mems[i] =
+		    sign_dkim_mem_new(k->alg == SIGN_ALG_ED25519_SHA256);
 		/* XXX libopendkim takes the key as text and decodes it again
 		 * for every message (about 330 us with OpenSSL 3, more than
 		 * an RSA-2048 signature); it has no call that takes a loaded
@@ -177,7 +184,7 @@ sign_dkim_begin(struct sign_dkim *sd, const char *id,
 		 * cost is measured by `make bench`. */
 		m->keys[i] = xstrndup((const char *)k->pem, k->pemlen);
 		m->handles[i] = dkim_sign(
-		    sd->lib, (const u_char *)id, NULL,
+		    sd->lib, (const u_char *)id, m->mems[i],
 		    (dkim_sigkey_t)m->keys[i], (const u_char *)k->selector,
 		    (const u_char *)choices[i].domain, sd->hcanon, sd->bcanon,
 		    k->alg == SIGN_ALG_ED25519_SHA256 ? DKIM_SIGN_ED25519SHA256
