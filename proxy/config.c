@@ -141,7 +141,7 @@ static const struct {
 } num_kind_text[] = {
     [NUM_COUNT] = {"number", ""},
     [NUM_SIZE] = {"size", " (want N, Nk, Nm or Ng)"},
-    [NUM_DURATION] = {"duration", " (want N, Ns, Nm, Nh or Nd)"},
+    [NUM_DURATION] = {"duration", " (want N, Ns, Nm, Nh, Nd or Nw)"},
 };
 
 static const struct num_spec *
@@ -157,16 +157,22 @@ num_spec_find(const char *section, const char *name)
 	return NULL;
 }
 
-/* Unit letters, the largest of each kind first. */
+/* Unit letters, the largest of each kind first (config_num_format
+ * writes the first that divides exactly). */
 static const struct {
 	enum num_kind kind;
 	char letter;
 	long mult;
 } num_units[] = {
-    {NUM_SIZE, 'g', GIB},      {NUM_SIZE, 'm', MIB},
-    {NUM_SIZE, 'k', KIB},      {NUM_DURATION, 'd', 86400},
-    {NUM_DURATION, 'h', 3600}, {NUM_DURATION, 'm', 60},
+    {NUM_SIZE, 'g', GIB},
+    {NUM_SIZE, 'm', MIB},
+    {NUM_SIZE, 'k', KIB},
+    {NUM_DURATION, 'd', 86400},
+    {NUM_DURATION, 'h', 3600},
+    {NUM_DURATION, 'm', 60},
     {NUM_DURATION, 's', 1},
+    /* Read, never written: after 's', which divides everything. */
+    {NUM_DURATION, 'w', 7 * 86400},
 };
 
 /* Multiplier of a unit letter ('\0' for none); 0 if not allowed.  Size

@@ -74,6 +74,17 @@ metrics_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 	return netlist_match(m->allow, &a) ? MHD_YES : MHD_NO;
 }
 
+/* libmicrohttpd's own unescaping turns "/metrics%00x" into "/metrics"
+ * for a handler reading C strings; a path holding an escaped NUL is
+ * left escaped, so it matches nothing and gets 404. */
+static size_t
+metrics_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	if (strstr(s, "%00") != NULL)
+		return strlen(s);
+	return MHD_http_unescape(s);
+}
+
 /* The counters, and the history's when it is configured. */
 static char *
 metrics_text(const struct metrics *m)
@@ -175,6 +186,7 @@ metrics_start(const struct config *cfg, struct report_stats *st,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PER_IP_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT,
+	    MHD_OPTION_UNESCAPE_CALLBACK, metrics_unescape, NULL,
 	    MHD_OPTION_END);
 	if (m->daemon == NULL) {
 		*error_r = "cannot listen (address in use or not local?)";

@@ -303,12 +303,35 @@ domain_shown(const char *domain)
 	return domain[0] != '\0' ? domain : "<>";
 }
 
+/* Columns a name takes on a terminal: UTF-8 continuation bytes take
+ * none. */
+static int
+text_width(const char *s)
+{
+	int n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+/* The name padded to width columns. */
 static void
-text_sending_row(FILE *out, const char *name, const struct sending_row *r)
+text_name(FILE *out, const char *name, int width)
+{
+	int pad = width - text_width(name);
+
+	fprintf(out, "%s%*s", name, pad > 0 ? pad : 0, "");
+}
+
+static void
+text_sending_row(FILE *out, const char *name, int width,
+                 const struct sending_row *r)
 {
 	int i;
 
-	fprintf(out, "%-32s", name);
+	text_name(out, name, width);
 	for (i = 0; i < SENDING_COLS; i++)
 		fprintf(out, " %9lld", r->n[i]);
 	fputc('\n', out);
@@ -320,19 +343,25 @@ write_text(FILE *out, const struct postern_report_period *p,
 {
 	char since[32], until[32], t[32];
 	size_t i, j;
-	int c;
+	int c, width = 32;
 
+	for (i = 0; i < d->nrows; i++) {
+		int w = text_width(domain_shown(d->rows[i].domain));
+
+		if (w > width)
+			width = w;
+	}
 	postern_report_time(since, sizeof(since), p->since);
 	postern_report_time(until, sizeof(until), p->until);
 	fprintf(out, "Sending report, %s to %s\n\n", since, until);
-	fprintf(out, "%-32s", "sender domain");
+	text_name(out, "sender domain", width);
 	for (c = 0; c < SENDING_COLS; c++)
 		fprintf(out, " %9s", sending_cols[c]);
 	fputc('\n', out);
 	for (i = 0; i < d->nrows; i++)
-		text_sending_row(out, domain_shown(d->rows[i].domain),
+		text_sending_row(out, domain_shown(d->rows[i].domain), width,
 		                 &d->rows[i]);
-	text_sending_row(out, "total", &d->total);
+	text_sending_row(out, "total", width, &d->total);
 	fprintf(out, "\nDelivery errors, %s to %s\n", since, until);
 	if (d->nerrors == 0)
 		fprintf(out, "\nnone\n");

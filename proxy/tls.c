@@ -272,10 +272,14 @@ tls_ctx_protocol(SSL_CTX *ctx, const struct config_tls *t, char **error_r)
 
 	SSL_CTX_set_min_proto_version(ctx, t->min_version);
 	/* Renegotiation only lets a client make us work; compression
-	 * leaks (CRIME). */
+	 * leaks (CRIME).  A peer closing without close_notify is a hangup
+	 * like any other: SMTP marks its own ends (QUIT, the final dot),
+	 * so a truncation is seen there, and OpenSSL 3 would otherwise
+	 * report it to libevent as an error. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 	                             SSL_OP_NO_RENEGOTIATION |
-	                             SSL_OP_CIPHER_SERVER_PREFERENCE);
+	                             SSL_OP_CIPHER_SERVER_PREFERENCE |
+	                             SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/* Resumed sessions with a verified client certificate need it. */
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	if (t->ciphers != NULL &&

@@ -71,6 +71,9 @@ upstream_tls_ctx_new(const char *ca_file, char **error_r)
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* An upstream closing without close_notify has hung up (see
+	 * tls_ctx_protocol). */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	if (ca_file != NULL)
 		ok = SSL_CTX_load_verify_locations(ctx, ca_file, NULL);

@@ -243,6 +243,13 @@ def test_paths_and_methods(start_postern, postfix):
     with pytest.raises(urllib.error.HTTPError) as e:
         get(base + "/nothing")
     assert e.value.code == 404
+    # An escaped NUL must not cut the path down to a known one.
+    for path in ("/metrics%00", "/metrics%00.txt", "/status%00"):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            get(base + path)
+        assert e.value.code == 404, path
+    status, _ = get(base + "/metric%73")
+    assert status == 200
     req = urllib.request.Request(base + "/metrics", data=b"x",
                                  method="POST")
     with pytest.raises(urllib.error.HTTPError) as e:

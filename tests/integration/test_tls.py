@@ -354,6 +354,28 @@ def test_garbage_handshake_leaves_other_sessions(start_postern, postfix,
     assert postfix.wait_messages("bob", 1)
 
 
+def test_hangup_without_close_notify_is_eof(start_postern, postfix,
+                                            test_ca):
+    # OpenSSL 3 calls a missing close_notify an error; for SMTP it is a
+    # hangup like a plain one, logged the same way.
+    p = start_tls_postern(start_postern, postfix, test_ca)
+    for in_data in (False, True):
+        with p.connect() as c:
+            starttls(c, client_context(test_ca))
+            c.ehlo()
+            if in_data:
+                assert c.command("MAIL FROM:<%s>" % SENDER).code == 250
+                assert c.command("RCPT TO:<%s>" % RCPT).code == 250
+                assert c.command("DATA").code == 354
+                c.send(b"Subject: cut\r\n\r\nhalf a message\r\n")
+            # Close the TCP connection under TLS without close_notify.
+            socket.socket(fileno=c.sock.detach()).close()
+    assert p.wait_log(r" disconnect reason=eof messages=0 "), p.log()
+    assert p.wait_log(r" disconnect reason=eof-in-data messages=0 "), p.log()
+    assert " reason=error " not in p.log()
+    assert p.proc.poll() is None
+
+
 def test_handshake_timeout_closes_silent_client(start_postern, postfix,
                                                 test_ca):
     p = start_tls_postern(start_postern, postfix, test_ca,

@@ -523,6 +523,8 @@ static const struct good_case good_cases[] = {
     {"history retention",
      LU "history { path = \"/tmp/h.db\" retention = 2h }\n",
      get_history_retention, 7200},
+    {"history retention in weeks", LU "history { retention = 6w }\n",
+     get_history_retention, 6 * 7 * 86400},
     {"history max_rows", LU "history { max_rows = 5000 }\n",
      get_history_max_rows, 5000},
     {"no tls section: no TLS anywhere", LU, get_has_tls, 0},
@@ -566,6 +568,7 @@ static const struct good_case good_cases[] = {
     {"duration in hours", LU "drain_timeout = 2h\n", get_drain, 7200},
     {"duration in days, the maximum", LU "drain_timeout = 7d\n", get_drain,
      604800},
+    {"duration in weeks", LU "drain_timeout = 1w\n", get_drain, 604800},
     {"duration quoted", LU "drain_timeout = \"1m\"\n", get_drain, 60},
     {"duration in upstream",
      "listener smtp { address = \"127.0.0.1:2525\" }\n"
@@ -904,16 +907,16 @@ static const struct bad_case bad_cases[] = {
     /* durations */
     {"duration with an unknown unit", LU "drain_timeout = 30x\n",
      "%s:3: drain_timeout: invalid duration '30x' "
-     "(want N, Ns, Nm, Nh or Nd)"},
+     "(want N, Ns, Nm, Nh, Nd or Nw)"},
     {"duration with a size unit", LU "drain_timeout = 5k\n",
      "%s:3: drain_timeout: invalid duration '5k' "
-     "(want N, Ns, Nm, Nh or Nd)"},
+     "(want N, Ns, Nm, Nh, Nd or Nw)"},
     {"duration negative", LU "drain_timeout = -5s\n",
      "%s:3: drain_timeout: invalid duration '-5s' "
-     "(want N, Ns, Nm, Nh or Nd)"},
+     "(want N, Ns, Nm, Nh, Nd or Nw)"},
     {"duration empty", LU "drain_timeout = \"\"\n",
      "%s:3: drain_timeout: invalid duration '' "
-     "(want N, Ns, Nm, Nh or Nd)"},
+     "(want N, Ns, Nm, Nh, Nd or Nw)"},
     {"duration zero", LU "drain_timeout = 0s\n",
      "%s:3: drain_timeout: 0s out of range (1s..7d)"},
     {"duration too long", LU "drain_timeout = 8d\n",

@@ -269,6 +269,62 @@ test_report_formats(void **state)
 	sqlite3_close(db);
 }
 
+/* The domain column widens to the longest name, counted in characters
+ * rather than octets, so the numbers stay under their headings. */
+static const char want_wide[] =
+    "Sending report, 2025-12-03T22:13:20Z to 2025-12-03T22:30:00Z\n"
+    "\n"
+    "sender domain                             received   relayed    signed      held discarded  rejected  deferred\n"
+    "b\xc3\xbc"
+    "cher.example                                   1         0         0         0         0         1         0\n"
+    "mail.a-rather-long-subdomain.example.org         1         0         0         0         0         1         0\n"
+    "total                                            2         0         0         0         0         2         0\n"
+    "\n"
+    "Delivery errors, 2025-12-03T22:13:20Z to 2025-12-03T22:30:00Z\n"
+    "\n"
+    "spam 550: 2\n"
+    "  2025-12-03T22:13:30Z <b@mail.a-rather-long-subdomain.example.org> "
+    "550 5.7.1 spam\n"
+    "  2025-12-03T22:13:20Z <a@b\xc3\xbc"
+    "cher.example> 550 5.7.1 spam\n";
+
+static void
+test_report_text_width(void **state)
+{
+	static const char *const senders[] = {
+	    "a@b\xc3\xbc"
+	    "cher.example",
+	    "b@mail.a-rather-long-subdomain.example.org"};
+	struct report_history_opts o = {unit_tmp("wide.db"), 0, 0, 0};
+	struct postern_report_period p = {T0, T0 + 1000, NULL};
+	struct report_history *h;
+	struct report_txn r;
+	char *error = NULL, *got;
+	sqlite3 *db;
+	size_t i;
+
+	h = report_history_open(&o, &error);
+	assert_non_null(h);
+	report_history_start(h);
+	for (i = 0; i < ARRAY_LEN(senders); i++) {
+		txn_base(&r, T0 + 10 * (time_t)i, "192.0.2.7");
+		r.sender = senders[i];
+		r.sender_domain = strchr(senders[i], '@') + 1;
+		r.result = REPORT_REJECTED;
+		r.reason = REPORT_REASON_SPAM;
+		r.code = 550;
+		r.ecode = "5.7.1";
+		r.text = "spam";
+		report_history_sink(h, &r);
+	}
+	report_history_close(&h);
+	assert_int_equal(sqlite3_open(unit_tmp("wide.db"), &db), SQLITE_OK);
+	got = report_text(db, &p, POSTERN_REPORT_TEXT);
+	check_str("wide names", "report", got, want_wide);
+	free(got);
+	sqlite3_close(db);
+}
+
 static const char want_dmarc[] =
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
     "<feedback>\n"
@@ -792,6 +848,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_report_formats),
+	    cmocka_unit_test(test_report_text_width),
 	    cmocka_unit_test(test_report_dmarc),
 	    cmocka_unit_test(test_report_dmarc_policy_domain),
 	    cmocka_unit_test(test_report_dmarc_usage),
