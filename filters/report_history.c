@@ -561,6 +561,35 @@ retry_wait(struct report_history *h)
 	return ret;
 }
 
+/* 1 when a table was missing and has been made again. */
+static int
+schema_lost(struct report_history *h)
+{
+	sqlite3_stmt *st;
+	char *error = NULL;
+	int tables = 0;
+
+	if (sqlite3_prepare_v2(h->db,
+	                       "SELECT count(*) FROM sqlite_master WHERE "
+	                       "type = 'table' AND name IN ('txn', 'dmarc')",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		tables = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (tables == 2)
+		return 0;
+	statements_free(h);
+	if (report_history_schema(h->db, &error) < 0) {
+		log_warning("history: tables missing, cannot make them: %s",
+		            error);
+		free(error);
+		return 0;
+	}
+	log_warning("history: tables missing, made again");
+	return 1;
+}
+
 /*
  * Write the batch, again after a pause for as long as another process
  * holds the database locked past the busy timeout (the batch waits
@@ -572,7 +601,7 @@ write_kept(struct report_history *h, struct hist_rec **batch, size_t n)
 {
 	unsigned long long lost;
 	unsigned int tries = 0;
-	char msg[256] = "";
+	char msg[256] = "", why[512];
 	int rc;
 
 	while ((rc = write_batch(h, batch, n, msg, sizeof(msg))) != SQLITE_OK &&
@@ -584,6 +613,13 @@ write_kept(struct report_history *h, struct hist_rec **batch, size_t n)
 		if (retry_wait(h) < 0)
 			break;
 	}
+	/* Someone dropped a table under us (sqlite3 by hand, a restore):
+	 * the schema is made again and the batch tried once more, rather
+	 * than every batch lost until a restart. */
+	if ((rc & 0xff) == SQLITE_ERROR && schema_lost(h)) {
+		rc = write_batch(h, batch, n, msg, sizeof(msg));
+		tries++;
+	}
 	if (rc == SQLITE_OK) {
 		if (tries > 0)
 			log_info("history: batch of %zu written tries=%u", n,
@@ -594,7 +630,8 @@ write_kept(struct report_history *h, struct hist_rec **batch, size_t n)
 	h->lost += n;
 	lost = h->lost;
 	pthread_mutex_unlock(&h->lock);
-	log_warning("history: batch of %zu lost: %s lost=%llu", n, msg, lost);
+	log_warning("history: batch lost records=%zu lost=%llu reason=\"%s\"",
+	            n, lost, log_escape_str(why, sizeof(why), msg));
 }
 
 static void

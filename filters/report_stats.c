@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
+
 #include "filters/report_stats.h"
 #include "util/xalloc.h"
 
@@ -148,18 +150,35 @@ domain_hash(const char *s)
 	return h;
 }
 
+/* A name fit to be a label value: at most NAME_MAX_LEN octets (a cut
+ * could split a character) of UTF-8 without control characters.  An
+ * invalid byte would make Prometheus refuse the whole scrape. */
+static int
+domain_printable(const char *domain)
+{
+	const char *p;
+
+	if (strlen(domain) > NAME_MAX_LEN || !g_utf8_validate(domain, -1, NULL))
+		return 0;
+	for (p = domain; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* The sender domain's group, lower-cased; the overflow group once
  * max_domains are kept.  The null sender counts as "<>".  A domain
  * starting with '<' is no domain name (a milter's MTA may pass one
  * through): it goes to the overflow too, so that neither "<>" nor
- * "<other>" can ever name two series. */
+ * "<other>" can ever name two series; so does one that cannot be a
+ * label value (domain_printable()). */
 static struct stats_group *
 domain_group(struct report_stats *st, const char *domain)
 {
 	char name[NAME_MAX_LEN + 1];
 	size_t i, slot;
 
-	if (domain != NULL && domain[0] == '<')
+	if (domain != NULL && (domain[0] == '<' || !domain_printable(domain)))
 		return &st->domains[st->max_domains];
 	snprintf(name, sizeof(name), "%s",
 	         domain != NULL && domain[0] ? domain : "<>");
@@ -312,8 +331,22 @@ struct group_kind {
 	const char *key;    /* "listener" or "domain" */
 	const struct stats_group *g;
 	size_t n;
-	int all; /* print zero values too */
+	const struct stats_group *other; /* after g[n - 1]; may be NULL */
+	int all;                         /* print zero values too */
 };
+
+/* The groups of a kind, the overflow last: i below kind_size(). */
+static size_t
+kind_size(const struct group_kind *k)
+{
+	return k->n + (k->other != NULL ? 1 : 0);
+}
+
+static const struct stats_group *
+group_at(const struct group_kind *k, size_t i)
+{
+	return i < k->n ? &k->g[i] : k->other;
+}
 
 static const char *
 family_name(char *buf, size_t size, const struct group_kind *k,
@@ -340,11 +373,12 @@ put_simple(FILE *f, const struct group_kind *k, const char *suffix,
 
 	put_head(f, family_name(name, sizeof(name), k, suffix), "counter",
 	         help);
-	for (i = 0; i < k->n; i++) {
-		unsigned long long v = *group_field(&k->g[i], offset);
+	for (i = 0; i < kind_size(k); i++) {
+		const struct stats_group *g = group_at(k, i);
+		unsigned long long v = *group_field(g, offset);
 
 		if (k->all || v > 0)
-			put_value(f, name, k->key, k->g[i].name, NULL, NULL, v);
+			put_value(f, name, k->key, g->name, NULL, NULL, v);
 	}
 }
 
@@ -358,14 +392,14 @@ put_reasons(FILE *f, const struct group_kind *k, const char *suffix,
 
 	put_head(f, family_name(name, sizeof(name), k, suffix), "counter",
 	         help);
-	for (i = 0; i < k->n; i++) {
-		const unsigned long long *v = group_field(&k->g[i], offset);
+	for (i = 0; i < kind_size(k); i++) {
+		const struct stats_group *g = group_at(k, i);
+		const unsigned long long *v = group_field(g, offset);
 
 		for (r = 1; r < REPORT_REASON_COUNT; r++)
 			if (v[r] > 0)
-				put_value(f, name, k->key, k->g[i].name,
-				          "reason", report_reason_name(r),
-				          v[r]);
+				put_value(f, name, k->key, g->name, "reason",
+				          report_reason_name(r), v[r]);
 	}
 }
 
@@ -378,18 +412,20 @@ put_results(FILE *f, const struct group_kind *k)
 	family_name(name, sizeof(name), k, "messages_received_total");
 	put_head(f, name, "counter",
 	         "Transactions ended with a verdict (all but aborted).");
-	for (i = 0; i < k->n; i++)
-		if (k->all || group_received(&k->g[i]) > 0)
-			put_value(f, name, k->key, k->g[i].name, NULL, NULL,
-			          group_received(&k->g[i]));
+	for (i = 0; i < kind_size(k); i++)
+		if (k->all || group_received(group_at(k, i)) > 0)
+			put_value(f, name, k->key, group_at(k, i)->name, NULL,
+			          NULL, group_received(group_at(k, i)));
 	family_name(name, sizeof(name), k, "messages_total");
 	put_head(f, name, "counter", "Transactions ended, by result.");
-	for (i = 0; i < k->n; i++)
+	for (i = 0; i < kind_size(k); i++) {
+		const struct stats_group *g = group_at(k, i);
+
 		for (r = 0; r < REPORT_RESULT_COUNT; r++)
-			if (k->all || k->g[i].results[r] > 0)
-				put_value(f, name, k->key, k->g[i].name,
-				          "result", report_result_name(r),
-				          k->g[i].results[r]);
+			if (k->all || g->results[r] > 0)
+				put_value(f, name, k->key, g->name, "result",
+				          report_result_name(r), g->results[r]);
+	}
 }
 
 static void
@@ -401,13 +437,15 @@ put_verified(FILE *f, const struct group_kind *k)
 	family_name(name, sizeof(name), k, "dkim_verified_total");
 	put_head(f, name, "counter",
 	         "DKIM signatures verified in received mail, by result.");
-	for (i = 0; i < k->n; i++) {
-		if (k->all || k->g[i].dkim_pass > 0)
-			put_value(f, name, k->key, k->g[i].name, "result",
-			          "pass", k->g[i].dkim_pass);
-		if (k->all || k->g[i].dkim_fail > 0)
-			put_value(f, name, k->key, k->g[i].name, "result",
-			          "fail", k->g[i].dkim_fail);
+	for (i = 0; i < kind_size(k); i++) {
+		const struct stats_group *g = group_at(k, i);
+
+		if (k->all || g->dkim_pass > 0)
+			put_value(f, name, k->key, g->name, "result", "pass",
+			          g->dkim_pass);
+		if (k->all || g->dkim_fail > 0)
+			put_value(f, name, k->key, g->name, "result", "fail",
+			          g->dkim_fail);
 	}
 }
 
@@ -464,13 +502,17 @@ other_used(const struct report_stats *st)
 static void
 put_prometheus(FILE *f, const struct report_stats *st)
 {
-	/* The overflow group follows the kept domains: it fills up only
-	 * once they are max_domains (or from names that are no domain). */
-	struct group_kind listeners = {"postern", "listener", st->listeners,
-	                               st->nlisteners, 1};
-	struct group_kind domains = {"postern_domain", "domain", st->domains,
-	                             st->ndomains + (other_used(st) ? 1 : 0),
-	                             0};
+	/* The overflow group follows the kept domains: it fills up once
+	 * they are max_domains, or from names that are no domain. */
+	struct group_kind listeners = {
+	    "postern", "listener", st->listeners, st->nlisteners, NULL, 1};
+	struct group_kind domains = {
+	    "postern_domain",
+	    "domain",
+	    st->domains,
+	    st->ndomains,
+	    other_used(st) ? &st->domains[st->max_domains] : NULL,
+	    0};
 	char code[8];
 	size_t i;
 

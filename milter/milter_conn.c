@@ -128,7 +128,7 @@ milter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 	if (c == NULL)
 		return SMFIS_TEMPFAIL;
 	if (c->connected) { /* Postfix after XCLIENT: a new client */
-		milter_txn_end(c);
+		milter_txn_abort(c);
 		c->fs.helo[0] = '\0';
 		c->fs.login[0] = '\0';
 		memset(&c->fs.tls, 0, sizeof(c->fs.tls));
@@ -222,7 +222,7 @@ milter_envfrom(SMFICTX *ctx, char **argv)
 
 	if (c == NULL)
 		return SMFIS_TEMPFAIL;
-	milter_txn_end(c);
+	milter_txn_abort(c);
 	milter_classify(ctx, c);
 	if (milter_macro(ctx, "{tls_version}") != NULL)
 		milter_tls(ctx, &c->fs.tls);
@@ -267,7 +267,7 @@ milter_abort(SMFICTX *ctx)
 	struct milter_conn *c = smfi_getpriv(ctx);
 
 	if (c != NULL)
-		milter_txn_end(c);
+		milter_txn_abort(c);
 	return SMFIS_CONTINUE;
 }
 
@@ -287,9 +287,7 @@ milter_close(SMFICTX *ctx)
 		return SMFIS_CONTINUE;
 	}
 	smfi_setpriv(ctx, NULL);
-	if (c->in_txn)
-		milter_log_txn(c, "aborted");
-	milter_txn_end(c);
+	milter_txn_abort(c);
 	if (c->connected)
 		log_info("%s disconnect reason=close messages=%u "
 		         "duration=%.0fs",

@@ -87,6 +87,10 @@ sfsistat milter_reply(SMFICTX *ctx, const struct filter_verdict *v);
 sfsistat milter_on_error(SMFICTX *ctx, struct milter_conn *c, const char *what);
 /* Free the transaction and its spool; the connection stays. */
 void milter_txn_end(struct milter_conn *c);
+/* The same for a transaction the MTA gave up (SMFIC_ABORT, a new
+ * transaction or client, the connection closed): logged as aborted when
+ * it had recipients. */
+void milter_txn_abort(struct milter_conn *c);
 /* The transaction's log line with result ("accepted", ...). */
 void milter_log_txn(struct milter_conn *c, const char *result);
 

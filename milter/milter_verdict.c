@@ -284,6 +284,16 @@ milter_report_abort(struct milter_conn *c)
 }
 
 void
+milter_txn_abort(struct milter_conn *c)
+{
+	/* As in the proxy: a transaction with recipients that the MTA
+	 * ended before its end of message gets its message line. */
+	if (c->in_txn && !c->reported && c->txn.nrcpts > 0)
+		milter_log_txn(c, "aborted");
+	milter_txn_end(c);
+}
+
+void
 milter_txn_end(struct milter_conn *c)
 {
 	milter_report_abort(c);

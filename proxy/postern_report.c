@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "proxy/config.h"
 #include "proxy/postern_report.h"
 #include "util/xalloc.h"
@@ -106,21 +108,26 @@ postern_report_time(char *buf, size_t size, time_t t)
 	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* JSON text must be UTF-8: what the history holds as the client sent
+ * it (an 8-bit domain from a milter's MTA, say) has each invalid byte
+ * shown as U+FFFD. */
 static void
 json_string(FILE *out, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+	char *valid = g_utf8_make_valid(s != NULL ? s : "", -1);
+	const unsigned char *p;
 
 	fputc('"', out);
-	for (; *p != '\0'; p++) {
+	for (p = (const unsigned char *)valid; *p != '\0'; p++) {
 		if (*p == '"' || *p == '\\')
 			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20)
+		else if (*p < 0x20 || *p == 0x7f)
 			fprintf(out, "\\u%04x", *p);
 		else
 			fputc(*p, out);
 	}
 	fputc('"', out);
+	g_free(valid);
 }
 
 /* RFC 4180: a field with a comma, quote or line break is quoted. */
@@ -316,13 +323,23 @@ text_width(const char *s)
 	return n;
 }
 
+/* Text from the history for a terminal: control characters (a CR or
+ * an escape sequence in a client's address) shown as '?'. */
+static void
+text_put(FILE *out, const char *s)
+{
+	for (; *s != '\0'; s++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+}
+
 /* The name padded to width columns. */
 static void
 text_name(FILE *out, const char *name, int width)
 {
 	int pad = width - text_width(name);
 
-	fprintf(out, "%s%*s", name, pad > 0 ? pad : 0, "");
+	text_put(out, name);
+	fprintf(out, "%*s", pad > 0 ? pad : 0, "");
 }
 
 static void
@@ -371,10 +388,12 @@ write_text(FILE *out, const struct postern_report_period *p,
 		fprintf(out, "\n%s %d: %lld\n", g->reason, g->code, g->count);
 		for (j = 0; j < g->nex; j++) {
 			postern_report_time(t, sizeof(t), g->ex[j].when);
-			fprintf(out, "  %s <%s> %d %s%s%s\n", t,
-			        g->ex[j].sender, g->ex[j].code, g->ex[j].ecode,
-			        g->ex[j].ecode[0] != '\0' ? " " : "",
-			        g->ex[j].text);
+			fprintf(out, "  %s <", t);
+			text_put(out, g->ex[j].sender);
+			fprintf(out, "> %d %s%s", g->ex[j].code, g->ex[j].ecode,
+			        g->ex[j].ecode[0] != '\0' ? " " : "");
+			text_put(out, g->ex[j].text);
+			fputc('\n', out);
 		}
 	}
 }

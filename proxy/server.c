@@ -269,6 +269,62 @@ server_deinit(struct server *srv)
 		event_base_free(srv->base);
 }
 
+static int
+same_text(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	       (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int
+same_netlist(const struct netlist *a, const struct netlist *b)
+{
+	char x[NETADDR_STRLEN + 8], y[NETADDR_STRLEN + 8];
+	size_t i;
+
+	if (netlist_count(a) != netlist_count(b))
+		return 0;
+	for (i = 0; i < netlist_count(a); i++)
+		if (strcmp(netlist_get(a, i, x, sizeof(x)),
+		           netlist_get(b, i, y, sizeof(y))) != 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * What a reload reads but cannot apply, said rather than dropped in
+ * silence.  XXX the worker pool, the metrics listener and the history
+ * writer are made once at startup (jobs in flight hold the pool; the
+ * other two run threads of their own that hold what they were started
+ * with), and libmilter listens once per process.
+ */
+static void
+reload_restart_only(const struct config *old, const struct config *new)
+{
+	const struct config_metrics *om = old->metrics, *nm = new->metrics;
+	const struct config_history *oh = old->history, *nh = new->history;
+
+	if (new->workers != old->workers)
+		log_warning("reload: workers=%u takes effect at restart",
+		            new->workers);
+	if (new->milter != NULL &&
+	    (old->milter == NULL ||
+	     strcmp(new->milter->address, old->milter->address) != 0))
+		log_warning("reload: milter address=%s takes effect at restart",
+		            new->milter->address_text);
+	if ((om == NULL) != (nm == NULL) ||
+	    (om != NULL && (!same_text(om->address_text, nm->address_text) ||
+	                    !same_netlist(om->allow, nm->allow))))
+		log_warning("reload: metrics section changed, takes effect at "
+		            "restart");
+	if ((oh == NULL) != (nh == NULL) ||
+	    (oh != NULL &&
+	     (!same_text(oh->path, nh->path) ||
+	      oh->retention != nh->retention || oh->max_rows != nh->max_rows)))
+		log_warning("reload: history section changed, takes effect at "
+		            "restart");
+}
+
 void
 server_reload(struct server *srv)
 {
@@ -294,17 +350,17 @@ server_reload(struct server *srv)
 	}
 	listeners_free(&srv->listeners); /* the ones no longer wanted */
 	srv->listeners = list;
-	/* XXX the worker pool is made once at startup: jobs in flight hold
-	 * it, and resizing it under them is not worth the locking; a new
-	 * `workers` value is reported and waits for a restart. */
-	if (cfg->workers != srv->cfg->workers)
-		log_warning("reload: workers=%u takes effect at restart",
-		            cfg->workers);
-	/* XXX libmilter listens once per process: a changed or new milter
-	 * section takes effect at restart; the filters of a new
-	 * generation reach the milter at once. */
+	reload_restart_only(srv->cfg, cfg);
+	/* XXX libmilter listens once per process: a new milter section or
+	 * address takes effect at restart (reload_restart_only() says
+	 * so); the filters of a new generation reach the milter at once,
+	 * and a removed section stops it. */
 	if (cfg->milter != NULL)
 		milter_set_config(cfg);
+	else if (srv->cfg->milter != NULL) {
+		milter_stop();
+		log_info("reload: milter section removed, milter stopping");
+	}
 	config_unref(&srv->cfg);
 	srv->cfg = cfg;
 	log_open("postern", cfg->log_syslog || srv->detached, cfg->log_facility,

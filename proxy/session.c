@@ -528,7 +528,7 @@ session_txn_reset(struct session *s)
 	spool_free(&s->spool);
 	s->in_txn = 0;
 	s->discard = 0;
-	s->upstream_lost = NULL;
+	s->upstream_lost[0] = '\0';
 	s->state = SESSION_COMMAND;
 }
 
@@ -539,7 +539,9 @@ session_upstream_lost(void *arg, const char *reason)
 
 	log_warning("%s upstream lost reason=\"%s\"", s->fs.id, reason);
 	if (s->state == SESSION_DATA) {
-		s->upstream_lost = reason; /* tell at end of data */
+		/* Told at end of data; reason is the upstream's buffer. */
+		snprintf(s->upstream_lost, sizeof(s->upstream_lost), "%s",
+		         reason);
 		return;
 	}
 	session_close_421(s, "4.4.2", "upstream-lost", SESSION_UPSTREAM_LOST);

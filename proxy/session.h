@@ -98,7 +98,7 @@ struct session {
 	struct spool *spool;
 	int data_too_big;
 	int data_spool_failed;
-	const char *upstream_lost; /* the upstream died during DATA */
+	char upstream_lost[300]; /* why the upstream died during DATA */
 
 	/* The filter phase in progress and what to do with its verdict. */
 	void (*verdict_next)(struct session *, const struct filter_verdict *);

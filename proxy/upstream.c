@@ -64,6 +64,7 @@ struct upstream {
 	const struct filter_session *fs;
 	struct bufferevent *bev;
 	struct event *ev_fail;
+	struct event *ev_reply; /* the whole reply's deadline */
 	struct sockaddr_storage peer;
 	enum upstream_state state;
 	const char *fail_reason;
@@ -71,8 +72,10 @@ struct upstream {
 	int tls;               /* STARTTLS succeeded */
 	int tls_trusted;       /* and the certificate verified */
 	int tls_failed;        /* failed for want of TLS */
-	char why[200];         /* a failure reason made here */
-	int secret;            /* the line going out is not to be logged */
+	char why[300];         /* a failure reason made here */
+	int secret_request;    /* the pending request is AUTH: 334 is fine */
+	int out_of_step; /* data followed a reply: failing, read no more */
+	int secret;      /* the line going out is not to be logged */
 
 	struct smtp_reply reply; /* being read */
 	struct smtp_reply last;  /* the one handed out */
@@ -100,6 +103,24 @@ up_timeouts(struct upstream *u, unsigned int rd, unsigned int wr)
 	bufferevent_set_timeouts(u->bev, rd ? &r : NULL, wr ? &w : NULL);
 }
 
+/* A reply must be whole within seconds of the command (or of the final
+ * dot): the read timeout alone restarts with every octet, so an
+ * upstream dripping a reply could hold the session for as long as it
+ * liked. */
+static void
+up_reply_deadline(struct upstream *u, unsigned int seconds)
+{
+	struct timeval t = {seconds, 0};
+
+	evtimer_add(u->ev_reply, &t);
+}
+
+static void
+up_reply_late_cb(evutil_socket_t fd, short what, void *arg)
+{
+	up_fail(arg, "timeout");
+}
+
 /* Hand the reply to the pending request; the request is over. */
 static void
 up_deliver(struct upstream *u, const struct smtp_reply *r)
@@ -111,9 +132,25 @@ up_deliver(struct upstream *u, const struct smtp_reply *r)
 		cb(u->arg, r, NULL);
 }
 
+/*
+ * The reply to a command, or the final reply to a message: 2xx, 4xx or
+ * 5xx, or 334 to AUTH.  Anything else (a 354 to MAIL, a 221 that is
+ * not an answer to QUIT) leaves the upstream in a state postern cannot
+ * know, so the connection is given up rather than the reply relayed.
+ */
 static void
 up_step_deliver(struct upstream *u, const struct smtp_reply *r)
 {
+	int class = r->code / 100;
+	char summary[200];
+
+	if (r->code == 221 || (class != 2 && class != 4 && class != 5 &&
+	                       !(u->secret_request && r->code == 334))) {
+		snprintf(u->why, sizeof(u->why), "reply out of place: %s",
+		         smtp_reply_summary(r, summary, sizeof(summary)));
+		up_fail(u, u->why);
+		return;
+	}
 	up_deliver(u, r);
 }
 
@@ -139,6 +176,7 @@ up_send(struct upstream *u, const char *line, up_step_cb *step)
 		evbuffer_add_printf(out, "%s\r\n", line);
 	}
 	up_timeouts(u, u->cfg->command_timeout, u->cfg->command_timeout);
+	up_reply_deadline(u, u->cfg->command_timeout);
 }
 
 static void
@@ -150,6 +188,7 @@ up_fail(struct upstream *u, const char *reason)
 		return;
 	u->state = UP_DEAD;
 	u->cb = NULL;
+	evtimer_del(u->ev_reply);
 	bufferevent_disable(u->bev, EV_READ | EV_WRITE);
 	log_trace(LOG_TRACE_UPSTREAM, "%s upstream failed: %s", u->fs->id,
 	          reason);
@@ -184,22 +223,25 @@ up_reply_complete(struct upstream *u)
 	struct evbuffer *in = bufferevent_get_input(u->bev);
 	struct smtp_reply tmp;
 	up_step_cb *step = u->step;
-	static char reason[300];
 	char summary[200];
 
 	if (u->state != UP_WAITING && u->state != UP_GREETING &&
 	    u->state != UP_SENDING) {
 		snprintf(
-		    reason, sizeof(reason), "unexpected reply \"%s\"",
+		    u->why, sizeof(u->why), "unexpected reply: %s",
 		    smtp_reply_summary(&u->reply, summary, sizeof(summary)));
-		up_fail(u, reason);
+		up_fail(u, u->why);
 		return;
 	}
-	/* Lockstep: nothing may follow a reply before our next command.
-	 * Anything that does would be taken for the answer to it. */
+	/* Lockstep: nothing may follow a reply before our next command;
+	 * anything that does would be taken for the answer to it.  The
+	 * reply itself still stands (a 250 after the final dot means the
+	 * upstream has the message: telling the client otherwise would have
+	 * it sent twice); the connection ends once it is handled. */
 	if (evbuffer_get_length(in) > 0) {
-		up_fail(u, "unexpected data after a reply");
-		return;
+		evbuffer_drain(in, evbuffer_get_length(in));
+		u->out_of_step = 1;
+		up_fail_later(u, "unexpected data after a reply");
 	}
 	if (u->state == UP_SENDING) {
 		/* A reply in the middle of the message: the upstream gave
@@ -213,6 +255,7 @@ up_reply_complete(struct upstream *u)
 	}
 	u->state = u->state == UP_SENDING ? UP_DEAD : UP_IDLE;
 	u->step = NULL;
+	evtimer_del(u->ev_reply);
 	up_timeouts(u, 0, u->cfg->command_timeout);
 
 	tmp = u->last;
@@ -236,7 +279,8 @@ up_read_cb(struct bufferevent *bev, void *arg)
 
 	/* A reply may switch u->bev to TLS: the input is fetched anew
 	 * each time, and nothing is read while the handshake runs. */
-	while (u->state != UP_DEAD && u->state != UP_HANDSHAKE) {
+	while (u->state != UP_DEAD && u->state != UP_HANDSHAKE &&
+	       !u->out_of_step) {
 		in = bufferevent_get_input(u->bev);
 		p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_CRLF);
 		if (p.pos < 0) {
@@ -278,7 +322,6 @@ static void
 up_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct upstream *u = arg;
-	static char reason[128];
 
 	if (what & BEV_EVENT_CONNECTED) {
 		if (u->state == UP_HANDSHAKE) {
@@ -302,11 +345,11 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 		up_fail(u, "connection closed by upstream");
 		return;
 	}
-	snprintf(reason, sizeof(reason), "%s: %s",
+	snprintf(u->why, sizeof(u->why), "%s: %s",
 	         u->state == UP_CONNECTING ? "connect failed"
 	                                   : "connection error",
 	         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	up_fail(u, reason);
+	up_fail(u, u->why);
 }
 
 /* STARTTLS (RFC 3207) */
@@ -432,7 +475,7 @@ up_step_starttls(struct upstream *u, const struct smtp_reply *r)
 		up_tls_start(u);
 		return;
 	}
-	snprintf(u->why, sizeof(u->why), "upstream refused STARTTLS: \"%s\"",
+	snprintf(u->why, sizeof(u->why), "upstream refused STARTTLS: %s",
 	         smtp_reply_summary(r, summary, sizeof(summary)));
 	if (up_tls_required(u)) {
 		up_tls_fail(u, u->why);
@@ -556,6 +599,7 @@ upstream_connect_from(struct event_base *base,
 	smtp_reply_init(&u->reply);
 	smtp_reply_init(&u->last);
 	u->ev_fail = evtimer_new(base, up_fail_cb, u);
+	u->ev_reply = evtimer_new(base, up_reply_late_cb, u);
 	if (source != NULL && source->ss.ss_family != 0) {
 		u->source = *source;
 		fd = up_bound_socket(u);
@@ -630,6 +674,7 @@ upstream_free(struct upstream **up)
 	up_quit(u);
 	bufferevent_free(u->bev);
 	event_free(u->ev_fail);
+	event_free(u->ev_reply);
 	smtp_reply_deinit(&u->reply);
 	smtp_reply_deinit(&u->last);
 	free(u);
@@ -658,6 +703,7 @@ upstream_free_later(struct upstream **up)
 	u->cb = NULL;
 	u->lost_cb = NULL;
 	bufferevent_disable(u->bev, EV_READ | EV_WRITE);
+	evtimer_del(u->ev_reply);
 	evtimer_del(u->ev_fail);
 	evtimer_assign(u->ev_fail, u->base, up_free_cb, u);
 	evtimer_add(u->ev_fail, &now);
@@ -720,6 +766,7 @@ static int
 up_request(struct upstream *u, upstream_reply_cb *cb)
 {
 	u->cb = cb;
+	u->secret_request = 0;
 	if (u->state == UP_IDLE)
 		return 0;
 	if (u->state != UP_DEAD)
@@ -843,17 +890,15 @@ up_send_ehlo(struct upstream *u)
 static void
 up_step_xclient(struct upstream *u, const struct smtp_reply *r)
 {
-	static char reason[300];
 	char summary[200];
 
 	/* Postfix answers XCLIENT with a new greeting.  A refusal must not
 	 * turn into a reply to the client's EHLO, nor let the session go
 	 * on as postern's own address. */
 	if (r->code / 100 != 2) {
-		snprintf(reason, sizeof(reason),
-		         "upstream refused XCLIENT: \"%s\"",
+		snprintf(u->why, sizeof(u->why), "upstream refused XCLIENT: %s",
 		         smtp_reply_summary(r, summary, sizeof(summary)));
-		up_fail(u, reason);
+		up_fail(u, u->why);
 		return;
 	}
 	up_send_ehlo(u);
@@ -908,6 +953,7 @@ upstream_secret(struct upstream *u, const char *line, upstream_reply_cb *cb)
 	if (up_request(u, cb) < 0)
 		return;
 	u->secret = 1;
+	u->secret_request = 1;
 	up_send(u, line, up_step_deliver);
 	u->secret = 0;
 }
@@ -943,6 +989,7 @@ up_pump(struct upstream *u)
 			u->step = up_step_deliver;
 			up_timeouts(u, u->cfg->data_timeout,
 			            u->cfg->data_timeout);
+			up_reply_deadline(u, u->cfg->data_timeout);
 			return;
 		}
 		smtp_data_encode(&u->enc, buf, (size_t)n, up_sink, u);

@@ -921,16 +921,23 @@ class FakeUpstream:
     FINAL_REPLIES = {
         "reject": b"554 5.7.1 fake.test: message content rejected\r\n",
         "tempfail": b"451 4.3.0 fake.test: try again later\r\n",
+        # Queued, then a shutdown notice in the same write.
+        "accept_then_421": b"250 2.0.0 Ok: queued as FAKE1\r\n"
+                           b"421 4.3.2 fake.test shutting down\r\n",
+        "354_after_dot": b"354 go ahead again\r\n",
     }
 
     def __init__(self, ehlo=DEFAULT_FAKE_EHLO, on_data="accept",
                  final_delay=0, greeting=b"220 fake.test ESMTP fake\r\n",
-                 tls_cert=None, tls_key=None, ehlo_tls=None):
+                 tls_cert=None, tls_key=None, ehlo_tls=None, replies=None):
         """tls_cert, tls_key: PEM files; with them and "STARTTLS" in
         ehlo it answers STARTTLS with 220 and a TLS handshake, then
         offers ehlo_tls (default: ehlo without STARTTLS).  A session's
         "tls" is then the TLS version it negotiated.  greeting may be a
-        function of the client's IP address returning the greeting."""
+        function of the client's IP address returning the greeting.
+        replies: {verb: reply bytes, or a function of the connection
+        that sends one} in place of the usual ones."""
+        self.replies = dict(replies or {})
         self.ehlo = list(ehlo)
         self.ehlo_tls = list(ehlo_tls) if ehlo_tls is not None else [
             e for e in self.ehlo if e != "STARTTLS"]
@@ -1050,7 +1057,11 @@ class FakeUpstream:
             if verb == b"QUIT":
                 conn.sendall(b"221 2.0.0 bye\r\n")
                 return
-            conn.sendall(self._reply(verb))
+            reply = self._reply(verb)
+            if callable(reply):
+                reply(conn)
+            else:
+                conn.sendall(reply)
 
     @staticmethod
     def _ehlo_reply(keywords):
@@ -1059,6 +1070,8 @@ class FakeUpstream:
         return (text + "250 %s\r\n" % lines[-1]).encode()
 
     def _reply(self, verb):
+        if verb in self.replies:
+            return self.replies[verb]
         if verb == b"EHLO":
             return self._ehlo_reply(self.ehlo)
         if verb == b"HELO":

@@ -8,7 +8,9 @@ delivered files, which independent verifiers (dkimpy) check.
 """
 
 import os
+import re
 import shutil
+import signal
 import smtplib
 import socket
 import ssl
@@ -384,6 +386,28 @@ def test_unexpected_milter_packets_end_that_connection_only(
     assert dt.signatures(delivered_one(mta)), "not signed after " + name
 
 
+def test_transaction_the_mta_gives_up_is_logged_aborted(milter, milter_port):
+    """SMFIC_ABORT mid-message, then a second transaction cut off by the
+    connection closing: each gets its message line, as in the proxy."""
+    p = milter("")
+    rcpt = milter_packet(b"R", b"<bob@example.net>\x00")
+    with socket.create_connection(("127.0.0.1", milter_port)) as s:
+        s.settimeout(5)
+        for pkt in [OPTNEG, CONNECT,
+                    milter_packet(b"M", b"<one@example.org>\x00"), rcpt,
+                    milter_packet(b"L", b"Subject\x00first\x00"),
+                    milter_packet(b"A"),
+                    milter_packet(b"M", b"<two@example.org>\x00"), rcpt,
+                    milter_packet(b"L", b"Subject\x00second\x00")]:
+            s.sendall(pkt)
+        time.sleep(0.5)
+    for sender in ("one", "two"):
+        assert p.wait_log(r" message txn=\S+ .*from=<%s@example\.org> "
+                          r"nrcpt=1 rcpts=<bob@example\.net> .*result=aborted"
+                          % sender), p.log()
+    assert p.wait_log(r" disconnect reason=close messages=0 "), p.log()
+
+
 def test_signature_same_as_proxy_mode(milter, mta, start_postern, postfix,
                                       key, dns_server):
     """The same message signed in proxy mode (postern in front of the
@@ -445,6 +469,33 @@ def test_milter_only_configuration(mta, milter_port, key, dns_server,
     finally:
         p.kill()
         p.cleanup()
+
+
+def test_signals_reach_the_loop_not_libmilter(milter_port, tmp_path):
+    """libmilter's own signal thread stops the milter on SIGHUP or
+    SIGTERM; postern keeps those signals for its loop.  A stopped
+    process sent SIGHUP and SIGTERM and then continued has both pending
+    at once, the case where Linux may give one to another thread."""
+    for i in range(5):
+        p = harness.Postern("127.0.0.1:1")
+        p.port = milter_port
+        p.config_text = "\n".join([
+            'hostname = "%s"' % SERVID,
+            'spool_dir = "%s"' % p.spool,
+            "log { target = stderr  level = info }",
+            'milter { address = "inet:127.0.0.1:%d" }' % milter_port]) + "\n"
+        try:
+            p.start()
+            os.kill(p.proc.pid, signal.SIGSTOP)
+            time.sleep(0.05)
+            os.kill(p.proc.pid, signal.SIGHUP)
+            os.kill(p.proc.pid, signal.SIGTERM)
+            os.kill(p.proc.pid, signal.SIGCONT)
+            assert p.proc.wait(15) == 0, p.log()
+            assert re.search(r" signal term: draining ", p.log()), p.log()
+        finally:
+            p.kill()
+            p.cleanup()
 
 
 # ------------------------------------- unix socket, TLS macros, on_error

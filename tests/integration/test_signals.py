@@ -62,6 +62,45 @@ def test_reload_with_bad_config_keeps_running_one(start_postern, postfix):
     assert len(postfix.wait_messages("bob", 1)) == 1
 
 
+def test_reload_says_what_waits_for_a_restart(start_postern, postfix,
+                                              tmp_path):
+    # Sections whose threads or sockets are made once at startup are
+    # reported on reload, not dropped in silence; removing the milter
+    # section stops the milter.
+    mport, hport = harness.free_port(), harness.free_port()
+    db = str(tmp_path / "h.db")
+    p = start_postern(postfix, extra=(
+        'milter { address = "inet:127.0.0.1:%d" }\n'
+        'metrics { address = "127.0.0.1:%d" }\n'
+        'history { path = "%s" }' % (mport, hport, db)))
+    assert harness.wait_listening(mport, 10, p.proc)
+    rewrite_config(p, "workers = 2", "workers = 3")
+    rewrite_config(p, 'history { path = "%s" }' % db,
+                   'history { path = "%s"  retention = 2w }' % db)
+    rewrite_config(p, 'metrics { address = "127.0.0.1:%d" }' % hport,
+                   'metrics { address = "127.0.0.1:%d" }'
+                   % harness.free_port())
+    rewrite_config(p, 'milter { address = "inet:127.0.0.1:%d" }' % mport,
+                   "")
+    p.proc.send_signal(signal.SIGHUP)
+    assert p.wait_log(r"reload done"), p.log()
+    for what in (r"workers=3 takes effect at restart",
+                 r"metrics section changed, takes effect at restart",
+                 r"history section changed, takes effect at restart",
+                 r"milter section removed, milter stopping"):
+        assert re.search(r"reload: " + what, p.log()), p.log()
+    assert wait_until(lambda: mport not in harness._listening_ports(), 15), \
+        "the milter still listens after its section was removed"
+    assert p.wait_log(r"info: milter stopped"), p.log()
+    msg = make_message(subject="after reload")
+    with p.connect() as c:
+        c.greeting()
+        c.ehlo()
+        assert c.send_mail("a@example.org", ["bob@example.net"],
+                           msg)[-1].code == 250
+    assert p.proc.poll() is None
+
+
 def test_reload_opens_new_listener_and_closes_old(start_postern, postfix):
     p = start_postern(postfix)
     new_port = harness.free_port()

@@ -4,6 +4,7 @@ with a 4.4.x enhanced code (so it retries), postern must keep running,
 and a message must be delivered at most once."""
 
 import re
+import time
 import signal
 
 import harness
@@ -120,6 +121,29 @@ def test_upstream_accepts_then_dies_client_sees_its_250_once(
     assert up.messages()[0].endswith(harness.dot_stuff(msg)[:-3])
 
 
+def test_reply_dripping_past_command_timeout_gives_4_4_x(start_postern,
+                                                         fake_upstream):
+    # command_timeout bounds the whole reply, not each read: a reply
+    # sent an octet at a time must not hold the session longer.
+    def drip(conn):
+        for b in b"250 2.0.0 Ok\r\n":
+            conn.sendall(bytes([b]))
+            time.sleep(0.5)
+
+    up = fake_upstream(replies={b"MAIL": drip})
+    p = start_postern(up, upstream={"command_timeout": "2s"})
+    with p.connect() as c:
+        assert c.greeting().code == 220
+        assert c.ehlo().code == 250
+        start = time.monotonic()
+        r = c.command("MAIL FROM:<%s>" % SENDER)
+        took = time.monotonic() - start
+    assert_4_4_x(r, "for a reply dripping past command_timeout")
+    # The drip takes 7 s; failing within it is the point.
+    assert took < 6, took
+    assert p.wait_log(r" upstream failed reason=\"timeout\""), p.log()
+
+
 def test_upstream_final_reply_slower_than_data_timeout_gives_4_4_x(
         start_postern, fake_upstream):
     up = fake_upstream(on_data="slow", final_delay=8)
@@ -169,3 +193,84 @@ def test_upstream_final_rejection_is_relayed_verbatim(start_postern,
         assert final is not None and final.text == want, \
             "got %r, want the upstream's %r" % (final, want)
         assert quit_.code == 221, quit_
+
+
+# ------------------------------------------------- replies out of lockstep
+
+def test_final_250_followed_by_421_is_relayed_then_session_ends(
+        start_postern, fake_upstream):
+    # The upstream queued the message and then said more in the same
+    # write: the client must see the 250 (or it sends the message
+    # again), then the session ends since the upstream left lockstep.
+    up = fake_upstream(on_data="accept_then_421")
+    p = start_postern(up)
+    with open_transaction(p) as c:
+        data, final = data_and_final(c, make_message())
+        next_ = c.command("MAIL FROM:<%s>" % SENDER)
+    assert final is not None and \
+        final.text == "250 2.0.0 Ok: queued as FAKE1", final
+    assert_4_4_x(next_, "after the upstream left lockstep")
+    assert len(up.messages()) == 1
+    assert p.wait_log(r" message txn=\S+ .*result=relayed "), p.log()
+    assert p.wait_log(r" upstream (lost|failed) reason=\"unexpected data "
+                      r"after a reply\""), p.log()
+
+
+def test_replies_that_cannot_answer_the_command_are_not_relayed(
+        start_postern, fake_upstream):
+    # A 354 to MAIL, or a 221 (closing) to RCPT, leaves the upstream in a
+    # state postern cannot know: the client gets 421 4.4.x, never the
+    # upstream's reply as if it were an answer.
+    for verb, reply in ((b"MAIL", b"354 what now\r\n"),
+                        (b"MAIL", b"221 2.0.0 bye\r\n"),
+                        (b"RCPT", b"334 VXNlcm5hbWU6\r\n")):
+        up = fake_upstream(replies={verb: reply})
+        p = start_postern(up)
+        with p.connect() as c:
+            assert c.greeting().code == 220
+            assert c.ehlo().code == 250
+            r = c.command("MAIL FROM:<%s>" % SENDER)
+            if verb == b"RCPT":
+                assert r.code == 250, r
+                r = c.command("RCPT TO:<bob@example.net>")
+        assert_4_4_x(r, "for %r to %s" % (reply, verb.decode()))
+        assert p.wait_log(r" upstream failed reason=\"reply out of place: "
+                          + reply.decode()[:3]), p.log()
+
+
+def test_354_after_the_final_dot_is_not_a_final_reply(start_postern,
+                                                      fake_upstream):
+    up = fake_upstream(on_data="354_after_dot")
+    p = start_postern(up)
+    with open_transaction(p) as c:
+        data, final = data_and_final(c, make_message())
+    assert data.code == 354, data
+    assert_4_4_x(final, "for a 354 after the final dot")
+    assert p.wait_log(r" result=tempfail .*upstream=\"reply out of place: "
+                      r"354 go ahead again\""), p.log()
+
+
+def test_each_session_logs_its_own_upstream_failure(start_postern,
+                                                    fake_upstream):
+    # Two sessions in DATA whose upstreams each fail with their own
+    # reply: each message line names its own.
+    up = fake_upstream(replies={})
+    p = start_postern(up)
+    clients = [open_transaction(p) for _ in range(2)]
+    for c in clients:
+        assert c.command("DATA").code == 354
+    conns = list(up.conns)
+    assert len(conns) == 2, conns
+    for i, conn in enumerate(conns):
+        conn.sendall(b"421 4.3.2 unsolicited-%d\r\n" % i)
+    time.sleep(0.5)
+    for c in clients:
+        c.send(harness.dot_stuff(make_message()))
+        assert_4_4_x(c.read_reply(timeout=30), "after the upstream left")
+        c.close()
+    log = p.log()
+    for i in range(2):
+        ports = re.findall(r"(\S+) message txn=\S+ .*result=tempfail .*"
+                           r"upstream=\"unexpected reply: 421 4\.3\.2 "
+                           r"unsolicited-%d\"" % i, log)
+        assert len(ports) == 1, log

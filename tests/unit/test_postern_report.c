@@ -288,25 +288,20 @@ static const char want_wide[] =
     "  2025-12-03T22:13:20Z <a@b\xc3\xbc"
     "cher.example> 550 5.7.1 spam\n";
 
+/* One spam rejection a sender, 10 s apart, into the history at path. */
 static void
-test_report_text_width(void **state)
+fill_rejections(const char *path, const char *const *senders, size_t n)
 {
-	static const char *const senders[] = {
-	    "a@b\xc3\xbc"
-	    "cher.example",
-	    "b@mail.a-rather-long-subdomain.example.org"};
-	struct report_history_opts o = {unit_tmp("wide.db"), 0, 0, 0};
-	struct postern_report_period p = {T0, T0 + 1000, NULL};
+	struct report_history_opts o = {path, 0, 0, 0};
 	struct report_history *h;
 	struct report_txn r;
-	char *error = NULL, *got;
-	sqlite3 *db;
+	char *error = NULL;
 	size_t i;
 
 	h = report_history_open(&o, &error);
 	assert_non_null(h);
 	report_history_start(h);
-	for (i = 0; i < ARRAY_LEN(senders); i++) {
+	for (i = 0; i < n; i++) {
 		txn_base(&r, T0 + 10 * (time_t)i, "192.0.2.7");
 		r.sender = senders[i];
 		r.sender_domain = strchr(senders[i], '@') + 1;
@@ -318,9 +313,53 @@ test_report_text_width(void **state)
 		report_history_sink(h, &r);
 	}
 	report_history_close(&h);
+}
+
+static void
+test_report_text_width(void **state)
+{
+	static const char *const senders[] = {
+	    "a@b\xc3\xbc"
+	    "cher.example",
+	    "b@mail.a-rather-long-subdomain.example.org"};
+	struct postern_report_period p = {T0, T0 + 1000, NULL};
+	char *got;
+	sqlite3 *db;
+
+	fill_rejections(unit_tmp("wide.db"), senders, ARRAY_LEN(senders));
 	assert_int_equal(sqlite3_open(unit_tmp("wide.db"), &db), SQLITE_OK);
 	got = report_text(db, &p, POSTERN_REPORT_TEXT);
 	check_str("wide names", "report", got, want_wide);
+	free(got);
+	sqlite3_close(db);
+}
+
+/* What a client or a milter's MTA put in an address reaches a terminal
+ * without its control characters and JSON as valid UTF-8. */
+static void
+test_report_hostile_names(void **state)
+{
+	static const char *const senders[] = {"c@cr\r.ex\xff"};
+	struct postern_report_period p = {T0, T0 + 1000, NULL};
+	char *got;
+	sqlite3 *db;
+
+	fill_rejections(unit_tmp("hostile.db"), senders, ARRAY_LEN(senders));
+	assert_int_equal(sqlite3_open(unit_tmp("hostile.db"), &db), SQLITE_OK);
+	got = report_text(db, &p, POSTERN_REPORT_TEXT);
+	check_int("text has no CR", "found", strchr(got, '\r') != NULL, 0);
+	check_int("text shows it as ?", "found",
+	          strstr(got, "\ncr?.ex\xff ") != NULL &&
+	              strstr(got, " <c@cr?.ex\xff> 550 5.7.1 spam\n") != NULL,
+	          1);
+	free(got);
+	got = report_text(db, &p, POSTERN_REPORT_JSON);
+	check_int("json escapes CR, replaces the bad byte", "found",
+	          strstr(got, "{\"domain\": \"cr\\u000d.ex\xef\xbf\xbd\"") !=
+	              NULL,
+	          1);
+	check_int("json has no bad byte", "found", strchr(got, '\xff') != NULL,
+	          0);
 	free(got);
 	sqlite3_close(db);
 }
@@ -849,6 +888,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_report_formats),
 	    cmocka_unit_test(test_report_text_width),
+	    cmocka_unit_test(test_report_hostile_names),
 	    cmocka_unit_test(test_report_dmarc),
 	    cmocka_unit_test(test_report_dmarc_policy_domain),
 	    cmocka_unit_test(test_report_dmarc_usage),

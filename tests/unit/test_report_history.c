@@ -461,7 +461,11 @@ test_history_lost_counted(void **state)
 
 	assert_int_equal(sqlite3_open(unit_tmp("lost.db"), &other), SQLITE_OK);
 	assert_int_equal(
-	    sqlite3_exec(other, "DROP TABLE txn", NULL, NULL, NULL), SQLITE_OK);
+	    sqlite3_exec(other,
+	                 "CREATE TRIGGER refuse BEFORE INSERT ON "
+	                 "txn BEGIN SELECT RAISE(ABORT, 'no'); END",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
 	sqlite3_close(other);
 	report_history_start(h);
 	report_history_sink(h, &r);
@@ -482,6 +486,35 @@ test_history_lost_counted(void **state)
 	          1);
 	free(text);
 	report_history_close(&h);
+}
+
+/* A table dropped under the writer (by hand, say) is made again and
+ * the batch written, rather than every batch lost until a restart. */
+static void
+test_history_table_dropped(void **state)
+{
+	struct report_history *h = history_open("dropped.db", 0, 0, 0);
+	struct report_txn r = txn_make(time(NULL), "d@example.org",
+	                               "example.org", REPORT_RELAYED);
+	struct report_history_counts c;
+	sqlite3 *other;
+
+	report_history_start(h);
+	report_history_sink(h, &r);
+	report_history_flush(h);
+	assert_int_equal(sqlite3_open(unit_tmp("dropped.db"), &other),
+	                 SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(other, "DROP TABLE txn", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	report_history_sink(h, &r);
+	report_history_sink(h, &r);
+	report_history_flush(h);
+	report_history_counts(h, &c);
+	check_int("dropped", "lost", (long long)c.lost, 0);
+	report_history_close(&h);
+	check_int("dropped", "rows",
+	          query_int("dropped.db", "SELECT count(*) FROM txn"), 2);
 }
 
 static int
@@ -527,6 +560,7 @@ main(void)
 	    cmocka_unit_test(test_history_locked_retry),
 	    cmocka_unit_test(test_history_locked_at_stop),
 	    cmocka_unit_test(test_history_lost_counted),
+	    cmocka_unit_test(test_history_table_dropped),
 	    cmocka_unit_test(test_history_schema_newer),
 	};
 

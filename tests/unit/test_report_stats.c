@@ -32,6 +32,9 @@ struct stats_case {
 	const char *unwanted[LINES_MAX]; /* substrings that must not */
 };
 
+/* 62 octets: four and ".a\xc3\xa9" make a 255-octet name. */
+#define L62 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+
 static const struct stats_case stats_cases[] = {
     {"one relayed and signed",
      10,
@@ -106,6 +109,24 @@ static const struct stats_case stats_cases[] = {
       "postern_domain_messages_total{domain=\"<>\",result=\"held\"} 1",
       "postern_transaction_seconds_count 1"},
      {"postern_spam_score_count 1"}},
+    /* A label value must be whole UTF-8 (Prometheus refuses a scrape
+     * holding anything else): names that are not, or that would have to
+     * be cut, go to the overflow. */
+    {"names unfit for a label go to other",
+     10,
+     {{"smtp",
+       "b\xc3\xbc"
+       "cher.example",
+       REPORT_RELAYED, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"smtp", "bad\xff.example", REPORT_RELAYED, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"smtp", "tab\t.example", REPORT_RELAYED, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"smtp", L62 "." L62 "." L62 "." L62 ".a\xc3\xa9", REPORT_RELAYED, 0, 0,
+       0, 0, 0, 0, 0, 0}},
+     4,
+     {"postern_domain_messages_received_total{domain=\"b\xc3\xbc"
+      "cher.example\"} 1",
+      "postern_domain_messages_received_total{domain=\"<other>\"} 3"},
+     {"\xff", "\t", L62}},
     {"label values escaped",
      10,
      {{"l\"1", "x\\y", REPORT_RELAYED, 0, 0, 0, 0, 0, 0, 0, 0}},
