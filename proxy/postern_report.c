@@ -560,6 +560,14 @@ report_usage(void)
 	exit(2);
 }
 
+/* A bad value: say which, then the usage. */
+static void
+report_bad(const char *option, const char *value, const char *want)
+{
+	fprintf(stderr, "postern report: --%s '%s': %s\n", option, value, want);
+	report_usage();
+}
+
 static enum postern_report_format
 format_parse(const char *s)
 {
@@ -569,7 +577,7 @@ format_parse(const char *s)
 		return POSTERN_REPORT_JSON;
 	if (strcmp(s, "csv") == 0)
 		return POSTERN_REPORT_CSV;
-	report_usage();
+	report_bad("format", s, "want text, json or csv");
 	return POSTERN_REPORT_TEXT;
 }
 
@@ -604,7 +612,10 @@ args_parse(int argc, char **argv, struct report_args *a)
 			break;
 		case 's':
 			if ((a->since = postern_report_duration(optarg)) < 0)
-				report_usage();
+				report_bad(
+				    "since", optarg,
+				    "want N, Ns, Nm, Nh, Nd or Nw, from 1s "
+				    "to 100 years");
 			break;
 		case 'd':
 			a->domain = optarg;

@@ -526,6 +526,7 @@ session_txn_reset(struct session *s)
 	session_report_abort(s);
 	filter_txn_deinit(&s->txn);
 	spool_free(&s->spool);
+	session_replay_forget(s);
 	s->in_txn = 0;
 	s->discard = 0;
 	s->upstream_lost[0] = '\0';
@@ -827,6 +828,7 @@ session_free(struct session *s)
 	upstream_free(&s->upstream_next);
 	filter_txn_deinit(&s->txn);
 	spool_free(&s->spool);
+	session_replay_forget(s);
 	free(s->hold_file);
 	session_tls_free(s);
 	bufferevent_free(s->bev);

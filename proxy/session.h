@@ -65,6 +65,13 @@ struct session {
 	struct upstream *upstream_next;
 	void (*mail_cb)(void *, const struct smtp_reply *, const char *);
 	int requiretls; /* MAIL asked for REQUIRETLS (RFC 8689) */
+	/* MAIL and the RCPTs the upstream accepted, as sent, to replay on a
+	 * new connection when the upstream is lost while the client sends
+	 * the message (session_source.c). */
+	char *replay_mail;
+	char **replay_rcpts;
+	size_t nreplay_rcpts, replay_next;
+	void (*replay_done)(struct session *, const char *why);
 	/* The client for admission and XCLIENT authorization: the socket's
 	 * peer, or the client a PROXY header named. */
 	struct netaddr peer;
@@ -245,6 +252,22 @@ const struct netaddr *session_source_default(const struct session *s);
 void session_mail_send(struct session *s,
                        void (*cb)(void *, const struct smtp_reply *,
                                   const char *));
+
+/* Keep s->upline, the MAIL (is_mail) or a RCPT the upstream accepted,
+ * for session_replay(). */
+void session_replay_keep(struct session *s, int is_mail);
+
+/* Forget the kept envelope (the transaction ended). */
+void session_replay_forget(struct session *s);
+
+/*
+ * The upstream was lost while the client sent its message: connect
+ * again from the same source, greet, present the client, and replay
+ * MAIL and every accepted RCPT.  done gets NULL when all were accepted
+ * again (s->upstream is the new connection), else why not.
+ */
+void session_replay(struct session *s,
+                    void (*done)(struct session *, const char *why));
 
 /* 1 when REQUIRETLS may be offered to the client: its connection and
  * the upstream's are TLS, the upstream's verified, and the upstream

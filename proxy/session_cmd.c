@@ -321,6 +321,7 @@ mail_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 	session_relay(s, reply);
 	if (reply->code / 100 == 2) {
 		s->in_txn = 1;
+		session_replay_keep(s, 1);
 	} else {
 		char summary[256], from[SMTP_PATH_MAX * 2];
 
@@ -465,9 +466,10 @@ rcpt_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 		return;
 	}
 	session_relay(s, reply);
-	if (reply->code / 100 == 2)
+	if (reply->code / 100 == 2) {
 		filter_txn_add_rcpt(&s->txn, s->txn.rcpt);
-	else
+		session_replay_keep(s, 0);
+	} else
 		session_report_rcpt_reply(s, reply);
 	if (reply->code / 100 != 2)
 		rcpt_log_reject(

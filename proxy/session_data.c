@@ -152,31 +152,15 @@ data_verdict(struct session *s, const struct filter_verdict *v)
 	upstream_data(s->upstream, &s->txn, data_upstream_cb);
 }
 
-/* The final dot arrived: check what we got, then ask the filters. */
+/* Check what we got, then ask the filters. */
 static void
-data_end(struct session *s)
+data_check(struct session *s)
 {
 	unsigned int flags = s->decoder.flags;
 	const char *error;
 	char text[128];
 	int temporary;
 
-	s->state = SESSION_EOM;
-	s->busy = 1;
-	s->txn.size = spool_size(s->spool);
-	/* XXX the upstream sits idle while the client sends the message;
-	 * one that drops idle clients first (Postfix under stress: 10 s)
-	 * ends the transaction here, at every retry.  A reconnect that
-	 * replays the envelope would save it; the README's workaround is
-	 * a longer timeout on the upstream's listener for postern. */
-	if (s->upstream_lost[0] != '\0') {
-		session_report(s, REPORT_TEMPFAILED, REPORT_REASON_UPSTREAM,
-		               NULL, 421, "4.4.2 " SESSION_UPSTREAM_LOST, 0);
-		session_log_txn(s, "tempfail", s->upstream_lost);
-		session_close_421(s, "4.4.2", "upstream-lost",
-		                  SESSION_UPSTREAM_LOST);
-		return;
-	}
 	if ((flags & (SMTP_DATA_BARE_LF | SMTP_DATA_BARE_CR)) &&
 	    s->cfg->limits.bare_eol == CONFIG_BARE_EOL_REJECT) {
 		data_refuse(s, FILTER_REJECT, 550, "5.5.2", "rejected-bare-eol",
@@ -213,6 +197,40 @@ data_end(struct session *s)
 		return;
 	}
 	session_filters(s, FILTER_PHASE_EOM, data_verdict);
+}
+
+/* The envelope was replayed on a new connection (why NULL), or could
+ * not be: then the message is the client's to send again. */
+static void
+data_replayed(struct session *s, const char *why)
+{
+	if (why != NULL) {
+		snprintf(s->upstream_lost, sizeof(s->upstream_lost), "%s", why);
+		session_report(s, REPORT_TEMPFAILED, REPORT_REASON_UPSTREAM,
+		               NULL, 421, "4.4.2 " SESSION_UPSTREAM_LOST, 0);
+		session_log_txn(s, "tempfail", s->upstream_lost);
+		session_close_421(s, "4.4.2", "upstream-lost",
+		                  SESSION_UPSTREAM_LOST);
+		return;
+	}
+	s->upstream_lost[0] = '\0';
+	data_check(s);
+}
+
+/* The final dot arrived.  An upstream lost meanwhile (it dropped the
+ * idle connection, say) is connected again and the envelope replayed
+ * first (session_source.c). */
+static void
+data_end(struct session *s)
+{
+	s->state = SESSION_EOM;
+	s->busy = 1;
+	s->txn.size = spool_size(s->spool);
+	if (s->upstream_lost[0] != '\0') {
+		session_replay(s, data_replayed);
+		return;
+	}
+	data_check(s);
 }
 
 void

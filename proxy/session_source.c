@@ -1,6 +1,7 @@
 /*
- * session_source.c - relaying MAIL from the right source address, and
- * REQUIRETLS.
+ * session_source.c - new upstream connections mid-session (MAIL from
+ * the right source address, the envelope replayed after a loss during
+ * DATA), and REQUIRETLS.
  *
  * postern connects to the upstream when the client connects, from the
  * listener's or the upstream's source address.  A sender domain may
@@ -12,6 +13,14 @@
  * connection cannot be made, MAIL gets 451 and the old connection
  * stays.
  *
+ * The upstream sits idle while the client sends its message (postern
+ * opens DATA upstream only after the end-of-message filters), and an
+ * upstream may drop an idle client before a slow one has finished
+ * (Postfix's smtpd_timeout: 300 s, 10 s under stress).  The envelope
+ * the upstream accepted is kept, and at the final dot a new connection
+ * is made from the same source and the envelope replayed; only if any
+ * part of it is not accepted again does the client get 421.
+ *
  * REQUIRETLS (RFC 8689) asks every hop to relay over verified TLS to a
  * server that offers REQUIRETLS.  postern is a hop: it passes the
  * parameter on only when its own client connection and the upstream
@@ -20,6 +29,7 @@
  * and the message never leaves the client's hands unprotected.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proxy/config.h"
@@ -29,6 +39,7 @@
 #include "proxy/upstream_source.h"
 #include "util/log.h"
 #include "util/netaddr.h"
+#include "util/xalloc.h"
 
 const struct netaddr *
 session_source_default(const struct session *s)
@@ -201,4 +212,151 @@ session_mail_send(struct session *s,
 	s->upstream_next =
 	    upstream_connect_from(s->srv->base, &s->cfg->upstream, want, &s->fs,
 	                          source_ready_cb, session_upstream_lost, s);
+}
+
+/* Replaying the envelope */
+
+void
+session_replay_keep(struct session *s, int is_mail)
+{
+	if (is_mail) {
+		session_replay_forget(s);
+		s->replay_mail = xstrdup(s->upline);
+		return;
+	}
+	s->replay_rcpts = xreallocarray(s->replay_rcpts, s->nreplay_rcpts + 1,
+	                                sizeof(*s->replay_rcpts));
+	s->replay_rcpts[s->nreplay_rcpts++] = xstrdup(s->upline);
+}
+
+void
+session_replay_forget(struct session *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nreplay_rcpts; i++)
+		free(s->replay_rcpts[i]);
+	free(s->replay_rcpts);
+	free(s->replay_mail);
+	s->replay_rcpts = NULL;
+	s->replay_mail = NULL;
+	s->nreplay_rcpts = 0;
+}
+
+static void
+replay_end(struct session *s, const char *why)
+{
+	void (*done)(struct session *, const char *) = s->replay_done;
+
+	s->replay_done = NULL;
+	done(s, why);
+}
+
+/* A step of the replay failed: why says which and the reply. */
+static void
+replay_failed(struct session *s, const char *step,
+              const struct smtp_reply *reply, const char *reason)
+{
+	char summary[256], why[320];
+
+	snprintf(why, sizeof(why), "replay %s: %s", step,
+	         reply != NULL
+	             ? smtp_reply_summary(reply, summary, sizeof(summary))
+	             : reason);
+	log_warning("%s upstream replay failed step=%s reason=\"%s\"", s->fs.id,
+	            step, reply != NULL ? summary : reason);
+	upstream_free_later(&s->upstream_next);
+	replay_end(s, why);
+}
+
+static void replay_rcpt_next(struct session *s);
+
+static void
+replay_rcpt_cb(void *arg, const struct smtp_reply *reply, const char *reason)
+{
+	struct session *s = arg;
+
+	if (reply == NULL || reply->code / 100 != 2) {
+		replay_failed(s, "rcpt", reply, reason);
+		return;
+	}
+	replay_rcpt_next(s);
+}
+
+static void
+replay_rcpt_next(struct session *s)
+{
+	if (s->replay_next == s->nreplay_rcpts) {
+		log_info("%s upstream replay done rcpts=%zu", s->fs.id,
+		         s->nreplay_rcpts);
+		replay_end(s, NULL);
+		return;
+	}
+	upstream_command(s->upstream, s->replay_rcpts[s->replay_next++], 0,
+	                 replay_rcpt_cb);
+}
+
+static void
+replay_mail_cb(void *arg, const struct smtp_reply *reply, const char *reason)
+{
+	struct session *s = arg;
+
+	if (reply == NULL || reply->code / 100 != 2) {
+		replay_failed(s, "mail", reply, reason);
+		return;
+	}
+	s->replay_next = 0;
+	replay_rcpt_next(s);
+}
+
+/* The new connection is ready: it replaces the lost one. */
+static void
+replay_hello_cb(void *arg, const struct smtp_reply *reply, const char *reason)
+{
+	struct session *s = arg;
+	const char *why;
+
+	if (reply == NULL || reply->code / 100 != 2) {
+		replay_failed(s, "connect", reply, reason);
+		return;
+	}
+	upstream_free(&s->upstream);
+	s->upstream = s->upstream_next;
+	s->upstream_next = NULL;
+	if (s->requiretls && (why = requiretls_refusal(s)) != NULL) {
+		replay_failed(s, "requiretls", NULL, why);
+		return;
+	}
+	upstream_command(s->upstream, s->replay_mail, 1, replay_mail_cb);
+}
+
+static void
+replay_ready_cb(void *arg, const struct smtp_reply *reply, const char *reason)
+{
+	struct session *s = arg;
+
+	if (reply == NULL || reply->code / 100 != 2) {
+		replay_failed(s, "connect", reply, reason);
+		return;
+	}
+	upstream_hello(s->upstream_next, replay_hello_cb);
+}
+
+void
+session_replay(struct session *s,
+               void (*done)(struct session *, const char *why))
+{
+	char esc[320];
+
+	s->replay_done = done;
+	if (s->replay_mail == NULL) { /* nothing kept: cannot happen */
+		replay_end(s, "replay: no envelope kept");
+		return;
+	}
+	log_info("%s upstream reconnect reason=\"%s\" rcpts=%zu", s->fs.id,
+	         log_escape_str(esc, sizeof(esc), s->upstream_lost),
+	         s->nreplay_rcpts);
+	s->upstream_next = upstream_connect_from(
+	    s->srv->base, &s->cfg->upstream, upstream_source(s->upstream),
+	    &s->fs, replay_ready_cb, session_upstream_lost, s);
 }

@@ -929,15 +929,19 @@ class FakeUpstream:
 
     def __init__(self, ehlo=DEFAULT_FAKE_EHLO, on_data="accept",
                  final_delay=0, greeting=b"220 fake.test ESMTP fake\r\n",
-                 tls_cert=None, tls_key=None, ehlo_tls=None, replies=None):
+                 tls_cert=None, tls_key=None, ehlo_tls=None, replies=None,
+                 idle_timeout=None):
         """tls_cert, tls_key: PEM files; with them and "STARTTLS" in
         ehlo it answers STARTTLS with 220 and a TLS handshake, then
         offers ehlo_tls (default: ehlo without STARTTLS).  A session's
         "tls" is then the TLS version it negotiated.  greeting may be a
         function of the client's IP address returning the greeting.
         replies: {verb: reply bytes, or a function of the connection
-        that sends one} in place of the usual ones."""
+        that sends one} in place of the usual ones.  idle_timeout:
+        seconds without a command after which it says 421 and closes,
+        as Postfix's smtpd_timeout does."""
         self.replies = dict(replies or {})
+        self.idle_timeout = idle_timeout
         self.ehlo = list(ehlo)
         self.ehlo_tls = list(ehlo_tls) if ehlo_tls is not None else [
             e for e in self.ehlo if e != "STARTTLS"]
@@ -1015,8 +1019,15 @@ class FakeUpstream:
         with self.lock:
             self.sessions.append(session)
         f = conn.makefile("rb")
+        conn.settimeout(self.idle_timeout)
         try:
             self._dialogue(conn, f, session)
+        except socket.timeout:
+            try:
+                conn.sendall(b"421 4.4.2 fake.test Error: timeout "
+                             b"exceeded\r\n")
+            except OSError:
+                pass
         except (OSError, ValueError):
             pass
         finally:

@@ -195,12 +195,15 @@ def test_report_null_sender_domain(mix):
     assert got["sending"] == WANT_SENDING[2:], got
 
 
-@pytest.mark.parametrize("since", ["0", "0h", "-1h", "5229w", "99999w"])
+@pytest.mark.parametrize("since", ["0", "0h", "-1h", "5229w", "99999w",
+                                   "1x"])
 def test_report_refuses_empty_or_huge_periods(mix, since):
     r = subprocess.run([harness.POSTERN, "report", "--since", since, "-c",
                         mix.conf], capture_output=True, text=True,
                        timeout=30)
     assert r.returncode == 2, r
+    assert r.stderr.startswith("postern report: --since '%s': want " % since), \
+        r.stderr
 
 
 def test_config_check_shows_history(start_postern, postfix, tmp_path):
