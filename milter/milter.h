@@ -27,9 +27,9 @@ int milter_start(struct config *cfg, char **error_r);
  * reference is taken); open ones keep theirs.  No-op when not started. */
 void milter_set_config(struct config *cfg);
 
-/* Stop accepting milter connections; returns at once.  No-op when not
- * started. */
-void milter_stop(void);
+/* Stop accepting milter connections; returns at once, 1 when the
+ * milter was running, 0 (nothing done) when not. */
+int milter_stop(void);
 
 /* Stop, wait a little for libmilter's thread, drop the configuration.
  * At exit. */

@@ -253,14 +253,14 @@ milter_stopper_main(void *arg)
 	return NULL;
 }
 
-void
+int
 milter_stop(void)
 {
 	pthread_t stopper;
 	pthread_attr_t attr;
 
 	if (!milter_started)
-		return;
+		return 0;
 	milter_started = 0;
 	milter_stopping = 1;
 	pthread_attr_init(&attr);
@@ -268,6 +268,7 @@ milter_stop(void)
 	if (pthread_create(&stopper, &attr, milter_stopper_main, NULL) != 0)
 		smfi_stop();
 	pthread_attr_destroy(&attr);
+	return 1;
 }
 
 void

@@ -357,10 +357,8 @@ server_reload(struct server *srv)
 	 * and a removed section stops it. */
 	if (cfg->milter != NULL)
 		milter_set_config(cfg);
-	else if (srv->cfg->milter != NULL) {
-		milter_stop();
+	else if (milter_stop())
 		log_info("reload: milter section removed, milter stopping");
-	}
 	config_unref(&srv->cfg);
 	srv->cfg = cfg;
 	log_open("postern", cfg->log_syslog || srv->detached, cfg->log_facility,

@@ -539,8 +539,11 @@ session_upstream_lost(void *arg, const char *reason)
 	struct session *s = arg;
 
 	log_warning("%s upstream lost reason=\"%s\"", s->fs.id, reason);
-	if (s->state == SESSION_DATA) {
-		/* Told at end of data; reason is the upstream's buffer. */
+	if (s->state == SESSION_DATA || s->state == SESSION_EOM) {
+		/* The client is still sending or the end-of-message filters
+		 * run: the connection is made again before the message goes
+		 * upstream (session_replay()).  reason is the upstream's
+		 * buffer. */
 		snprintf(s->upstream_lost, sizeof(s->upstream_lost), "%s",
 		         reason);
 		return;

@@ -121,10 +121,46 @@ data_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 	session_resume(s);
 }
 
+static void data_verdict(struct session *s, const struct filter_verdict *v);
+
+/* The upstream is gone and the envelope could not be replayed: the
+ * message is the client's to send again. */
+static void
+data_upstream_gone(struct session *s, const char *why)
+{
+	snprintf(s->upstream_lost, sizeof(s->upstream_lost), "%s", why);
+	session_report(s, REPORT_TEMPFAILED, REPORT_REASON_UPSTREAM, NULL, 421,
+	               "4.4.2 " SESSION_UPSTREAM_LOST, 0);
+	session_log_txn(s, "tempfail", s->upstream_lost);
+	session_close_421(s, "4.4.2", "upstream-lost", SESSION_UPSTREAM_LOST);
+}
+
+/* The upstream was lost while the end-of-message filters ran; the
+ * envelope is on a new connection now (why NULL): the verdict kept in
+ * s->verdict goes on. */
+static void
+data_verdict_replayed(struct session *s, const char *why)
+{
+	struct filter_verdict v = s->verdict;
+
+	if (why != NULL) {
+		data_upstream_gone(s, why);
+		return;
+	}
+	s->upstream_lost[0] = '\0';
+	data_verdict(s, &v);
+}
+
 static void
 data_verdict(struct session *s, const struct filter_verdict *v)
 {
 	char result[64];
+
+	if (s->upstream_lost[0] != '\0') {
+		s->verdict = *v;
+		session_replay(s, data_verdict_replayed);
+		return;
+	}
 
 	if (v->action == FILTER_DISCARD || s->discard) {
 		s->verdict = *v;
@@ -205,12 +241,7 @@ static void
 data_replayed(struct session *s, const char *why)
 {
 	if (why != NULL) {
-		snprintf(s->upstream_lost, sizeof(s->upstream_lost), "%s", why);
-		session_report(s, REPORT_TEMPFAILED, REPORT_REASON_UPSTREAM,
-		               NULL, 421, "4.4.2 " SESSION_UPSTREAM_LOST, 0);
-		session_log_txn(s, "tempfail", s->upstream_lost);
-		session_close_421(s, "4.4.2", "upstream-lost",
-		                  SESSION_UPSTREAM_LOST);
+		data_upstream_gone(s, why);
 		return;
 	}
 	s->upstream_lost[0] = '\0';

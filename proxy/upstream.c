@@ -233,16 +233,6 @@ up_reply_complete(struct upstream *u)
 		up_fail(u, u->why);
 		return;
 	}
-	/* Lockstep: nothing may follow a reply before our next command;
-	 * anything that does would be taken for the answer to it.  The
-	 * reply itself still stands (a 250 after the final dot means the
-	 * upstream has the message: telling the client otherwise would have
-	 * it sent twice); the connection ends once it is handled. */
-	if (evbuffer_get_length(in) > 0) {
-		evbuffer_drain(in, evbuffer_get_length(in));
-		u->out_of_step = 1;
-		up_fail_later(u, "unexpected data after a reply");
-	}
 	if (u->state == UP_SENDING) {
 		/* A reply in the middle of the message: the upstream gave
 		 * up on it.  A refusal is its final word; anything else
@@ -252,6 +242,22 @@ up_reply_complete(struct upstream *u)
 			return;
 		}
 		step = up_step_deliver;
+	}
+	/* Lockstep: nothing may follow a reply before our next command;
+	 * anything that does would be taken for the answer to it.  A final
+	 * reply still stands (a 250 after the final dot means the upstream
+	 * has the message: telling the client otherwise would have it sent
+	 * twice) and the connection ends once it is handled.  A reply that
+	 * would have postern go on (a greeting, EHLO, a 354) ends it now:
+	 * not one octet of a message goes to an upstream out of step. */
+	if (evbuffer_get_length(in) > 0) {
+		if (step != up_step_deliver) {
+			up_fail(u, "unexpected data after a reply");
+			return;
+		}
+		evbuffer_drain(in, evbuffer_get_length(in));
+		u->out_of_step = 1;
+		up_fail_later(u, "unexpected data after a reply");
 	}
 	u->state = u->state == UP_SENDING ? UP_DEAD : UP_IDLE;
 	u->step = NULL;
@@ -464,6 +470,7 @@ up_tls_start(struct upstream *u)
 	bufferevent_setwatermark(tls, EV_WRITE, UP_CHUNK, 0);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
 	up_timeouts(u, u->cfg->command_timeout, u->cfg->command_timeout);
+	up_reply_deadline(u, u->cfg->command_timeout); /* the handshake */
 }
 
 static void
@@ -609,8 +616,10 @@ upstream_connect_from(struct event_base *base,
 	bufferevent_setwatermark(u->bev, EV_WRITE, UP_CHUNK, 0);
 	bufferevent_enable(u->bev, EV_READ | EV_WRITE);
 	up_timeouts(u, cfg->connect_timeout, cfg->connect_timeout);
-	/* The greeting arrives like a reply to a command we never sent. */
+	/* The greeting arrives like a reply to a command we never sent,
+	 * within the connect and a command's time. */
 	u->step = up_step_greeting;
+	up_reply_deadline(u, cfg->connect_timeout + cfg->command_timeout);
 	memcpy(&u->peer, &cfg->addr.ss, cfg->addr.len);
 	if (u->source.ss.ss_family != 0 && fd < 0)
 		up_fail_later(u, u->why);
@@ -767,6 +776,8 @@ up_request(struct upstream *u, upstream_reply_cb *cb)
 {
 	u->cb = cb;
 	u->secret_request = 0;
+	if (u->out_of_step)
+		return -1; /* its failure is on the way to cb */
 	if (u->state == UP_IDLE)
 		return 0;
 	if (u->state != UP_DEAD)

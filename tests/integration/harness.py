@@ -930,7 +930,7 @@ class FakeUpstream:
     def __init__(self, ehlo=DEFAULT_FAKE_EHLO, on_data="accept",
                  final_delay=0, greeting=b"220 fake.test ESMTP fake\r\n",
                  tls_cert=None, tls_key=None, ehlo_tls=None, replies=None,
-                 idle_timeout=None):
+                 idle_timeout=None, greeting_drip=None):
         """tls_cert, tls_key: PEM files; with them and "STARTTLS" in
         ehlo it answers STARTTLS with 220 and a TLS handshake, then
         offers ehlo_tls (default: ehlo without STARTTLS).  A session's
@@ -939,9 +939,11 @@ class FakeUpstream:
         replies: {verb: reply bytes, or a function of the connection
         that sends one} in place of the usual ones.  idle_timeout:
         seconds without a command after which it says 421 and closes,
-        as Postfix's smtpd_timeout does."""
+        as Postfix's smtpd_timeout does.  greeting_drip: seconds
+        between the greeting's lines (sent at once when None)."""
         self.replies = dict(replies or {})
         self.idle_timeout = idle_timeout
+        self.greeting_drip = greeting_drip
         self.ehlo = list(ehlo)
         self.ehlo_tls = list(ehlo_tls) if ehlo_tls is not None else [
             e for e in self.ehlo if e != "STARTTLS"]
@@ -1045,7 +1047,12 @@ class FakeUpstream:
         greeting = self.greeting
         if callable(greeting):  # chosen by the client's address
             greeting = greeting(conn.getpeername()[0])
-        conn.sendall(greeting)
+        if self.greeting_drip is None:
+            conn.sendall(greeting)
+        else:
+            for line in greeting.splitlines(keepends=True):
+                conn.sendall(line)
+                time.sleep(self.greeting_drip)
         while True:
             line = f.readline()
             if not line:
@@ -1095,7 +1102,9 @@ class FakeUpstream:
 
     def _data(self, conn, f, session):
         """Returns False when the script ends the connection."""
-        conn.sendall(b"354 go ahead\r\n")
+        conn.sendall(b"354 go ahead\r\n" + (
+            b"250 2.0.0 surprise\r\n" if self.on_data == "354_then_more"
+            else b""))
         if self.on_data == "die_after_354":
             return False
         data = b""

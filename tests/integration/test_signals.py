@@ -92,6 +92,17 @@ def test_reload_says_what_waits_for_a_restart(start_postern, postfix,
     assert wait_until(lambda: mport not in harness._listening_ports(), 15), \
         "the milter still listens after its section was removed"
     assert p.wait_log(r"info: milter stopped"), p.log()
+    # Back again: it waits for a restart; gone again: nothing to stop.
+    milter = 'milter { address = "inet:127.0.0.1:%d" }' % mport
+    rewrite_config(p, "workers = 3", "workers = 3\n" + milter)
+    p.proc.send_signal(signal.SIGHUP)
+    assert p.wait_log(r"reload: milter address=inet:127\.0\.0\.1:%d "
+                      r"takes effect at restart" % mport), p.log()
+    rewrite_config(p, "\n" + milter, "")
+    p.proc.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: p.log().count("reload done") == 3, 10), \
+        p.log()
+    assert p.log().count("milter stopping") == 1, p.log()
     msg = make_message(subject="after reload")
     with p.connect() as c:
         c.greeting()

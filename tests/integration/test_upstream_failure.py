@@ -5,6 +5,8 @@ and a message must be delivered at most once."""
 
 import re
 import signal
+import socket
+import threading
 import time
 
 import pytest
@@ -38,6 +40,19 @@ def data_and_final(c, msg):
         return data, None
     c.send(harness.dot_stuff(msg))
     return data, c.read_reply(timeout=60)
+
+
+def tempfailed_in_data(start_postern, fake_upstream, on_data, what,
+                       **postern):
+    """One message to a fake upstream scripted by on_data: the client
+    must get 354 then a 4.4.x final reply.  Returns (postern, upstream)."""
+    up = fake_upstream(on_data=on_data)
+    p = start_postern(up, **postern)
+    with open_transaction(p) as c:
+        data, final = data_and_final(c, make_message())
+    assert data.code == 354, data
+    assert_4_4_x(final, what)
+    return p, up
 
 
 # -------------------------------------------------------------- at connect
@@ -85,23 +100,15 @@ def test_upstream_never_greeting_gives_4_4_x_after_command_timeout(
 
 def test_upstream_dies_after_354_gives_4_4_x_nothing_delivered(
         start_postern, fake_upstream):
-    up = fake_upstream(on_data="die_after_354")
-    p = start_postern(up)
-    with open_transaction(p) as c:
-        data, final = data_and_final(c, make_message())
-    assert data.code == 354, data
-    assert_4_4_x(final, "after the upstream died in DATA")
+    _, up = tempfailed_in_data(start_postern, fake_upstream, "die_after_354",
+                               "after the upstream died in DATA")
     assert up.messages() == []
 
 
 def test_upstream_silent_after_dot_gives_4_4_x(start_postern,
                                                fake_upstream):
-    up = fake_upstream(on_data="die_after_dot")
-    p = start_postern(up)
-    with open_transaction(p) as c:
-        data, final = data_and_final(c, make_message())
-    assert data.code == 354, data
-    assert_4_4_x(final, "when the upstream closed without a reply")
+    tempfailed_in_data(start_postern, fake_upstream, "die_after_dot",
+                       "when the upstream closed without a reply")
 
 
 def test_upstream_accepts_then_dies_client_sees_its_250_once(
@@ -148,12 +155,10 @@ def test_reply_dripping_past_command_timeout_gives_4_4_x(start_postern,
 
 def test_upstream_final_reply_slower_than_data_timeout_gives_4_4_x(
         start_postern, fake_upstream):
-    up = fake_upstream(on_data="slow", final_delay=8)
-    p = start_postern(up, upstream={"data_timeout": "2s"})
-    with open_transaction(p) as c:
-        data, final = data_and_final(c, make_message())
-    assert data.code == 354, data
-    assert_4_4_x(final, "when the upstream's final reply timed out")
+    tempfailed_in_data(start_postern,
+                       lambda **kw: fake_upstream(final_delay=8, **kw),
+                       "slow", "when the upstream's final reply timed out",
+                       upstream={"data_timeout": "2s"})
 
 
 def test_postfix_smtpd_killed_before_data_gives_4_4_x_nothing_delivered(
@@ -218,6 +223,33 @@ def test_final_250_followed_by_421_is_relayed_then_session_ends(
                       r"after a reply\""), p.log()
 
 
+def test_354_followed_by_more_gets_no_message(start_postern, fake_upstream):
+    # Data after the 354 means the upstream is out of step: not one
+    # octet of the message may go to it.
+    p, up = tempfailed_in_data(start_postern, fake_upstream,
+                               "354_then_more", "after a 354 followed by more")
+    assert up.messages() == []
+    assert p.wait_log(r" result=tempfail .*upstream=\"unexpected data "
+                      r"after a reply\""), p.log()
+
+
+def test_dripping_greeting_is_bounded(start_postern, fake_upstream):
+    # connect_timeout plus command_timeout bound the greeting however
+    # slowly its lines come.
+    def greeting(_addr):
+        return b"".join(b"220-line %d\r\n" % i for i in range(40))
+
+    up = fake_upstream(greeting=greeting, greeting_drip=1.0)
+    p = start_postern(up, upstream={"connect_timeout": "2s",
+                                    "command_timeout": "2s"})
+    with p.connect() as c:
+        start = time.monotonic()
+        r = c.read_reply(timeout=30)
+        took = time.monotonic() - start
+    assert_4_4_x(r, "as greeting from a dripping upstream")
+    assert took < 10, took
+
+
 def test_replies_that_cannot_answer_the_command_are_not_relayed(
         start_postern, fake_upstream):
     # A 354 to MAIL, or a 221 (closing) to RCPT, leaves the upstream in a
@@ -242,12 +274,8 @@ def test_replies_that_cannot_answer_the_command_are_not_relayed(
 
 def test_354_after_the_final_dot_is_not_a_final_reply(start_postern,
                                                       fake_upstream):
-    up = fake_upstream(on_data="354_after_dot")
-    p = start_postern(up)
-    with open_transaction(p) as c:
-        data, final = data_and_final(c, make_message())
-    assert data.code == 354, data
-    assert_4_4_x(final, "for a 354 after the final dot")
+    p, _ = tempfailed_in_data(start_postern, fake_upstream, "354_after_dot",
+                              "for a 354 after the final dot")
     assert p.wait_log(r" result=tempfail .*upstream=\"reply out of place: "
                       r"354 go ahead again\""), p.log()
 
@@ -351,3 +379,43 @@ def test_replay_refused_gives_421_and_delivers_nothing(start_postern,
                       r"reason=\"450 4\.2\.0 mailbox busy\""), p.log()
     assert p.wait_log(r" result=tempfail .*upstream=\"replay rcpt: 450 "), \
         p.log()
+
+
+def silent_dns():
+    """A UDP port that takes queries and never answers."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+
+    def swallow():
+        while True:
+            try:
+                s.recvfrom(4096)
+            except OSError:
+                return
+
+    threading.Thread(target=swallow, daemon=True).start()
+    return s
+
+
+def test_upstream_lost_while_filters_run_gets_the_envelope_replayed(
+        start_postern, fake_upstream):
+    # The client sent its message at once, but a DNS lookup of the
+    # end-of-message filters outlasts the upstream's idle timeout: the
+    # envelope is replayed before the message goes upstream.
+    dns = silent_dns()
+    up = fake_upstream(idle_timeout=1.5)
+    p = start_postern(up, extra=(
+        'dns { forwarders = {"127.0.0.1@%d"}  timeout = 3s }\n'
+        'filter dkim_verify { dns_error = accept }'
+        % dns.getsockname()[1]))
+    msg = make_message(extra_headers=[
+        "DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=sel; "
+        "c=relaxed/relaxed; h=from; bh=AAAA; b=AAAA"])
+    try:
+        with open_transaction(p) as c:
+            data, final = data_and_final(c, msg)
+    finally:
+        dns.close()
+    assert final is not None and final.code == 250, final
+    assert len(up.messages()) == 1
+    assert p.wait_log(r" upstream replay done rcpts=1"), p.log()
