@@ -539,6 +539,11 @@ session_upstream_lost(void *arg, const char *reason)
 	struct session *s = arg;
 
 	log_warning("%s upstream lost reason=\"%s\"", s->fs.id, reason);
+	/* A connection from another source is being made for MAIL: it
+	 * takes over (or MAIL gets 451, and the next command finds the
+	 * old one gone). */
+	if (s->upstream_next != NULL)
+		return;
 	if (s->state == SESSION_DATA || s->state == SESSION_EOM) {
 		/* The client is still sending or the end-of-message filters
 		 * run: the connection is made again before the message goes

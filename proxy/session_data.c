@@ -58,20 +58,21 @@ data_sink(void *arg, const char *data, size_t len)
 	return 0;
 }
 
-/* A message refused before it reached the upstream: reset the
- * upstream's transaction, then reply. */
+/* A message refused (or discarded) before it reached the upstream:
+ * reset the upstream's transaction, then reply.  An upstream gone
+ * meanwhile took its transaction with it: the client still gets the
+ * verdict, then the session ends for want of an upstream. */
 static void
 data_refused_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 {
 	struct session *s = arg;
 
-	if (reply == NULL) {
-		session_close_421(s, "4.4.2", "upstream-lost",
-		                  SESSION_UPSTREAM_LOST);
-		return;
-	}
 	session_reply_verdict(s, &s->verdict);
 	session_txn_reset(s);
+	if (reply == NULL) {
+		session_close(s, "upstream-lost");
+		return;
+	}
 	session_resume(s);
 }
 
@@ -121,8 +122,6 @@ data_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 	session_resume(s);
 }
 
-static void data_verdict(struct session *s, const struct filter_verdict *v);
-
 /* The upstream is gone and the envelope could not be replayed: the
  * message is the client's to send again. */
 static void
@@ -135,32 +134,23 @@ data_upstream_gone(struct session *s, const char *why)
 	session_close_421(s, "4.4.2", "upstream-lost", SESSION_UPSTREAM_LOST);
 }
 
-/* The upstream was lost while the end-of-message filters ran; the
- * envelope is on a new connection now (why NULL): the verdict kept in
- * s->verdict goes on. */
+/* The envelope is on a new connection now (why NULL): the message
+ * goes up. */
 static void
-data_verdict_replayed(struct session *s, const char *why)
+data_replayed(struct session *s, const char *why)
 {
-	struct filter_verdict v = s->verdict;
-
 	if (why != NULL) {
 		data_upstream_gone(s, why);
 		return;
 	}
 	s->upstream_lost[0] = '\0';
-	data_verdict(s, &v);
+	upstream_data(s->upstream, &s->txn, data_upstream_cb);
 }
 
 static void
 data_verdict(struct session *s, const struct filter_verdict *v)
 {
 	char result[64];
-
-	if (s->upstream_lost[0] != '\0') {
-		s->verdict = *v;
-		session_replay(s, data_verdict_replayed);
-		return;
-	}
 
 	if (v->action == FILTER_DISCARD || s->discard) {
 		s->verdict = *v;
@@ -183,6 +173,14 @@ data_verdict(struct session *s, const struct filter_verdict *v)
 		session_report_verdict(s, v);
 		session_log_txn(s, result, "");
 		upstream_command(s->upstream, "RSET", 0, data_refused_cb);
+		return;
+	}
+	/* Only a message that goes upstream needs one: the upstream was
+	 * lost while the client sent it or the filters ran (it dropped the
+	 * idle connection, say), so the envelope is replayed on a new
+	 * connection first (session_source.c). */
+	if (s->upstream_lost[0] != '\0') {
+		session_replay(s, data_replayed);
 		return;
 	}
 	upstream_data(s->upstream, &s->txn, data_upstream_cb);
@@ -235,32 +233,14 @@ data_check(struct session *s)
 	session_filters(s, FILTER_PHASE_EOM, data_verdict);
 }
 
-/* The envelope was replayed on a new connection (why NULL), or could
- * not be: then the message is the client's to send again. */
-static void
-data_replayed(struct session *s, const char *why)
-{
-	if (why != NULL) {
-		data_upstream_gone(s, why);
-		return;
-	}
-	s->upstream_lost[0] = '\0';
-	data_check(s);
-}
-
-/* The final dot arrived.  An upstream lost meanwhile (it dropped the
- * idle connection, say) is connected again and the envelope replayed
- * first (session_source.c). */
+/* The final dot arrived.  An upstream lost meanwhile is dealt with
+ * once the verdict is known (data_verdict()). */
 static void
 data_end(struct session *s)
 {
 	s->state = SESSION_EOM;
 	s->busy = 1;
 	s->txn.size = spool_size(s->spool);
-	if (s->upstream_lost[0] != '\0') {
-		session_replay(s, data_replayed);
-		return;
-	}
 	data_check(s);
 }
 

@@ -94,6 +94,7 @@ struct upstream {
 };
 
 static void up_fail(struct upstream *u, const char *reason);
+static void up_fail_later(struct upstream *u, const char *reason);
 
 static void
 up_timeouts(struct upstream *u, unsigned int rd, unsigned int wr)
@@ -167,6 +168,12 @@ up_send(struct upstream *u, const char *line, up_step_cb *step)
 	smtp_reply_reset(&u->reply);
 	u->step = step;
 	u->state = UP_WAITING;
+	/* Part of a line arrived while the connection was idle: it would
+	 * be read as the start of this command's reply. */
+	if (evbuffer_get_length(bufferevent_get_input(u->bev)) > 0) {
+		up_fail_later(u, "unexpected data while idle");
+		return;
+	}
 	len = strlen(line);
 	if (len + 2 <= sizeof(buf)) {
 		memcpy(buf, line, len);
@@ -227,8 +234,12 @@ up_reply_complete(struct upstream *u)
 
 	if (u->state != UP_WAITING && u->state != UP_GREETING &&
 	    u->state != UP_SENDING) {
+		/* RFC 5321 3.8: a 421 may come at any time, when the
+		 * upstream closes (its idle timeout, a shutdown). */
 		snprintf(
-		    u->why, sizeof(u->why), "unexpected reply: %s",
+		    u->why, sizeof(u->why), "%s: %s",
+		    u->reply.code == 421 ? "closed by upstream"
+		                         : "unexpected reply",
 		    smtp_reply_summary(&u->reply, summary, sizeof(summary)));
 		up_fail(u, u->why);
 		return;
@@ -776,7 +787,7 @@ up_request(struct upstream *u, upstream_reply_cb *cb)
 {
 	u->cb = cb;
 	u->secret_request = 0;
-	if (u->out_of_step)
+	if (u->out_of_step && u->state != UP_DEAD)
 		return -1; /* its failure is on the way to cb */
 	if (u->state == UP_IDLE)
 		return 0;

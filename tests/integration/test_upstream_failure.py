@@ -272,6 +272,29 @@ def test_replies_that_cannot_answer_the_command_are_not_relayed(
                           + reply.decode()[:3]), p.log()
 
 
+def test_part_of_a_line_sent_while_idle_is_not_glued_to_a_reply(
+        start_postern, fake_upstream):
+    # Half a line after MAIL's reply would be read as the start of the
+    # RCPT reply ("250 2.1.5 Ok550 5.1.1 ..." relayed as a 250).
+    def mail(conn):
+        conn.sendall(b"250 2.1.0 Ok\r\n")
+        time.sleep(0.2)
+        conn.sendall(b"250 2.1.5 Ok")
+
+    up = fake_upstream(replies={b"MAIL": mail,
+                                b"RCPT": b"550 5.1.1 unknown user\r\n"})
+    p = start_postern(up)
+    with p.connect() as c:
+        assert c.greeting().code == 220
+        assert c.ehlo().code == 250
+        assert c.command("MAIL FROM:<%s>" % SENDER).code == 250
+        time.sleep(0.5)
+        r = c.command("RCPT TO:<bob@example.net>")
+    assert_4_4_x(r, "after half a line arrived while idle")
+    assert p.wait_log(r" upstream failed reason=\"unexpected data while "
+                      r"idle\""), p.log()
+
+
 def test_354_after_the_final_dot_is_not_a_final_reply(start_postern,
                                                       fake_upstream):
     p, _ = tempfailed_in_data(start_postern, fake_upstream, "354_after_dot",
@@ -302,11 +325,12 @@ def test_each_session_logs_its_own_upstream_failure(start_postern,
         assert final.code == 250, final
     log = p.log()
     for i in range(2):
-        ids = re.findall(r"(\S+) upstream reconnect reason=\"unexpected "
-                         r"reply: 421 4\.3\.2 unsolicited-%d\"" % i, log)
+        ids = re.findall(r"(\S+) upstream reconnect reason=\"closed by "
+                         r"upstream: 421 4\.3\.2 unsolicited-%d\"" % i,
+                         log)
         assert len(ids) == 1, log
         assert re.search(re.escape(ids[0]) + r" upstream lost "
-                         r"reason=\"unexpected reply: 421 4\.3\.2 "
+                         r"reason=\"closed by upstream: 421 4\.3\.2 "
                          r"unsolicited-%d\"" % i, log), log
     assert len(up.messages()) == 2
 
@@ -419,3 +443,40 @@ def test_upstream_lost_while_filters_run_gets_the_envelope_replayed(
     assert final is not None and final.code == 250, final
     assert len(up.messages()) == 1
     assert p.wait_log(r" upstream replay done rcpts=1"), p.log()
+
+
+@pytest.mark.parametrize("verdict,score,code", [("reject", 1000, 550),
+                                                ("hold", 12, 250)])
+def test_verdict_needing_no_upstream_is_given_when_it_is_lost(
+        start_postern, fake_upstream, tmp_path, verdict, score, code):
+    # The upstream drops the idle connection while the filters run, and
+    # the verdict keeps the message from it anyway: the client hears the
+    # verdict (550, or 250 once the message is held), not a 421, and the
+    # session ends for want of an upstream.
+    rules = tmp_path / "r.cf"
+    rules.write_text("body WORD /\\bspamword\\b/\nscore WORD %d\n" % score)
+    quarantine = tmp_path / "q"
+    quarantine.mkdir()
+    dns = silent_dns()
+    up = fake_upstream(idle_timeout=1.5)
+    p = start_postern(up, extra="\n".join([
+        'quarantine_dir = "%s"' % quarantine,
+        'dns { forwarders = {"127.0.0.1@%d"}  timeout = 3s }'
+        % dns.getsockname()[1],
+        "filter dkim_verify { dns_error = accept }",
+        'filter spam { rules = {"%s"}  hold_score = 10  reject_score = 15 }'
+        % rules]))
+    msg = make_message(body=b"a spamword here\r\n", extra_headers=[
+        "DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=sel; "
+        "c=relaxed/relaxed; h=from; bh=AAAA; b=AAAA"])
+    try:
+        with open_transaction(p) as c:
+            data, final = data_and_final(c, msg)
+            assert c.expect_closed(10)
+    finally:
+        dns.close()
+    assert final is not None and final.code == code, final
+    assert up.messages() == []
+    held = list(quarantine.iterdir())
+    assert len(held) == (1 if verdict == "hold" else 0), held
+    assert p.wait_log(r" disconnect reason=upstream-lost "), p.log()
