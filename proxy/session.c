@@ -553,6 +553,14 @@ session_upstream_lost(void *arg, const char *reason)
 		         reason);
 		return;
 	}
+	/* A transaction between commands ends as an upstream tempfail,
+	 * which is what the client hears, not as an abort. */
+	if (s->in_txn) {
+		session_report(s, REPORT_TEMPFAILED, REPORT_REASON_UPSTREAM,
+		               NULL, 421, "4.4.2 " SESSION_UPSTREAM_LOST, 0);
+		if (s->txn.nrcpts > 0)
+			session_log_txn(s, "tempfail", reason);
+	}
 	session_close_421(s, "4.4.2", "upstream-lost", SESSION_UPSTREAM_LOST);
 }
 
@@ -603,8 +611,12 @@ session_connect_verdict(struct session *s, const struct filter_verdict *v)
 		session_close(s, "connect-rejected");
 		return;
 	}
-	if (s->upstream != NULL) {
-		session_greet(s); /* XCLIENT: the upstream is up already */
+	if (s->upstream != NULL) { /* XCLIENT: the upstream is up already */
+		if (!upstream_alive(s->upstream))
+			session_close_421(s, "4.4.2", "upstream-lost",
+			                  SESSION_UPSTREAM_LOST);
+		else
+			session_greet(s);
 		return;
 	}
 	s->upstream = upstream_connect_from(

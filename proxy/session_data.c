@@ -61,7 +61,7 @@ data_sink(void *arg, const char *data, size_t len)
 /* A message refused (or discarded) before it reached the upstream:
  * reset the upstream's transaction, then reply.  An upstream gone
  * meanwhile took its transaction with it: the client still gets the
- * verdict, then the session ends for want of an upstream. */
+ * verdict, then 421 for want of an upstream. */
 static void
 data_refused_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 {
@@ -70,7 +70,8 @@ data_refused_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 	session_reply_verdict(s, &s->verdict);
 	session_txn_reset(s);
 	if (reply == NULL) {
-		session_close(s, "upstream-lost");
+		session_close_421(s, "4.4.2", "upstream-lost",
+		                  SESSION_UPSTREAM_LOST);
 		return;
 	}
 	session_resume(s);

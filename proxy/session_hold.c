@@ -153,7 +153,8 @@ hold_reset_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 	session_reply_verdict(s, &s->verdict);
 	session_txn_reset(s);
 	if (reply == NULL) {
-		session_close(s, "upstream-lost");
+		session_close_421(s, "4.4.2", "upstream-lost",
+		                  SESSION_UPSTREAM_LOST);
 		return;
 	}
 	session_resume(s);

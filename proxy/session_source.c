@@ -99,13 +99,19 @@ requiretls_refusal(const struct session *s)
 
 /* MAIL is refused here: the transaction is over before it began. */
 static void
-mail_refused(struct session *s, const char *reason)
+mail_refused_log(struct session *s, const char *reason)
 {
 	char from[SMTP_PATH_MAX * 2];
 
 	log_info("%s reject phase=mail from=<%s> reason=%s", s->fs.id,
 	         log_escape_str(from, sizeof(from), s->txn.mail_from), reason);
 	filter_txn_deinit(&s->txn);
+}
+
+static void
+mail_refused(struct session *s, const char *reason)
+{
+	mail_refused_log(s, reason);
 	session_resume(s);
 }
 
@@ -149,7 +155,14 @@ source_failed(struct session *s, const char *why)
 	               tls ? "4.7.5 TLS to the upstream failed"
 	                   : "4.4.1 upstream not available",
 	               0);
-	mail_refused(s, tls ? "upstream-tls" : "upstream-unavailable");
+	mail_refused_log(s, tls ? "upstream-tls" : "upstream-unavailable");
+	/* The old connection was lost meanwhile (session_upstream_lost()
+	 * left it to this one): nothing is left to go on with. */
+	if (!upstream_alive(s->upstream))
+		session_close_421(s, "4.4.2", "upstream-lost",
+		                  SESSION_UPSTREAM_LOST);
+	else
+		session_resume(s);
 }
 
 /* 1 when the new connection's step succeeded, else 0 after failing the

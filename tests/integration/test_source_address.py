@@ -7,6 +7,7 @@ Only 127.0.0.0/8 is used: every address of it is local on Linux."""
 
 import os
 import re
+import time
 
 import pytest
 
@@ -161,3 +162,27 @@ def test_source_that_cannot_connect_gets_451_and_session_goes_on(
     assert mails == [b"MAIL FROM:<b@other.example>"]
     assert len(fake.messages()) == 1
     assert message_sources(p) == ["127.0.0.1"]
+
+
+def test_source_that_cannot_connect_after_the_old_one_was_lost(
+        start_postern, fake_upstream, source_table):
+    """The old connection is dropped (idle) while the one from the
+    sender domain's address is refused: MAIL gets 451, then the session
+    ends with 421, since no upstream is left."""
+    def greeting(peer):
+        if peer == "127.0.0.3":
+            time.sleep(2)
+            return b"554 5.7.1 fake.test: not from this address\r\n"
+        return b"220 fake.test ESMTP fake\r\n"
+
+    fake = fake_upstream(greeting=greeting, idle_timeout=1)
+    p = start_postern(fake, upstream={"source_table": '"%s"' % source_table})
+    with p.connect() as c:
+        c.greeting()
+        c.ehlo()
+        refused = c.command("MAIL FROM:<a@dedicated.example>")
+        after = c.read_reply(timeout=10)
+        assert c.expect_closed(10)
+    assert refused.text.startswith("451 4.4.1 "), refused
+    assert after.code == 421 and after.enhanced == "4.4.2", after
+    assert p.wait_log(r" disconnect reason=upstream-lost "), p.log()

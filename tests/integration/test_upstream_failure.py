@@ -472,11 +472,28 @@ def test_verdict_needing_no_upstream_is_given_when_it_is_lost(
     try:
         with open_transaction(p) as c:
             data, final = data_and_final(c, msg)
+            after = c.read_reply(timeout=10)
             assert c.expect_closed(10)
     finally:
         dns.close()
     assert final is not None and final.code == code, final
+    assert_4_4_x(after, "after the verdict, with no upstream left")
     assert up.messages() == []
     held = list(quarantine.iterdir())
     assert len(held) == (1 if verdict == "hold" else 0), held
     assert p.wait_log(r" disconnect reason=upstream-lost "), p.log()
+
+
+def test_upstream_lost_between_commands_is_a_tempfail(start_postern,
+                                                      fake_upstream):
+    # The upstream drops the idle connection after RCPT: the client
+    # hears 421, and the transaction counts as an upstream tempfail,
+    # not as an abort.
+    up = fake_upstream(idle_timeout=1)
+    p = start_postern(up)
+    with open_transaction(p) as c:
+        r = c.read_reply(timeout=10)
+    assert_4_4_x(r, "when the upstream dropped the idle connection")
+    assert p.wait_log(r" message txn=\S+ .*result=tempfail .*"
+                      r"upstream=\"closed by upstream: 421 "), p.log()
+    assert " result=aborted " not in p.log()
