@@ -553,13 +553,19 @@ session_upstream_lost(void *arg, const char *reason)
 		         reason);
 		return;
 	}
-	/* A transaction between commands ends as an upstream tempfail,
-	 * which is what the client hears, not as an abort. */
+	session_upstream_gone(s, reason);
+}
+
+void
+session_upstream_gone(struct session *s, const char *why)
+{
+	/* A transaction ends as an upstream tempfail, which is what the
+	 * client hears, not as an abort. */
 	if (s->in_txn) {
 		session_report(s, REPORT_TEMPFAILED, REPORT_REASON_UPSTREAM,
 		               NULL, 421, "4.4.2 " SESSION_UPSTREAM_LOST, 0);
 		if (s->txn.nrcpts > 0)
-			session_log_txn(s, "tempfail", reason);
+			session_log_txn(s, "tempfail", why);
 	}
 	session_close_421(s, "4.4.2", "upstream-lost", SESSION_UPSTREAM_LOST);
 }

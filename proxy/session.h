@@ -64,6 +64,8 @@ struct session {
 	 * MAIL in progress (session_source.c); replaces upstream. */
 	struct upstream *upstream_next;
 	void (*mail_cb)(void *, const struct smtp_reply *, const char *);
+	/* What follows once upstream_next is ready or failed. */
+	void (*next_done)(struct session *, const char *why);
 	int requiretls; /* MAIL asked for REQUIRETLS (RFC 8689) */
 	/* MAIL and the RCPTs the upstream accepted, as sent, to replay on a
 	 * new connection when the upstream is lost while the client sends
@@ -232,6 +234,10 @@ void session_log_txn(struct session *s, const char *result, const char *reply);
 /* The upstream closed or failed while no request was pending
  * (upstream_lost_cb for the session's upstream connection). */
 void session_upstream_lost(void *arg, const char *reason);
+
+/* The upstream is gone for good (why): 421 to the client, and the
+ * transaction in progress counts as an upstream tempfail. */
+void session_upstream_gone(struct session *s, const char *why);
 
 /* session_source.c */
 

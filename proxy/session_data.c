@@ -105,11 +105,7 @@ data_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 	char summary[256];
 
 	if (reply == NULL) {
-		session_report(s, REPORT_TEMPFAILED, REPORT_REASON_UPSTREAM,
-		               NULL, 421, "4.4.2 " SESSION_UPSTREAM_LOST, 0);
-		session_log_txn(s, "tempfail", reason);
-		session_close_421(s, "4.4.2", "upstream-lost",
-		                  SESSION_UPSTREAM_LOST);
+		session_upstream_gone(s, reason);
 		return;
 	}
 	session_relay(s, reply);
@@ -123,25 +119,13 @@ data_upstream_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 	session_resume(s);
 }
 
-/* The upstream is gone and the envelope could not be replayed: the
- * message is the client's to send again. */
-static void
-data_upstream_gone(struct session *s, const char *why)
-{
-	snprintf(s->upstream_lost, sizeof(s->upstream_lost), "%s", why);
-	session_report(s, REPORT_TEMPFAILED, REPORT_REASON_UPSTREAM, NULL, 421,
-	               "4.4.2 " SESSION_UPSTREAM_LOST, 0);
-	session_log_txn(s, "tempfail", s->upstream_lost);
-	session_close_421(s, "4.4.2", "upstream-lost", SESSION_UPSTREAM_LOST);
-}
-
 /* The envelope is on a new connection now (why NULL): the message
- * goes up. */
+ * goes up.  Else it is the client's to send again. */
 static void
 data_replayed(struct session *s, const char *why)
 {
 	if (why != NULL) {
-		data_upstream_gone(s, why);
+		session_upstream_gone(s, why);
 		return;
 	}
 	s->upstream_lost[0] = '\0';

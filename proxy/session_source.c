@@ -165,45 +165,68 @@ source_failed(struct session *s, const char *why)
 		session_resume(s);
 }
 
-/* 1 when the new connection's step succeeded, else 0 after failing the
- * MAIL. */
-static int
-source_step_ok(struct session *s, const struct smtp_reply *reply,
-               const char *reason)
+/*
+ * A new upstream connection, for another source address or to replay on:
+ * greeted, EHLOed (under TLS as configured) and told the client's
+ * identity as at session start, then it replaces s->upstream and
+ * next_done(s, NULL) runs.  When a step fails, next_done(s, why) runs
+ * with s->upstream_next still there for it to look at and free.
+ */
+static void
+next_end(struct session *s, const struct smtp_reply *reply, const char *reason)
 {
+	void (*done)(struct session *, const char *) = s->next_done;
 	char summary[256];
 
+	s->next_done = NULL;
+	if (reply == NULL || reply->code / 100 == 2)
+		done(s, reason);
+	else
+		done(s, smtp_reply_summary(reply, summary, sizeof(summary)));
+}
+
+static void
+next_hello_cb(void *arg, const struct smtp_reply *reply, const char *reason)
+{
+	struct session *s = arg;
+
+	if (reply != NULL && reply->code / 100 == 2) {
+		upstream_free(&s->upstream);
+		s->upstream = s->upstream_next;
+		s->upstream_next = NULL;
+	}
+	next_end(s, reply, reason);
+}
+
+static void
+next_ready_cb(void *arg, const struct smtp_reply *reply, const char *reason)
+{
+	struct session *s = arg;
+
 	if (reply != NULL && reply->code / 100 == 2)
-		return 1;
-	source_failed(
-	    s, reply ? smtp_reply_summary(reply, summary, sizeof(summary))
-	             : reason);
-	return 0;
+		upstream_hello(s->upstream_next, next_hello_cb);
+	else
+		next_end(s, reply, reason);
 }
 
-/* The new connection is ready: it replaces the old one. */
 static void
-source_hello_cb(void *arg, const struct smtp_reply *reply, const char *reason)
+next_connect(struct session *s, const struct netaddr *source,
+             void (*done)(struct session *, const char *why))
 {
-	struct session *s = arg;
-
-	if (!source_step_ok(s, reply, reason))
-		return;
-	upstream_free(&s->upstream);
-	s->upstream = s->upstream_next;
-	s->upstream_next = NULL;
-	mail_send_now(s);
+	s->next_done = done;
+	s->upstream_next = upstream_connect_from(
+	    s->srv->base, &s->cfg->upstream, source, &s->fs, next_ready_cb,
+	    session_upstream_lost, s);
 }
 
-/* Greeted and EHLOed (and under TLS as configured): present the
- * client. */
+/* The connection from the sender domain's address is ready, or not. */
 static void
-source_ready_cb(void *arg, const struct smtp_reply *reply, const char *reason)
+source_done(struct session *s, const char *why)
 {
-	struct session *s = arg;
-
-	if (source_step_ok(s, reply, reason))
-		upstream_hello(s->upstream_next, source_hello_cb);
+	if (why != NULL)
+		source_failed(s, why);
+	else
+		mail_send_now(s);
 }
 
 void
@@ -222,9 +245,7 @@ session_mail_send(struct session *s,
 	         want->ss.ss_family ? netaddr_ip_str(want, src, sizeof(src))
 	                            : "default",
 	         log_escape_str(from, sizeof(from), s->txn.mail_from));
-	s->upstream_next =
-	    upstream_connect_from(s->srv->base, &s->cfg->upstream, want, &s->fs,
-	                          source_ready_cb, session_upstream_lost, s);
+	next_connect(s, want, source_done);
 }
 
 /* Replaying the envelope */
@@ -265,35 +286,46 @@ replay_end(struct session *s, const char *why)
 	done(s, why);
 }
 
-/* A step of the replay failed: why says which and the reply. */
+/* A step of the replay failed: why says which (a reply's summary, or
+ * the reason the connection failed). */
 static void
-replay_failed(struct session *s, const char *step,
-              const struct smtp_reply *reply, const char *reason)
+replay_failed(struct session *s, const char *step, const char *why)
 {
-	char summary[256], why[320];
+	char text[320];
 
-	snprintf(why, sizeof(why), "replay %s: %s", step,
-	         reply != NULL
-	             ? smtp_reply_summary(reply, summary, sizeof(summary))
-	             : reason);
 	log_warning("%s upstream replay failed step=%s reason=\"%s\"", s->fs.id,
-	            step, reply != NULL ? summary : reason);
+	            step, why);
+	snprintf(text, sizeof(text), "replay %s: %s", step, why);
 	upstream_free_later(&s->upstream_next);
-	replay_end(s, why);
+	replay_end(s, text);
 }
 
 static void replay_rcpt_next(struct session *s);
+
+/* MAIL's or a RCPT's reply: 1 when accepted again, else 0 after
+ * failing the replay. */
+static int
+replay_accepted(struct session *s, const char *step,
+                const struct smtp_reply *reply, const char *reason)
+{
+	char summary[256];
+
+	if (reply != NULL && reply->code / 100 == 2)
+		return 1;
+	replay_failed(s, step,
+	              reply != NULL
+	                  ? smtp_reply_summary(reply, summary, sizeof(summary))
+	                  : reason);
+	return 0;
+}
 
 static void
 replay_rcpt_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 {
 	struct session *s = arg;
 
-	if (reply == NULL || reply->code / 100 != 2) {
-		replay_failed(s, "rcpt", reply, reason);
-		return;
-	}
-	replay_rcpt_next(s);
+	if (replay_accepted(s, "rcpt", reply, reason))
+		replay_rcpt_next(s);
 }
 
 static void
@@ -314,45 +346,25 @@ replay_mail_cb(void *arg, const struct smtp_reply *reply, const char *reason)
 {
 	struct session *s = arg;
 
-	if (reply == NULL || reply->code / 100 != 2) {
-		replay_failed(s, "mail", reply, reason);
+	if (!replay_accepted(s, "mail", reply, reason))
 		return;
-	}
 	s->replay_next = 0;
 	replay_rcpt_next(s);
 }
 
-/* The new connection is ready: it replaces the lost one. */
+/* The new connection replaced the lost one, or could not be made. */
 static void
-replay_hello_cb(void *arg, const struct smtp_reply *reply, const char *reason)
+replay_connected(struct session *s, const char *why)
 {
-	struct session *s = arg;
-	const char *why;
-
-	if (reply == NULL || reply->code / 100 != 2) {
-		replay_failed(s, "connect", reply, reason);
+	if (why != NULL) {
+		replay_failed(s, "connect", why);
 		return;
 	}
-	upstream_free(&s->upstream);
-	s->upstream = s->upstream_next;
-	s->upstream_next = NULL;
 	if (s->requiretls && (why = requiretls_refusal(s)) != NULL) {
-		replay_failed(s, "requiretls", NULL, why);
+		replay_failed(s, "requiretls", why);
 		return;
 	}
 	upstream_command(s->upstream, s->replay_mail, 1, replay_mail_cb);
-}
-
-static void
-replay_ready_cb(void *arg, const struct smtp_reply *reply, const char *reason)
-{
-	struct session *s = arg;
-
-	if (reply == NULL || reply->code / 100 != 2) {
-		replay_failed(s, "connect", reply, reason);
-		return;
-	}
-	upstream_hello(s->upstream_next, replay_hello_cb);
 }
 
 void
@@ -369,7 +381,5 @@ session_replay(struct session *s,
 	log_info("%s upstream reconnect reason=\"%s\" rcpts=%zu", s->fs.id,
 	         log_escape_str(esc, sizeof(esc), s->upstream_lost),
 	         s->nreplay_rcpts);
-	s->upstream_next = upstream_connect_from(
-	    s->srv->base, &s->cfg->upstream, upstream_source(s->upstream),
-	    &s->fs, replay_ready_cb, session_upstream_lost, s);
+	next_connect(s, upstream_source(s->upstream), replay_connected);
 }

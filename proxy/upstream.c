@@ -73,9 +73,9 @@ struct upstream {
 	int tls_trusted;       /* and the certificate verified */
 	int tls_failed;        /* failed for want of TLS */
 	char why[300];         /* a failure reason made here */
-	int secret_request;    /* the pending request is AUTH: 334 is fine */
+	int secret;            /* the pending request is AUTH: its line is not
+	                        * logged, and 334 answers it */
 	int out_of_step; /* data followed a reply: failing, read no more */
-	int secret;      /* the line going out is not to be logged */
 
 	struct smtp_reply reply; /* being read */
 	struct smtp_reply last;  /* the one handed out */
@@ -95,6 +95,7 @@ struct upstream {
 
 static void up_fail(struct upstream *u, const char *reason);
 static void up_fail_later(struct upstream *u, const char *reason);
+static void up_event_cb(struct bufferevent *bev, short what, void *arg);
 
 static void
 up_timeouts(struct upstream *u, unsigned int rd, unsigned int wr)
@@ -104,10 +105,11 @@ up_timeouts(struct upstream *u, unsigned int rd, unsigned int wr)
 	bufferevent_set_timeouts(u->bev, rd ? &r : NULL, wr ? &w : NULL);
 }
 
-/* A reply must be whole within seconds of the command (or of the final
- * dot): the read timeout alone restarts with every octet, so an
- * upstream dripping a reply could hold the session for as long as it
- * liked. */
+/* A reply (a greeting, a TLS handshake) must be whole within seconds
+ * of the command or the final dot: a read timeout restarts with every
+ * octet, so an upstream dripping a reply could hold the session as long
+ * as it liked.  While a deadline runs, reads have no timeout of their
+ * own; its expiry is handled as libevent's timeouts are. */
 static void
 up_reply_deadline(struct upstream *u, unsigned int seconds)
 {
@@ -119,7 +121,9 @@ up_reply_deadline(struct upstream *u, unsigned int seconds)
 static void
 up_reply_late_cb(evutil_socket_t fd, short what, void *arg)
 {
-	up_fail(arg, "timeout");
+	struct upstream *u = arg;
+
+	up_event_cb(u->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, u);
 }
 
 /* Hand the reply to the pending request; the request is over. */
@@ -146,7 +150,7 @@ up_step_deliver(struct upstream *u, const struct smtp_reply *r)
 	char summary[200];
 
 	if (r->code == 221 || (class != 2 && class != 4 && class != 5 &&
-	                       !(u->secret_request && r->code == 334))) {
+	                       !(u->secret && r->code == 334))) {
 		snprintf(u->why, sizeof(u->why), "reply out of place: %s",
 		         smtp_reply_summary(r, summary, sizeof(summary)));
 		up_fail(u, u->why);
@@ -182,7 +186,7 @@ up_send(struct upstream *u, const char *line, up_step_cb *step)
 	} else {
 		evbuffer_add_printf(out, "%s\r\n", line);
 	}
-	up_timeouts(u, u->cfg->command_timeout, u->cfg->command_timeout);
+	up_timeouts(u, 0, u->cfg->command_timeout);
 	up_reply_deadline(u, u->cfg->command_timeout);
 }
 
@@ -480,7 +484,7 @@ up_tls_start(struct upstream *u)
 	bufferevent_setcb(tls, up_read_cb, up_write_cb, up_event_cb, u);
 	bufferevent_setwatermark(tls, EV_WRITE, UP_CHUNK, 0);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
-	up_timeouts(u, u->cfg->command_timeout, u->cfg->command_timeout);
+	up_timeouts(u, 0, u->cfg->command_timeout);
 	up_reply_deadline(u, u->cfg->command_timeout); /* the handshake */
 }
 
@@ -786,7 +790,7 @@ static int
 up_request(struct upstream *u, upstream_reply_cb *cb)
 {
 	u->cb = cb;
-	u->secret_request = 0;
+	u->secret = 0;
 	if (u->out_of_step && u->state != UP_DEAD)
 		return -1; /* its failure is on the way to cb */
 	if (u->state == UP_IDLE)
@@ -975,9 +979,7 @@ upstream_secret(struct upstream *u, const char *line, upstream_reply_cb *cb)
 	if (up_request(u, cb) < 0)
 		return;
 	u->secret = 1;
-	u->secret_request = 1;
 	up_send(u, line, up_step_deliver);
-	u->secret = 0;
 }
 
 /* The message */
@@ -1009,8 +1011,7 @@ up_pump(struct upstream *u)
 			smtp_data_encode_end(&u->enc, up_sink, u);
 			u->state = UP_WAITING;
 			u->step = up_step_deliver;
-			up_timeouts(u, u->cfg->data_timeout,
-			            u->cfg->data_timeout);
+			up_timeouts(u, 0, u->cfg->data_timeout);
 			up_reply_deadline(u, u->cfg->data_timeout);
 			return;
 		}

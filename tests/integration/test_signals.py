@@ -103,12 +103,9 @@ def test_reload_says_what_waits_for_a_restart(start_postern, postfix,
     assert wait_until(lambda: p.log().count("reload done") == 3, 10), \
         p.log()
     assert p.log().count("milter stopping") == 1, p.log()
-    msg = make_message(subject="after reload")
-    with p.connect() as c:
-        c.greeting()
-        c.ehlo()
-        assert c.send_mail("a@example.org", ["bob@example.net"],
-                           msg)[-1].code == 250
+    sent = harness.send_one(p.host, p.port, ["bob@example.net"],
+                            make_message(subject="after reload"))
+    assert sent.final is not None and sent.final.code == 250, sent
     assert p.proc.poll() is None
 
 

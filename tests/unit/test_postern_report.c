@@ -130,19 +130,28 @@ txn_base(struct report_txn *r, time_t when, const char *client_ip)
 	r->client_ip = client_ip;
 }
 
-static void
-history_fill(const char *path)
+/* A history at path, its writer started. */
+static struct report_history *
+history_begin(const char *path)
 {
 	struct report_history_opts o = {path, 0, 0, 0};
 	struct report_history *h;
-	struct report_txn r;
-	const char *at;
 	char *error = NULL;
-	size_t i;
 
 	h = report_history_open(&o, &error);
 	assert_non_null(h);
 	report_history_start(h);
+	return h;
+}
+
+static void
+history_fill(const char *path)
+{
+	struct report_history *h = history_begin(path);
+	struct report_txn r;
+	const char *at;
+	size_t i;
+
 	for (i = 0; i < ARRAY_LEN(txns); i++) {
 		txn_base(&r, T0 + txns[i].at,
 		         txns[i].dmarc == 2 ? "2001:db8::1" : "192.0.2.7");
@@ -292,15 +301,10 @@ static const char want_wide[] =
 static void
 fill_rejections(const char *path, const char *const *senders, size_t n)
 {
-	struct report_history_opts o = {path, 0, 0, 0};
-	struct report_history *h;
+	struct report_history *h = history_begin(path);
 	struct report_txn r;
-	char *error = NULL;
 	size_t i;
 
-	h = report_history_open(&o, &error);
-	assert_non_null(h);
-	report_history_start(h);
 	for (i = 0; i < n; i++) {
 		txn_base(&r, T0 + 10 * (time_t)i, "192.0.2.7");
 		r.sender = senders[i];
@@ -512,16 +516,11 @@ static const struct dmarc_txn policy_txns[] = {
 static void
 dmarc_fill(const char *path, const struct dmarc_txn *rows, size_t n)
 {
-	struct report_history_opts o = {path, 0, 0, 0};
-	struct report_history *h;
+	struct report_history *h = history_begin(path);
 	struct report_dmarc d;
 	struct report_txn r;
-	char *error = NULL;
 	size_t i;
 
-	h = report_history_open(&o, &error);
-	assert_non_null(h);
-	report_history_start(h);
 	for (i = 0; i < n; i++) {
 		memset(&d, 0, sizeof(d));
 		d.domain = rows[i].from;

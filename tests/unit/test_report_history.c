@@ -351,6 +351,18 @@ test_history_empty_aborts(void **state)
 	            "b@example.org:aborted,c@example.org:rejected");
 }
 
+/* Run sql on the database name from a connection of the test's own,
+ * as another process would. */
+static void
+exec_other(const char *name, const char *sql)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(unit_tmp(name), &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
 /* Another connection of the test stands for another process. */
 static sqlite3 *
 lock_exclusive(const char *name)
@@ -456,17 +468,10 @@ test_history_lost_counted(void **state)
 	struct report_txn r = txn_make(time(NULL), "x@example.org",
 	                               "example.org", REPORT_RELAYED);
 	struct report_history_counts c;
-	sqlite3 *other;
 	char *text;
 
-	assert_int_equal(sqlite3_open(unit_tmp("lost.db"), &other), SQLITE_OK);
-	assert_int_equal(
-	    sqlite3_exec(other,
-	                 "CREATE TRIGGER refuse BEFORE INSERT ON "
-	                 "txn BEGIN SELECT RAISE(ABORT, 'no'); END",
-	                 NULL, NULL, NULL),
-	    SQLITE_OK);
-	sqlite3_close(other);
+	exec_other("lost.db", "CREATE TRIGGER refuse BEFORE INSERT ON txn "
+	                      "BEGIN SELECT RAISE(ABORT, 'no'); END");
 	report_history_start(h);
 	report_history_sink(h, &r);
 	report_history_sink(h, &r);
@@ -497,16 +502,11 @@ test_history_table_dropped(void **state)
 	struct report_txn r = txn_make(time(NULL), "d@example.org",
 	                               "example.org", REPORT_RELAYED);
 	struct report_history_counts c;
-	sqlite3 *other;
 
 	report_history_start(h);
 	report_history_sink(h, &r);
 	report_history_flush(h);
-	assert_int_equal(sqlite3_open(unit_tmp("dropped.db"), &other),
-	                 SQLITE_OK);
-	assert_int_equal(
-	    sqlite3_exec(other, "DROP TABLE txn", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(other);
+	exec_other("dropped.db", "DROP TABLE txn");
 	report_history_sink(h, &r);
 	report_history_sink(h, &r);
 	report_history_flush(h);
